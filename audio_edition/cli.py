@@ -1,0 +1,235 @@
+"""The `audio-edition` command line.
+
+Exit status: 0 done; 2 bad usage or bad input (one line on stderr); 1 anything else (message + hint;
+`--debug` shows the traceback). Each command is a thin layer over one pipeline module, imported lazily so
+that `audio-edition normalize` does not pay for onnxruntime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import AudioEditionError, InputError
+
+
+class _Context:
+    def __init__(self, debug: bool, config_path: str | None) -> None:
+        self.debug = debug
+        self.config_path = config_path
+
+    def config(self):
+        from .config import load_config
+
+        return load_config(self.config_path)
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+def _print_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="audio-edition")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: ./audio-edition.toml when present).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, config_path: str | None) -> None:
+    """Turn French news articles into audio editions."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = _Context(debug, config_path)
+
+
+# --- extract -------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print the Article as JSON (fields documented in the README).")
+@pass_ctx
+def extract(obj: _Context, source: str, as_json: bool) -> None:
+    """Print the cleaned article: the title on line 1, then one block per line."""
+    from .extract import extract_article
+    from .source import read_source
+
+    article = extract_article(read_source(source, obj.config().limits))
+    if as_json:
+        _print_json(article.to_dict())
+        return
+    click.echo(article.title)
+    if article.standfirst:
+        click.echo(article.standfirst)
+    for block in article.blocks:
+        click.echo(block.text)
+
+
+# --- normalize / script --------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("text", nargs=-1, required=True)
+@pass_ctx
+def normalize(obj: _Context, text: tuple[str, ...]) -> None:
+    """Print the spoken form of TEXT, as the voice will get it."""
+    from .lexicon import load_lexicon
+    from .normalize import normalize as to_spoken
+
+    config = obj.config()
+    click.echo(to_spoken(" ".join(text), load_lexicon(config.resolve(config.script.lexicon))))
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print the full Script structure as JSON.")
+@click.option("--report", is_flag=True, help="List the words espeak-ng will guess, to add to the lexicon.")
+@pass_ctx
+def script(obj: _Context, source: str, as_json: bool, report: bool) -> None:
+    """Print every utterance in order, with the pause after it."""
+    from .extract import extract_article
+    from .lexicon import load_lexicon
+    from .models import script_to_dict
+    from .script import build_script
+    from .source import read_source
+
+    config = obj.config()
+    lexicon = load_lexicon(config.resolve(config.script.lexicon))
+    the_script = build_script(extract_article(read_source(source, config.limits)), config, lexicon)
+    if report:
+        from .report import guessed_words
+
+        for entry in guessed_words(the_script):
+            click.echo(entry.format())
+        return
+    if as_json:
+        _print_json(script_to_dict(the_script))
+        return
+    for u in the_script.utterances:
+        click.echo(f"[{u.kind} +{u.pause_after_ms}ms] {u.spoken}")
+
+
+# --- build / feed --------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True)
+@click.option("--voice", default=None, help="Piper voice name or path to a .onnx file.")
+@click.option("--engine", type=click.Choice(["piper", "espeak"]), default=None,
+              help="Speech engine (default: Piper when a voice is available, else espeak with a warning).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel synthesis workers (default: cores).")
+@click.option("--speaker", type=int, default=None, help="Speaker id for multi-speaker voices.")
+@click.option("--length-scale", type=float, default=None, help="Speaking rate (>1 slower).")
+@click.option("--bitrate", type=click.IntRange(32, 320), default=None, help="MP3 CBR bitrate in kbps.")
+@click.option("--base-url", default=None, help="Public URL where the output folder is served.")
+@pass_ctx
+def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | None, engine: str | None,
+          jobs: int | None, speaker: int | None, length_scale: float | None, bitrate: int | None,
+          base_url: str | None) -> None:
+    """Build episodes (MP3, transcripts, chapters), then the feed and the pages."""
+    from .build import run_build
+
+    config = (
+        obj.config()
+        .replace("voice", voice=voice, engine=engine, speaker=speaker, length_scale=length_scale)
+        .replace("audio", bitrate_kbps=bitrate)
+        .replace("podcast", base_url=base_url)
+    )
+    run_build(list(sources), Path(out_dir), config, jobs=jobs)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True)
+@pass_ctx
+def feed(obj: _Context, out_dir: str) -> None:
+    """Regenerate feed.xml and the episode pages from the episode store."""
+    from .publish import regenerate
+
+    path = regenerate(Path(out_dir), obj.config())
+    click.echo(f"feed written: {path}")
+
+
+# --- voices --------------------------------------------------------------------------------------------------
+@cli.group()
+def voices() -> None:
+    """List, download and inspect Piper voices."""
+
+
+@voices.command("list")
+def voices_list() -> None:
+    """Installed voices and the French catalogue."""
+    from .voices import print_voice_list
+
+    print_voice_list()
+
+
+@voices.command("download")
+@click.argument("name")
+@click.option("--dest", type=click.Path(file_okay=False), default=None, help="Folder (default: ./voices).")
+def voices_download(name: str, dest: str | None) -> None:
+    """Fetch NAME.onnx and NAME.onnx.json, md5-checked against the catalogue."""
+    from .voices import download_voice
+
+    path = download_voice(name, Path(dest) if dest else None)
+    click.echo(f"voice installed: {path}")
+
+
+@voices.command("info")
+@click.argument("name")
+def voices_info(name: str) -> None:
+    """Where a voice is and what it is (sample rate, speakers, espeak voice, licence)."""
+    from .voices import print_voice_info
+
+    print_voice_info(name)
+
+
+# --- serve ---------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("directory", default="output", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, type=int, show_default=True)
+def serve(directory: str, host: str, port: int) -> None:
+    """Preview DIR locally (HEAD and byte ranges, so seeking works)."""
+    from .serve import serve_directory
+
+    serve_directory(Path(directory), host, port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI and maps errors to exit statuses and one-line messages."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="audio-edition", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("audio-edition: interrupted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        click.echo(f"audio-edition: {' '.join(exc.format_message().split())} (see --help)", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"audio-edition: {' '.join(exc.format_message().split())}", err=True)
+        return 2
+    except AudioEditionError as exc:
+        if debug:
+            raise
+        click.echo(f"audio-edition: {exc.one_line()}", err=True)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        click.echo("audio-edition: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the last line of defence: no traceback unless --debug
+        if debug:
+            raise
+        click.echo(f"audio-edition: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+                   err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

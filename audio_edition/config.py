@@ -1,0 +1,152 @@
+"""Settings, read once from `audio-edition.toml` into typed, frozen dataclasses.
+
+Every setting is optional; CLI flags override the file. Unknown keys are an input error (a typo in a
+newsroom's config should not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import InputError
+
+DEFAULT_CONFIG_NAME = "audio-edition.toml"
+
+
+@dataclass(frozen=True)
+class PodcastConfig:
+    title: str = "Édition audio"
+    description: str = "Les articles du jour, lus par une voix de synthèse."
+    author: str = "audio-edition"
+    owner_name: str = "audio-edition"
+    owner_email: str = "podcast@example.org"
+    base_url: str = "http://127.0.0.1:8000/"  # where output/ is served; enclosure URLs hang off it
+    site_url: str | None = None  # the news site's home page (channel <link>); defaults to base_url
+    language: str = "fr"
+    cover: str | None = None  # path to a square JPEG/PNG, 1400-3000 px; generated when absent
+    category: str = "News"
+    subcategory: str | None = "Daily News"
+    explicit: bool = False
+    copyright: str | None = None
+    locked: bool = True
+    feed_window: int | None = None  # keep the newest N episodes in feed.xml (None: all)
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    engine: str | None = None  # "piper" | "espeak" | None (Piper if a voice is available, else espeak, loudly)
+    voice: str = "fr_FR-siwis-medium"
+    speaker: int | None = None
+    length_scale: float | None = None  # speaking rate: > 1 slower (None: the voice's own default)
+    noise_scale: float | None = None
+    noise_w_scale: float | None = None
+    espeak_voice: str = "fr"
+    espeak_rate: int = 165  # words per minute for the espeak fallback
+
+
+@dataclass(frozen=True)
+class PauseConfig:
+    """Silence after each kind of utterance, in milliseconds."""
+
+    after_intro: int = 700
+    after_title: int = 900
+    after_standfirst: int = 800
+    after_heading: int = 700
+    after_paragraph: int = 650
+    after_sentence: int = 300
+    around_quote: int = 450
+    after_list_item: int = 450
+
+
+@dataclass(frozen=True)
+class ScriptConfig:
+    intro_template: str = "{title}. Cette édition audio est lue par une voix de synthèse."
+    outro_template: str = "Vous avez écouté « {title} »{credits}. Cette lecture a été réalisée par une voix de synthèse."
+    lexicon: str | None = None  # path to the publisher's TOML lexicon (added to the built-in one)
+    max_utterance_chars: int = 300
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    bitrate_kbps: int = 64  # CBR, 64-96
+    sample_rate: int = 44100
+    target_lufs: float = -16.0
+    true_peak_db: float = -1.0
+    jingle_intro: str | None = None
+    jingle_outro: str | None = None
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_input_bytes: int = 10 * 1024 * 1024
+    url_timeout_s: float = 20.0
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    podcast: PodcastConfig = field(default_factory=PodcastConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
+    pauses: PauseConfig = field(default_factory=PauseConfig)
+    script: ScriptConfig = field(default_factory=ScriptConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    base_dir: str = "."  # folder relative paths in the file are resolved against
+
+    def resolve(self, path: str | None) -> Path | None:
+        """A path from the config file, relative to the file's folder."""
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def replace(self, section: str, **changes: Any) -> "Config":
+        """A copy with some settings of one section changed (None values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **changes)})
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise InputError(f"unknown setting {where}.{unknown[0]} in the config file", "check the spelling; see README")
+    values = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise InputError(f"[{name}] in the config file must be a table")
+            values[name] = _build(type(default), value, name)
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read the config file (`path`, else ./audio-edition.toml if present, else defaults)."""
+    if path is None:
+        candidate = Path(DEFAULT_CONFIG_NAME)
+        if not candidate.is_file():
+            return Config()
+        path = candidate
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"config file {path} is not valid TOML: {exc}") from None
+    data["base_dir"] = str(path.resolve().parent)
+    return _build(Config, data, "config")

@@ -1,0 +1,27 @@
+"""Errors the CLI turns into exit statuses.
+
+`InputError` (exit 2): the user gave something we cannot use (missing file, no article text, bad flag value).
+`AudioEditionError` (exit 1): something else went wrong; the message says what to do next.
+Both carry one line of text meant for stderr, never a traceback.
+"""
+
+
+class AudioEditionError(Exception):
+    """A failure with a one-line message and, optionally, a hint on what to do next."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message if not self.hint else f"{self.message} ({self.hint})"
+        return " ".join(text.split())
+
+
+class InputError(AudioEditionError):
+    """Bad usage or bad input: exit status 2."""
+
+    exit_status = 2

@@ -1,0 +1,53 @@
+"""Shared test helpers: where things are, and running the real CLI as a user does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
+SEED = DATA / "seed"
+TINY_VOICE = DATA / "voices" / "fr_FR-tiny-test.onnx"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input: str | None = None,
+            timeout: float = 600) -> CliResult:
+    """Run `audio-edition ARGS` in a subprocess, exactly as a user would."""
+    full_env = dict(os.environ)
+    full_env.pop("AUDIO_EDITION_VOICES", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "audio_edition", *args],
+        cwd=cwd, env=full_env, input=input, capture_output=True, text=True, timeout=timeout,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def tiny_voice() -> Path:
+    assert TINY_VOICE.exists(), "tests/data/voices/fr_FR-tiny-test.onnx is missing: run tests/data/voices/make_tiny_voice.py"
+    return TINY_VOICE
+
+
+def fold(text: str) -> str:
+    """Case-insensitive, whitespace-folded form used for must/never comparisons."""
+    return " ".join(text.split()).casefold()

@@ -1,0 +1,68 @@
+"""The clip cache: a hit returns the same audio, a corrupted entry is never played, LRU pruning respects the cap."""
+
+import os
+import time
+
+import numpy as np
+
+from audio_edition.cache import ClipCache, clip_key
+
+
+def _tone(seconds: float = 0.2, rate: int = 22050) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+def test_key_changes_with_everything_that_changes_the_audio():
+    base = clip_key("voice-a", {"length_scale": 1.0}, "Bonjour.")
+    assert base == clip_key("voice-a", {"length_scale": 1.0}, "Bonjour.")
+    assert base != clip_key("voice-b", {"length_scale": 1.0}, "Bonjour.")
+    assert base != clip_key("voice-a", {"length_scale": 1.1}, "Bonjour.")
+    assert base != clip_key("voice-a", {"length_scale": 1.0}, "Bonsoir.")
+
+
+def test_round_trip_keeps_audio_within_16_bit_precision(tmp_path):
+    cache = ClipCache(tmp_path)
+    samples = _tone()
+    key = clip_key("v", {}, "Bonjour.")
+    assert cache.get(key) is None
+    cache.put(key, samples, 22050)
+    got, rate = cache.get(key)
+    assert rate == 22050
+    assert len(got) == len(samples)
+    assert np.max(np.abs(got - samples)) < 1e-4
+
+
+def test_corrupted_or_truncated_entry_is_dropped_not_played(tmp_path):
+    cache = ClipCache(tmp_path)
+    for i, damage in enumerate(["flip", "truncate", "garbage"]):
+        key = clip_key("v", {}, f"phrase {i}")
+        cache.put(key, _tone(), 22050)
+        path = next(tmp_path.glob(f"*/{key}.clip"))
+        data = bytearray(path.read_bytes())
+        if damage == "flip":
+            data[-10] ^= 0xFF
+        elif damage == "truncate":
+            data = data[: len(data) // 2]
+        else:
+            data = bytearray(b"not a clip")
+        path.write_bytes(bytes(data))
+        assert cache.get(key) is None
+        assert not path.exists(), "a corrupted entry must be removed so it is re-synthesised"
+
+
+def test_prune_removes_least_recently_used_first(tmp_path):
+    cache = ClipCache(tmp_path)
+    keys = [clip_key("v", {}, f"phrase {i}") for i in range(4)]
+    for i, key in enumerate(keys):
+        cache.put(key, _tone(), 22050)
+        path = next(tmp_path.glob(f"*/{key}.clip"))
+        os.utime(path, (time.time() - 100 + i, time.time() - 100 + i))
+    assert cache.get(keys[0]) is not None  # a hit makes the oldest entry the youngest
+    entry_size = cache.info().total_bytes // 4
+    cache.max_bytes = 2 * entry_size
+    assert cache.prune() == 2
+    assert cache.get(keys[0]) is not None and cache.get(keys[3]) is not None
+    assert cache.get(keys[1]) is None and cache.get(keys[2]) is None
+    assert cache.info().entries == 2
+    assert cache.clear() == 2 and cache.info().entries == 0

@@ -1,0 +1,111 @@
+"""Atomic file writes and the output-folder lock: nothing half written, no two builds at once.
+
+Every file the tool publishes is written to a temp file in the same folder, fsynced, then renamed over the target
+(rename is atomic on POSIX), and the folder is fsynced so the rename survives a power cut.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import AudioEditionError, InputError
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _describe_os_error(path: Path, exc: OSError) -> AudioEditionError:
+    if exc.errno == errno.ENOSPC:
+        return AudioEditionError(f"disk full while writing {path}", "free some space and run the command again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(f"cannot write {path}: {exc.strerror}", "choose a writable folder with --out")
+    return AudioEditionError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a partial one."""
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise _describe_os_error(path, exc) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    atomic_write_bytes(target, Path(source).read_bytes())
+
+
+class OutputLock:
+    """An exclusive lock on an output folder (flock on `<out>/.audio-edition/lock`), held for a whole build.
+
+    A second build waits for the first (or, with wait=False, fails at once with a clear message). The kernel
+    drops the lock when the process dies, so a killed build never leaves a stale lock behind.
+    """
+
+    def __init__(self, out_dir: Path, wait: bool = True, timeout: float | None = None) -> None:
+        self.path = Path(out_dir) / ".audio-edition" / "lock"
+        self.wait = wait
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _describe_os_error(self.path, exc) from exc
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if not self.wait or (deadline is not None and time.monotonic() > deadline):
+                    os.close(self._fd)
+                    self._fd = None
+                    raise AudioEditionError(
+                        f"another audio-edition build is using {self.path.parent.parent}",
+                        "wait for it to finish, or drop --no-wait to queue behind it",
+                    ) from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

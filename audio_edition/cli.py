@@ -196,6 +196,41 @@ def serve(directory: str, host: str, port: int) -> None:
     serve_directory(Path(directory), host, port)
 
 
+# --- episodes (the episode store) -----------------------------------------------------------------------------
+@cli.group()
+def episodes() -> None:
+    """List and remove the episodes in the store."""
+
+
+@episodes.command("list")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print every stored field as JSON.")
+def episodes_list(out_dir: str, as_json: bool) -> None:
+    """Every episode, newest first: status, date, duration, slug, title."""
+    from .publish import list_episodes
+
+    rows = list_episodes(Path(out_dir))
+    if as_json:
+        _print_json([row.to_dict() for row in rows])
+        return
+    for row in rows:
+        duration = f"{int(row.duration // 60)}:{int(row.duration % 60):02d}" if row.duration is not None else "-"
+        click.echo(f"{row.status:<9} {row.published_at:%Y-%m-%d %H:%M} {duration:>6}  {row.slug}  {row.title}")
+
+
+@episodes.command("remove")
+@click.argument("slug")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="output", show_default=True)
+@click.option("--delete-files", is_flag=True, help="Also delete episodes/SLUG/ (MP3, transcripts, page).")
+@pass_ctx
+def episodes_remove(obj: _Context, slug: str, out_dir: str, delete_files: bool) -> None:
+    """Take SLUG out of the feed (its GUID stays reserved; files are kept unless --delete-files)."""
+    from .publish import remove_episode
+
+    row = remove_episode(Path(out_dir), obj.config(), slug, delete_files=delete_files)
+    click.echo(f"removed from the feed: {row.slug}" + (" (files deleted)" if delete_files else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and maps errors to exit statuses and one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

@@ -1,0 +1,295 @@
+"""The assemble stage: clips + pauses -> one MP3 episode, its Timeline, tags, transcripts and episode.json.
+
+Stitching is done on numpy arrays, sample by sample, so that the Timeline is exact (pydub counts whole
+milliseconds and would drift over a long article); ffmpeg (imageio-ffmpeg) resamples, measures loudness,
+limits peaks and encodes. Loudness is set on the whole episode (a measured gain to -16 LUFS, then a 4x oversampled
+look-ahead limiter for the true peak), never per sentence, so quiet and loud sentences keep their relation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import ffmpeg
+from .config import Config
+from .errors import AudioEditionError, InputError
+from .fileio import atomic_write_text
+from .models import Clip, Episode, Script, Span, Timeline, episode_to_dict
+from .slug import content_hash
+
+log = logging.getLogger(__name__)
+
+OUTPUT_RATE = 44100
+FADE_S = 0.005  # raised-cosine fade at both ends of every clip: no click where speech meets silence
+TRIM_THRESHOLD_DB = -50.0  # leading/trailing engine silence below this is cut; the pause after is ours to set
+TRIM_KEEP_S = 0.015  # ... keeping a little air so that soft consonants are not clipped
+JINGLE_GAP_S = 0.4  # silence between a jingle and the voice
+MP3_PEAK_MARGIN_DB = 1.0  # MP3 encoding overshoots sample peaks: limit this far below the true-peak target
+LOUDNESS_TOLERANCE_LU = 0.5  # we aim well inside the ±1 LU promise
+DURATION_TOLERANCE_S = 0.05
+
+
+@dataclass(frozen=True)
+class StitchedAudio:
+    samples: np.ndarray  # mono float32 at OUTPUT_RATE
+    timeline: Timeline
+
+
+# --- stitching -----------------------------------------------------------------------------------------------
+def _db_to_gain(db: float) -> float:
+    return 10.0 ** (db / 20.0)
+
+
+def _trim(samples: np.ndarray, rate: int) -> np.ndarray:
+    loud = np.flatnonzero(np.abs(samples) > _db_to_gain(TRIM_THRESHOLD_DB))
+    if len(loud) == 0:
+        return samples[:0]
+    keep = int(TRIM_KEEP_S * rate)
+    return samples[max(0, loud[0] - keep): min(len(samples), loud[-1] + 1 + keep)]
+
+
+def _fade(samples: np.ndarray, rate: int) -> np.ndarray:
+    n = min(int(FADE_S * rate), len(samples) // 2)
+    if n == 0:
+        return samples
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n, dtype=np.float64))).astype(np.float32)
+    out = samples.copy()
+    out[:n] *= ramp
+    out[-n:] *= ramp[::-1]
+    return out
+
+
+def _prepare_clip(clip: Clip, rate: int) -> np.ndarray:
+    samples = np.clip(np.nan_to_num(np.asarray(clip.samples, dtype=np.float32).reshape(-1)), -1.0, 1.0)
+    if clip.sample_rate != rate:
+        samples = ffmpeg.resample(samples, clip.sample_rate, rate)
+    return _fade(_trim(samples, rate), rate)
+
+
+def _load_jingle(config: Config, setting: str | None, name: str) -> np.ndarray | None:
+    path = config.resolve(setting)
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InputError(f"{name} jingle not found: {path}", "fix [audio] " + name.replace(" ", "_") + " in the config")
+    samples = ffmpeg.decode_file(path, OUTPUT_RATE)
+    if len(samples) == 0:
+        raise InputError(f"{name} jingle has no audio: {path}")
+    return _fade(samples, OUTPUT_RATE)
+
+
+def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAudio:
+    """Lay the clips and their pauses end to end (plus jingles) and record where everything lands."""
+    by_utterance = {clip.utterance: clip for clip in clips}
+    missing = [u.index for u in script.utterances if u.index not in by_utterance]
+    if missing:
+        raise AudioEditionError(f"no audio for utterance {missing[0]} ({len(missing)} missing)", "rebuild the episode")
+    if not script.utterances:
+        raise InputError(f"nothing to read in “{script.article.title}”")
+
+    # Work at the voice's own rate (one resampling of the whole track at the end, not one per clip).
+    rate = Counter(c.sample_rate for c in by_utterance.values()).most_common(1)[0][0]
+    pieces: list[np.ndarray] = []
+    positions: dict[int, tuple[int, int]] = {}  # utterance index -> (start, end) in samples at `rate`
+    cursor = 0
+    for utterance in script.utterances:
+        samples = _prepare_clip(by_utterance[utterance.index], rate)
+        positions[utterance.index] = (cursor, cursor + len(samples))
+        pause = np.zeros(int(round(max(0, utterance.pause_after_ms) * rate / 1000)), dtype=np.float32)
+        pieces += [samples, pause]
+        cursor += len(samples) + len(pause)
+    speech = ffmpeg.resample(np.concatenate(pieces), rate, OUTPUT_RATE)
+
+    intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro")
+    outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro")
+    gap = np.zeros(int(JINGLE_GAP_S * OUTPUT_RATE), dtype=np.float32)
+    head = [intro, gap] if intro is not None else []
+    tail = [outro] if outro is not None else []
+    offset = sum(len(p) for p in head) / OUTPUT_RATE
+    samples = np.concatenate([*head, speech, *tail]).astype(np.float32)
+    duration = len(samples) / OUTPUT_RATE
+
+    def at(sample: int) -> float:
+        return round(offset + sample / rate, 3)
+
+    utterance_spans = tuple(
+        Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
+    )
+    timeline = _timeline(script, utterance_spans, round(duration, 3))
+    return StitchedAudio(samples, timeline)
+
+
+def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> Timeline:
+    """Blocks span their utterances; sections run back to back from 0 to the end, as chapters do."""
+    by_block: dict[int, list[Span]] = {}
+    for utterance, span in zip(script.utterances, utterances):
+        by_block.setdefault(utterance.block, []).append(span)
+
+    blocks = []
+    block_start: dict[int, float] = {}
+    next_start = duration
+    for block in reversed(script.blocks):  # a block with nothing spoken sits where the next one starts
+        spans = by_block.get(block.index)
+        start, end = (spans[0].start, spans[-1].end) if spans else (next_start, next_start)
+        blocks.append(Span(block.index, start, end, block.text))
+        block_start[block.index] = start
+        next_start = start
+    blocks.reverse()
+
+    section_starts: dict[int, float] = {}
+    for block in script.blocks:
+        section_starts.setdefault(block.section, block_start[block.index])
+    sections = []
+    ordered = sorted(script.sections, key=lambda s: s.index)
+    for n, section in enumerate(ordered):
+        start = 0.0 if n == 0 else section_starts.get(section.index, duration)
+        end = duration
+        for later in ordered[n + 1:]:
+            end = section_starts.get(later.index, duration)
+            break
+        sections.append(Span(section.index, start, max(start, end), section.title))
+    return Timeline(utterances=utterances, blocks=tuple(blocks), sections=tuple(sections), duration=duration)
+
+
+# --- loudness ------------------------------------------------------------------------------------------------
+def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float) -> np.ndarray:
+    """Whole-episode gain to `target_lufs`, then a true-peak limiter below `true_peak_db` (minus a margin for
+    the MP3 encoder). Length and timing are unchanged (the limiter's look-ahead delay is compensated)."""
+    ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
+    out = samples
+    for _ in range(3):  # limiting lowers the loudness a little: correct and limit again
+        measured = ffmpeg.measure_samples(out, rate)
+        log.debug("loudness %.2f LUFS, true peak %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
+        if not math.isfinite(measured.integrated_lufs):
+            return samples  # silence (or too short to gate): nothing to normalise
+        error = target_lufs - measured.integrated_lufs
+        if abs(error) <= LOUDNESS_TOLERANCE_LU / 2 and measured.true_peak_dbtp <= ceiling_db + 0.1:
+            break
+        out = (out * _db_to_gain(error)).astype(np.float32)
+        if measured.true_peak_dbtp + error > ceiling_db:
+            out = _limit(out, rate, ceiling_db)
+    return out
+
+
+def _limit(samples: np.ndarray, rate: int, ceiling_db: float) -> np.ndarray:
+    # alimiter sees sample peaks only: at 4x the rate, its sample peaks are (close to) the true peaks.
+    limit = max(0.0625, _db_to_gain(ceiling_db))
+    chain = (f"aresample={4 * rate}:resampler=soxr,"
+             f"alimiter=limit={limit:.6f}:attack=1:release=60:level=false:latency=true,"
+             f"aresample={rate}:resampler=soxr")
+    out = ffmpeg.filter_samples(samples, rate, chain)
+    if len(out) >= len(samples):
+        return out[:len(samples)]
+    return np.concatenate([out, np.zeros(len(samples) - len(out), dtype=np.float32)])
+
+
+# --- hashes --------------------------------------------------------------------------------------------------
+def compute_script_hash(script: Script, engine: str, voice: str, settings: dict | None = None) -> str:
+    """Same hash = same audio: engine, voice, synthesis/audio settings, spoken texts and pauses, in order."""
+    payload = {
+        "engine": engine,
+        "voice": voice,
+        "settings": settings or {},
+        "utterances": [[u.spoken, u.pause_after_ms] for u in script.utterances],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+# --- the episode ---------------------------------------------------------------------------------------------
+def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,
+                     voice: str, engine: str, *, script_hash: str | None = None) -> Episode:
+    """Stitch, normalise, encode, tag and write one episode into `episode_dir` (created if needed).
+
+    Writes `<slug>-<content hash>.mp3`, transcript.vtt, transcript.srt, chapters.json and episode.json.
+    An MP3 already there is never rewritten: a new content gives a new file name.
+    """
+    from .tags import artist_name, write_tags
+    from .transcripts import write_transcripts
+
+    audio_cfg = config.audio
+    if not 32 <= audio_cfg.bitrate_kbps <= 320:
+        raise InputError(f"MP3 bitrate {audio_cfg.bitrate_kbps} kbps is out of range", "use 64 to 96 kbps")
+    episode_dir = Path(episode_dir)
+    episode_dir.mkdir(parents=True, exist_ok=True)
+
+    stitched = stitch(script, clips, config)
+    samples = normalize_loudness(stitched.samples, OUTPUT_RATE, audio_cfg.target_lufs, audio_cfg.true_peak_db)
+    timeline = stitched.timeline
+
+    fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
+    try:
+        samples = _encode_checked(samples, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db, audio_cfg.target_lufs,
+                                  tmp, timeline.duration)
+        write_tags(tmp, script, timeline, config)
+        data = tmp.read_bytes()
+        audio_file = f"{slug}-{content_hash(data)}.mp3"
+        final = episode_dir / audio_file
+        if final.exists():  # same name = same bytes: the published file stays untouched
+            tmp.unlink()
+        else:
+            os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+    files = write_transcripts(episode_dir, timeline, script, podcast_name=config.podcast.title,
+                              author=artist_name(script, config), audio_file=audio_file)
+    files["episode"] = "episode.json"
+    episode = Episode(
+        slug=slug,
+        directory=str(episode_dir),
+        audio_file=audio_file,
+        audio_bytes=len(data),
+        duration=timeline.duration,
+        script_hash=script_hash or compute_script_hash(script, engine, voice),
+        voice=voice,
+        engine=engine,
+        script=script,
+        timeline=timeline,
+        files=files,
+    )
+    atomic_write_text(episode_dir / "episode.json",
+                      json.dumps(episode_to_dict(episode), ensure_ascii=False, indent=2) + "\n")
+    log.info("%s: %s (%.1f s)", slug, audio_file, timeline.duration)
+    return episode
+
+
+def _encode_checked(samples: np.ndarray, bitrate: int, true_peak_db: float, target_lufs: float, dest: Path,
+                    duration: float) -> np.ndarray:
+    """Encode, then measure the MP3 itself (what listeners get) and correct the gain if the encoder moved the
+    loudness (its low-pass takes some treble away) or pushed the true peak over the limit; check its length."""
+    peak_limit = true_peak_db - 0.1
+    for attempt in range(3):
+        ffmpeg.encode_mp3(samples, OUTPUT_RATE, bitrate, dest)
+        measured = ffmpeg.measure_file_ebur128(dest)
+        log.debug("MP3: %.2f LUFS, true peak %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
+        if measured.samples is not None and abs(measured.samples / OUTPUT_RATE - duration) > DURATION_TOLERANCE_S:
+            raise AudioEditionError(
+                f"the MP3 lasts {measured.samples / OUTPUT_RATE:.3f} s but the Timeline {duration:.3f} s")
+        if not math.isfinite(measured.integrated_lufs):
+            break
+        if measured.true_peak_dbtp > peak_limit:
+            change = peak_limit - measured.true_peak_dbtp - 0.2
+        elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU / 2:
+            change = min(target_lufs - measured.integrated_lufs, peak_limit - measured.true_peak_dbtp - 0.2)
+        else:
+            break
+        if abs(change) < 0.05 or attempt == 2:
+            break
+        samples = (samples * _db_to_gain(change)).astype(np.float32)
+    if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
+        log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)
+    return samples

@@ -1,0 +1,158 @@
+"""`audio-edition build`: every source -> article -> script -> clips -> episode, then the feed, once.
+
+One engine for the whole run (resolved once, announced on stderr; the espeak fallback loudly), one synthesis pool
+shared by every article, and an article whose script hash equals the published one is not spoken again.
+Progress (rich) goes to stderr; the summary and where the files are go to stdout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .config import Config
+from .errors import AudioEditionError, InputError
+from .models import Episode, Script
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    built: int
+    unchanged: int
+    audio_seconds: float  # audio of the episodes built in this run
+    wall_seconds: float
+
+    @property
+    def real_time_factor(self) -> float | None:
+        """Wall time per second of audio produced (< 1: faster than real time)."""
+        return self.wall_seconds / self.audio_seconds if self.audio_seconds > 0 else None
+
+
+def _file_digest(path: Path | None) -> str | None:
+    if path is None or not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def audio_settings(config: Config) -> dict:
+    """The settings besides the voice that change the MP3's sound: part of the script hash."""
+    audio = config.audio
+    return {
+        "bitrate_kbps": audio.bitrate_kbps,
+        "target_lufs": audio.target_lufs,
+        "true_peak_db": audio.true_peak_db,
+        "jingle_intro": _file_digest(config.resolve(audio.jingle_intro)),
+        "jingle_outro": _file_digest(config.resolve(audio.jingle_outro)),
+    }
+
+
+def _published_is_intact(episode_dir: Path) -> bool:
+    """The episode on disk is whole: its episode.json and the MP3 it names are there."""
+    try:
+        data = json.loads((episode_dir / "episode.json").read_text(encoding="utf-8"))
+        return (episode_dir / data["audio_file"]).is_file()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _prepare(location: str, config: Config, lexicon) -> Script:
+    from .extract import extract_article
+    from .script import build_script
+    from .source import read_source
+
+    try:
+        article = extract_article(read_source(location, config.limits))
+        return build_script(article, config, lexicon)
+    except InputError as exc:  # say which article, in the same one line
+        raise InputError(f"{location}: {exc.message}", exc.hint) from None
+
+
+def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | None = None,
+              console: Console | None = None, err_console: Console | None = None) -> list[Episode]:
+    """Build an episode for every article in `sources` into `out_dir`, then publish the feed and pages.
+
+    Returns the episodes built in this run (unchanged articles are not rebuilt and not returned).
+    """
+    from .assemble import assemble_episode, compute_script_hash
+    from .fileio import OutputLock
+    from .lexicon import load_lexicon
+    from .publish import plan_episode, publish
+    from .source import expand_sources
+    from .speak import SynthesisPool, resolve_engine
+
+    out = console or Console()
+    err = err_console or Console(stderr=True)
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+
+    locations = expand_sources(list(sources))
+    lexicon = load_lexicon(config.resolve(config.script.lexicon))
+    # Read and script everything first: a bad article stops the run before minutes of synthesis.
+    scripts = [_prepare(location, config, lexicon) for location in locations]
+
+    spec = resolve_engine(config.voice)
+    if spec.fallback_reason:
+        err.print(f"[bold red]WARNING:[/] {spec.fallback_reason}", markup=True, highlight=False)
+
+    built: list[Episode] = []
+    unchanged = 0
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
+    with OutputLock(out_dir), SynthesisPool(spec, jobs) as pool:
+        err.print(f"Engine: {pool.engine_name}, voice {spec.voice} ({pool.sample_rate} Hz), "
+                  f"{pool.jobs} worker(s)", highlight=False, markup=False)
+        settings = {"voice": pool.voice_id, "audio": audio_settings(config)}
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err) as progress:
+            overall = progress.add_task("Episodes", total=len(scripts))
+            for location, script in zip(locations, scripts):
+                script_hash = compute_script_hash(script, pool.engine_name, spec.voice, settings)
+                plan = plan_episode(out_dir, script.article)
+                episode_dir = out_dir / "episodes" / plan.slug
+                if plan.published_script_hash == script_hash and _published_is_intact(episode_dir):
+                    log.info("%s: unchanged, not rebuilt", plan.slug)
+                    unchanged += 1
+                    progress.advance(overall)
+                    continue
+                label = plan.slug if len(plan.slug) <= 40 else plan.slug[:39] + "…"
+                task = progress.add_task(f"  {label}", total=len(script.utterances))
+                clips = pool.synthesize(script.utterances, on_clip=lambda _clip, t=task: progress.advance(t))
+                progress.update(task, description=f"  {label} (assembling)")
+                episode = assemble_episode(script, clips, config, episode_dir, plan.slug, spec.voice,
+                                           pool.engine_name, script_hash=script_hash)
+                progress.update(task, description=f"  {label}")
+                built.append(episode)
+                progress.advance(overall)
+        feed = publish(out_dir, config, built)
+
+    summary = BuildSummary(len(built), unchanged, sum(e.duration for e in built), time.monotonic() - started)
+    for episode in built:
+        out.print(f"{Path(episode.directory) / episode.audio_file}", highlight=False, markup=False, soft_wrap=True)
+    rtf = summary.real_time_factor
+    out.print(
+        f"{summary.built} episode(s) built, {summary.unchanged} unchanged; "
+        f"audio {_format_duration(summary.audio_seconds)}; wall time {summary.wall_seconds:.1f} s"
+        + (f"; real-time factor {rtf:.2f}" if rtf is not None else "")
+        + f"; engine {pool.engine_name} ({spec.voice})",
+        highlight=False, markup=False, soft_wrap=True)
+    out.print(f"feed: {feed}", highlight=False, markup=False, soft_wrap=True)
+    log.debug("build summary %s", asdict(summary))
+    return built

@@ -1,0 +1,220 @@
+"""The extraction rules, as data a maintainer can extend.
+
+Every list here is matched by small functions in `extract.py`. To teach the extractor a new site's widget,
+add its class name or label here rather than writing code. Text patterns are matched on a block's text with
+whitespace folded; they are anchored so they only remove short furniture lines, never a paragraph that
+merely mentions the words.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- elements -----------------------------------------------------------------------------------------------
+# Never article text: removed with everything inside them.
+DROP_TAGS = frozenset({
+    "script", "style", "noscript", "template", "iframe", "frame", "frameset", "object", "embed", "applet",
+    "video", "audio", "source", "track", "canvas", "svg", "math", "map", "picture", "img", "figure", "figcaption",
+    "form", "button", "input", "select", "textarea", "label", "option", "dialog", "nav", "footer", "aside",
+    "link", "meta", "head", "title", "base", "menu",
+})
+# AMP components that are media, ads or widgets (amp-fit-text and friends hold real text and stay).
+DROP_TAG_PREFIXES = ("amp-",)
+KEEP_AMP_TAGS = frozenset({"amp-fit-text", "amp-accordion", "amp-layout", "amp-story", "amp-story-page",
+                           "amp-story-grid-layer", "amp-selector"})
+
+BLOCK_TAGS = frozenset({
+    "address", "article", "blockquote", "body", "center", "dd", "details", "div", "dl", "dt", "fieldset",
+    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "li", "main", "ol", "p", "pre", "section",
+    "summary", "table", "tbody", "thead", "tfoot", "td", "th", "tr", "ul", "caption", "html", "font-block",
+})
+HEADING_TAGS = ("h2", "h3", "h4", "h5", "h6")
+
+# Roles and attributes that mark page furniture.
+DROP_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert",
+                        "alertdialog", "menu", "menubar", "toolbar", "button", "figure", "img", "tablist"})
+DROP_ITEMPROPS = frozenset({"author", "publisher", "image", "video", "comment", "keywords", "datePublished",
+                            "dateModified", "breadcrumb", "associatedMedia"})
+
+# class / id tokens (split on "-", "_", spaces and camelCase) that mark page furniture.
+NOISE_TOKENS = frozenset({
+    # navigation and page chrome
+    "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "footer", "header-site", "masthead",
+    "sidebar", "widget", "widgets", "skip", "skiplink", "toolbar", "pagination", "pager",
+    # sharing and social
+    "share", "sharing", "sharebar", "social", "socials", "sociaux", "partage", "partager", "addthis",
+    "sharethis", "follow", "suivre",
+    # ads
+    "ad", "ads", "advert", "advertisement", "adslot", "adunit", "dfp", "gpt", "pub", "publicite", "publicité",
+    "sponsor", "sponsored", "sponsorise", "outbrain", "taboola", "ligatus", "teads", "banner", "banniere",
+    "promo", "promotion", "partner", "partenaire", "partenaires", "commercial", "marketing", "affiliate",
+    # related / recirculation
+    "related", "connexe", "connexes", "recommended", "recommendation", "recommendations", "recirculation",
+    "mostread", "most", "popular", "populaires", "trending", "teaser", "teasers", "lireaussi", "readmore",
+    "readalso", "see", "voir", "next", "prev", "previous", "suivant", "precedent", "outstream", "catcher",
+    "rebond", "rebonds", "services", "also", "aussi", "more", "plus", "latest", "recent", "derniers",
+    # subscription, newsletter, paywall
+    "newsletter", "newsletters", "subscribe", "subscription", "abonnement", "abonnez", "abo", "paywall",
+    "register", "inscription", "login", "signin", "offer", "offre", "cta",
+    # comments and consent
+    "comment", "comments", "commentaires", "reactions", "disqus", "respond", "cookie", "cookies", "consent",
+    "gdpr", "rgpd", "didomi", "cmp", "tarteaucitron", "onetrust", "notice", "modal", "popup", "overlay",
+    # media and captions
+    "caption", "legend", "legende", "légende", "credit", "credits", "crédit", "copyright", "photo", "photos",
+    "gallery", "galerie", "diaporama", "slideshow", "carousel", "embed", "video", "player", "podcast", "media",
+    "image", "img", "figure", "thumbnail", "thumb", "visuel", "illustration", "tweet", "twitter", "instagram",
+    "facebook", "youtube", "dailymotion",
+    # listen widgets (ReadSpeaker and friends)
+    "readspeaker", "rsbtn", "rs", "listen", "ecouter", "écouter", "audio", "tts", 
+    # meta lines that the extractor reads separately
+    "byline", "author", "authors", "auteur", "auteurs", "signature", "dateline", "date", "time", "timestamp",
+    "meta", "metadata", "published", "updated", "readtime",
+    # tags and topics
+    "tags", "tag", "keywords", "topics", "topic", "mots", "motscles", "themes", "thematiques", "categories",
+    "category", "rubrique", "kicker", "surtitre", "overline", "label", "badge",
+    # misc
+    "print", "imprimer", "toolbox", "tools", "actions", "bookmark", "favoris", "alert", "alerte", "bandeau",
+    "hidden", "hide", "d-none", "invisible", "sr", "screen", "visually", "offscreen", "noprint", "trust", "trustproject",
+    "rating", "vote", "poll", "sondage", "quiz", "jobs", "emploi", "weather", "meteo", "horoscope", "ticker",
+    "sticky", "floating", "toc", "sommaire", "pullquote", "pull", "exergue", "citation-exergue",
+})
+# class / id substrings that mark furniture even when glued to other words ("sharebar", "rs_skip").
+NOISE_SUBSTRINGS = (
+    "rs_skip", "rs_preserve", "readspeaker", "rsbtn", "share", "social", "newsletter", "paywall", "cookie",
+    "consent", "comment", "related", "outbrain", "taboola", "advert", "sponsor", "breadcrumb", "lire-aussi",
+    "lireaussi", "lire_aussi", "read-also", "most-read", "mostread", "trust-project", "trustproject",
+    "screen-reader", "visually-hidden", "sr-only", "pullquote", "pull-quote", "subscribe", "abonne",
+    "recommend", "teaser", "promo", "dfp-", "ad-slot", "adslot", "ad-container", "ad_container", "ads-",
+    "-ads", "_ads", "pub-", "-pub", "tags-list", "taglist", "tag-list", "article-tags", "post-tags",
+    "entry-tags", "entry-meta", "post-meta", "article-meta", "article__meta", "caption", "credit", "legend",
+    "legende", "wp-block-embed", "twitter-tweet", "instagram-media", "fb-post", "video-container",
+    "jp-relatedposts", "sharedaddy", "addtoany", "wpcnt", "wp-block-image", "wp-caption", "gallery",
+)
+# Class tokens that mean "this is the article text" and protect an element from the noise rules
+# (e.g. `<div class="article-body has-ads">`).
+CONTENT_TOKENS = frozenset({
+    "articlebody", "article-body", "article__body", "article__content", "article-content", "entry-content",
+    "post-content", "post-body", "story-body", "story-content", "content-body", "body-text", "article-text",
+    "article__text", "texte", "corps", "paywall-content",
+})
+# Classes that hold the standfirst (chapô) rather than body text.
+STANDFIRST_PATTERN = re.compile(
+    r"(^|[\s_-])(chapo|chapeau|chapô|standfirst|stand-first|article__desc|article-desc|lead|leadin|lede|"
+    r"intro|introduction|subheadline|sub-headline|subtitle|sous-titre|soustitre|deck|dek|excerpt|"
+    r"entry-summary|summary|accroche|article__chapo|article-chapo|description|headline-subheadline|"
+    r"a-lead|article-lead|article__lead|post-excerpt|resume|subhead|bajada|chapeau-article)([\s_-]|$)",
+    re.IGNORECASE,
+)
+# Hidden by inline style.
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|(^|;)\s*opacity\s*:\s*0(\.0+)?\s*(;|$)",
+                          re.IGNORECASE)
+
+# --- text lines ---------------------------------------------------------------------------------------------
+# Photo and wire agencies (captions end with them, credits are made of them).
+CREDIT_AGENCIES = (
+    "AFP", "AP", "Reuters", "REUTERS", "Getty", "GETTY", "Getty Images", "AFP PHOTO", "EPA", "EFE", "ANSA",
+    "dpa", "DPA", "Sipa", "SIPA", "Sipa Press", "Maxppp", "MAXPPP", "Abaca", "ABACA", "ABACAPRESS",
+    "Hans Lucas", "Hans Lucas via AFP", "Bestimage", "Belga", "Keystone", "Xinhua", "Spoutnik", "Sputnik",
+    "TASS", "Anadolu", "NurPhoto", "SOPA Images", "Shutterstock", "iStock", "Alamy", "Unsplash", "Pixabay",
+    "Wikimedia Commons", "AP Photo", "Pool", "POOL", "PISCINE", "Leemage", "Divergence", "Le Parisien",
+    "Ouest-France", "Le Monde", "Reuters/", "Photononstop", "Andia", "Gamma", "Gamma-Rapho", "Hemis", "Yonhap",
+    "KCNA", "KCNA via REUTERS", "Kremlin", "Handout", "HANDOUT", "DR", "D.R.", "Capture d'écran",
+    "Capture d’écran", "Service de presse", "Courtesy",
+)
+
+# Whole short lines that are furniture (matched with fullmatch on the folded line).
+FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
+    # listen widgets
+    r"(entendre|écouter|ecouter)( cet article| l['’]article| ce texte)?( \(?\d+ ?(min|minutes?)\)?)?",
+    r"(écoutez|ecoutez)( cet article| l['’]article)?.{0,40}",
+    r"(lecture|lire) (audio|à voix haute)", r"listen( to (this|the) article)?", r"play",
+    r"pause", r"(écouter|ecouter) avec readspeaker", r"readspeaker.{0,60}",
+    r"(durée|temps) de lecture ?: ?\d+ ?(min|minutes?)\.?", r"\d+ ?min(utes?)? de lecture\.?",
+    # ads and promotion
+    r"publicité", r"publicite", r"advertisement", r"annonce", r"sponsorisé", r"contenu sponsorisé",
+    r"contenu (proposé|réalisé) par .{1,60}", r"article sponsorisé", r"partenariat",
+    # related
+    r"(à |a )?lire (aussi|également|egalement|encore|la suite|plus)( ?[:|>»-].*)?",
+    r"(à |a )?voir (aussi|également|egalement)( ?[:|>»-].*)?",
+    r"(à |a )?(découvrir|decouvrir|écouter|ecouter|regarder) (aussi|également|egalement)( ?[:|>»-].*)?",
+    r"(sur le même sujet|sur le meme sujet|dans la même rubrique|les plus lus|articles? les plus lus|"
+    r"les plus partagés|à la une|a la une|nos derniers articles|dernières actualités|en continu|"
+    r"articles? (liés|similaires|connexes|recommandés)|vous aimerez aussi|vous aimerez peut-être aussi|"
+    r"recommandé pour vous|nos recommandations|les articles? de la rubrique.*|plus d['’]articles?.*|"
+    r"dans l['’]actualité|ailleurs sur le web|sélectionné pour vous|read more|related( articles| stories)?|"
+    r"lire l['’]article|voir l['’]article|découvrez aussi.*)\s*:?",
+    r"(next|suivant|précédent|precedent|article suivant|article précédent)\s*[:>»]?",
+    r"(à suivre|a suivre)\s*:?",
+    # sharing and tools
+    r"(partager|partagez|share)( (sur|on) .{1,30}| cet article| l['’]article| par e-?mail)?\s*:?",
+    r"(facebook|twitter|x|linkedin|whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|"
+    r"pinterest|telegram|bluesky|threads|flipboard|reddit)( ?[,·|•] ?(facebook|twitter|x|linkedin|"
+    r"whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|pinterest|telegram|bluesky|threads))*",
+    r"(copier|copié|copy)( le)? (lien|link)", r"(envoyer|transmettre) (à|a) un ami", r"version imprimable", r"lien copié", r"imprimer( l['’]article| cet article)?",
+    r"(ajouter|sauvegarder|enregistrer) (à|a|aux|dans) (vos|mes|ma) (sélections?|favoris|liste).*",
+    r"offrir (cet|l['’]) ?article.*", r"s['’]abonner", r"(je m['’]abonne|abonnez-vous).{0,80}",
+    r"suivez(-nous)? .{0,60}", r"suivre (ce|cet|la|le) .{0,40}", r"signaler( un abus| une erreur)?.{0,40}",
+    r"(réagir|réagissez|commenter|commentaires?|\d+ commentaires?|voir les commentaires|"
+    r"afficher les commentaires|les commentaires sont fermés.*)",
+    r"(tags?|mots[- ]clés|thèmes?|sujets?( associés)?|thématiques?|catégories?|rubriques?) ?:.*",
+    r"newsletters?( .{0,80})?", r"inscrivez-vous.{0,120}", r"recevez .{0,80}newsletter.{0,60}",
+    # paywall
+    r"(cet article est réservé aux abonnés|article réservé aux abonnés|réservé aux abonnés|"
+    r"la suite (de cet article )?est réservée aux abonnés.*|il vous reste [\d.,]+ ?% de (cet|l['’]) ?article à lire.*|"
+    r"vous pouvez lire .{1,40} sur un seul appareil.*|déjà abonné.*|abonnez-vous pour lire.*|"
+    r"pour lire la suite.*|(article|contenu) premium|exclusivité abonnés|offre spéciale.*|"
+    r"(profitez|bénéficiez) de .{0,80}(offre|abonnement).*|connectez-vous.{0,80}|se connecter|"
+    r"essai gratuit.*|sans engagement.*|\d+[.,]?\d* ?€ ?(/|par) ?mois.*)",
+    # trust project and teaser furniture
+    r"(apprenez à connaître|en savoir plus sur|découvrez) (le projet trust|the trust project|le trust project).*",
+    r"(learn more about )?the trust project.*", r"(le )?projet trust.*", r"trust project",
+    # date and meta lines read separately
+    r"(publié|publie|mis à jour|mis a jour|mis en ligne|modifié|actualisé|posted|updated|published)( le| on)?[: ].{0,60}",
+    r"(le )?\d{1,2}(er)? \w+ \d{4}( à \d{1,2}(h|:)\d{0,2})?",
+    r"(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche) \d{1,2}(er)? \w+ \d{4}.{0,30}",
+    r"\d{1,2}/\d{1,2}/\d{2,4}( (à )?\d{1,2}[h:]\d{2})?", r"\d{1,2}[h:]\d{2}",
+    # navigation and misc
+    r"(accueil|home)( ?[>›/»|].*)?", r"(retour|revenir) (en haut|à l['’]accueil|au début).*",
+    r"(haut de page|menu|fermer|close|rechercher|search|connexion|se déconnecter|mon compte|s['’]inscrire)",
+    r"(voir|afficher) (plus|moins|la vidéo|les photos|le diaporama|la galerie).*", r"(vidéo|video|photo|photos|"
+    r"diaporama|infographie|podcast)( ?[:|-] ?.{0,80})?", r"lire la vidéo", r"cliquez ici.{0,80}",
+    r"accepter( et fermer| tout| les cookies)?|refuser( tout)?|paramétrer( les cookies)?|tout accepter",
+    r"(nous utilisons des cookies|ce site utilise des cookies|en poursuivant votre navigation).*",
+    r"(cet? (contenu|article|vidéo) (est|n['’]est) .{0,60}(disponible|bloqué|accessible).*)",
+    r"(activez|autorisez|acceptez) (le javascript|javascript|les cookies).*",
+    r"(\(?avec )?(l['’])?(afp|reuters|ap|ansa)( (et|avec) [^.]{1,20})?\)?", r"\(avec (l['’])?(afp|reuters|ap|agences?).{0,30}\)",
+    r"©.{0,120}", r"(crédits?|credits?|photo|photos|illustration|image) ?:.{0,120}",
+    r"\(?(photo|photos|image|illustration|crédit) (d['’]illustration|afp|reuters|dr|d\.r\.).{0,80}\)?",
+    r"-+|—+|–+|_+|\*+|=+|•+|·+|~+|#+",
+))
+
+# Lines that are captions however long: "Sur cette photo ...", "Photo : ...".
+CAPTION_OPENERS = re.compile(
+    r"^(sur cette (photo|photographie|image|capture|vidéo|video|illustration|infographie|carte)|"
+    r"sur (la|cette|une) (photo|image|photographie)|sur ces (photos|images)|"
+    r"(photo|photographie|image|illustration|crédit photo|crédits photo|légende|capture d['’]écran) ?[:|-]|"
+    r"(ci-dessus|ci-contre|en photo)\s*[,:])",
+    re.IGNORECASE,
+)
+
+# Byline, translator and other credit lines (the first match goes to Article.byline / .translator).
+BYLINE = re.compile(r"^([Pp]ar|[Bb]y|[Dd]e notre (envoyée?|correspondante?)( spéciale?| permanente?)?( à [^,]{1,40})?,?)\s+"
+                    r"(?P<name>[A-ZÀ-ÖØ-Þ][^.!?]{1,120})$")
+TRANSLATOR = re.compile(r"^(traduction|traduit( de l['’]\w+)?( par)?|adaptation|translated by)"
+                        r"( de l['’]\w+)?( par| de| :)?\s+(?P<name>[A-ZÀ-ÖØ-Þ].{1,100})$", re.IGNORECASE)
+
+# A credit glued to a caption's last word: "... de la Russie.GETTY", "... 2023.MIKHAIL METZEL – PISCINE",
+# "... en Russie.Service de presse du ministère russe de la Défense", "... ce mardi.REUTERS/Jane Doe".
+GLUED_CREDIT = re.compile(r"[a-zà-ÿ0-9)»”\"'’]\.(?P<credit>[A-ZÀ-ÖØ-Þ][^.!?]{1,100})$")
+# A caption ending with a photographer / agency credit: "... le 3 mai. LUDOVIC MARIN / AFP", "(Photo AFP)".
+TRAILING_CREDIT = re.compile(
+    r"((^|[.!?»]\s+)[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ'’ .-]{2,60}\s*[/–]\s*[A-Za-zÀ-ÿ ]{2,40}|"
+    r"\((?i:photo|crédit|credit|illustration|image)[^)]{0,80}\)|©\s?[^.]{1,80})$"
+)
+
+# Upper-case prefixes that glue a teaser title: "NEXT Les experts ...".
+TEASER_PREFIX = re.compile(r"^(NEXT|PREV|PRÉCÉDENT|PRECEDENT|SUIVANT|À LIRE|A LIRE|LIRE AUSSI|VIDÉO|VIDEO|"
+                           r"PODCAST|DIAPORAMA|EN IMAGES|INFOGRAPHIE|DIRECT|LIVE|REPLAY)\b\s*[:|-]?\s*\S")
+
+# Separator between a page title and the site name in <title>.
+TITLE_SEPARATORS = re.compile(r"\s+[|–—·»-]\s+|\s+::\s+")  # not " : ", which French titles use

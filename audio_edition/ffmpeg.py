@@ -1,0 +1,152 @@
+"""The ffmpeg binary shipped by imageio-ffmpeg, and the few things we ask of it.
+
+Never a system ffmpeg and never a shell string: the binary comes from the `imageio-ffmpeg` wheel and is always
+run with an argument list. Audio goes in and out as raw mono float32 through pipes, so no temp WAV files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioEditionError
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the imageio-ffmpeg binary; also points pydub at it (pydub would look for a system ffmpeg)."""
+    try:
+        import imageio_ffmpeg
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as exc:
+        raise AudioEditionError(
+            f"ffmpeg is not available: {exc}", "reinstall the imageio-ffmpeg package: pip install --force-reinstall imageio-ffmpeg"
+        ) from None
+    with warnings.catch_warnings():  # pydub warns at import that there is no ffmpeg on PATH: we bring our own
+        warnings.simplefilter("ignore")  # (and that audioop is deprecated)
+        from pydub import AudioSegment
+
+    AudioSegment.converter = exe
+    AudioSegment.ffmpeg = exe
+    return exe
+
+
+def run_ffmpeg(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run ffmpeg with `args` (an argument list); stdout is returned as bytes, stderr as text."""
+    # -nostdin when we do not feed it: ffmpeg would otherwise read keys from the terminal.
+    cmd = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *args]
+    log.debug("ffmpeg %s", " ".join(args))
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise AudioEditionError(f"ffmpeg failed: {' / '.join(tail) or 'exit status ' + str(proc.returncode)}",
+                                "rerun with --debug to see the ffmpeg command")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+def _raw_input(sample_rate: int) -> list[str]:
+    return ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0"]
+
+
+def _as_bytes(samples: np.ndarray) -> bytes:
+    return np.ascontiguousarray(samples, dtype="<f4").tobytes()
+
+
+def filter_samples(samples: np.ndarray, sample_rate: int, audio_filter: str, out_rate: int | None = None) -> np.ndarray:
+    """Pass mono float32 samples through an ffmpeg audio filter chain; returns mono float32."""
+    out_rate = out_rate or sample_rate
+    proc = run_ffmpeg([*_raw_input(sample_rate), "-af", audio_filter,
+                       "-f", "f32le", "-ar", str(out_rate), "-ac", "1", "pipe:1"], stdin=_as_bytes(samples))
+    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """High-quality resampling (soxr), delay-compensated so that a sound stays at the same time."""
+    if from_rate == to_rate or len(samples) == 0:
+        return np.asarray(samples, dtype=np.float32)
+    out = filter_samples(samples, from_rate, f"aresample={to_rate}:resampler=soxr:precision=28", out_rate=to_rate)
+    # Keep the length exactly proportional: the Timeline is computed from it.
+    want = int(round(len(samples) * to_rate / from_rate))
+    if len(out) >= want:
+        return out[:want]
+    return np.concatenate([out, np.zeros(want - len(out), dtype=np.float32)])
+
+
+def decode_file(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode any audio file ffmpeg reads (jingles, MP3s) to mono float32 at `sample_rate`."""
+    proc = run_ffmpeg(["-i", str(path), "-vn", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "pipe:1"])
+    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Loudness:
+    integrated_lufs: float
+    true_peak_dbtp: float
+    lra: float
+    threshold: float
+    samples: int | None = None  # decoded length, when measured on a file
+
+
+def _loudnorm_json(stderr: str) -> dict:
+    # loudnorm prints its JSON block last on stderr.
+    match = re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", stderr, re.S)
+    if not match:
+        raise AudioEditionError("could not read ffmpeg's loudness measurement")
+    return json.loads(match.group(0))
+
+
+def measure_samples(samples: np.ndarray, sample_rate: int) -> Loudness:
+    """Integrated loudness (LUFS) and true peak (dBTP) of raw samples, with ffmpeg loudnorm's first pass."""
+    proc = run_ffmpeg([*_raw_input(sample_rate), "-af", "loudnorm=print_format=json", "-f", "null", "-"],
+                      stdin=_as_bytes(samples))
+    data = _loudnorm_json(proc.stderr)
+
+    # float() reads loudnorm's "-inf" (digital silence) as -inf.
+    return Loudness(float(data["input_i"]), float(data["input_tp"]), float(data["input_lra"]),
+                    float(data["input_thresh"]))
+
+
+def measure_file_ebur128(path: Path) -> Loudness:
+    """Integrated loudness and true peak of an audio file with ffmpeg's `ebur128` filter (peak=true).
+
+    An independent check of what `loudnorm` measured: a different filter, run on the decoded file.
+    """
+    # astats rides along to count the decoded samples: the exact length a player plays.
+    proc = run_ffmpeg(["-i", str(path), "-vn", "-af", "ebur128=peak=true,astats=measure_perchannel=none",
+                       "-f", "null", "-"])
+    summary = proc.stderr[proc.stderr.rfind("Summary:"):]
+    integrated = re.search(r"I:\s+(-?[\d.]+|-inf)\s+LUFS", summary)
+    threshold = re.search(r"Threshold:\s+(-?[\d.]+|-inf)\s+LUFS", summary)
+    lra = re.search(r"LRA:\s+(-?[\d.]+)\s+LU", summary)
+    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf)\s+dBFS", summary)
+    count = re.search(r"Number of samples:\s+(\d+)", proc.stderr)
+    if not (integrated and peak):
+        raise AudioEditionError(f"could not read ffmpeg's ebur128 summary for {path}")
+    return Loudness(float(integrated.group(1)), float(peak.group(1)),
+                    float(lra.group(1)) if lra else 0.0, float(threshold.group(1)) if threshold else 0.0,
+                    int(count.group(1)) if count else None)
+
+
+def encode_mp3(samples: np.ndarray, sample_rate: int, bitrate_kbps: int, dest: Path) -> None:
+    """Encode mono float32 samples to a CBR MP3 with a Xing/LAME ("Info") header.
+
+    The LAME header records the encoder delay and padding, so players and decoders report and play exactly
+    len(samples) samples. No ID3 tag here: tags.py writes ID3v2.3 afterwards.
+    """
+    run_ffmpeg([
+        "-y", *_raw_input(sample_rate),
+        "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-ar", str(sample_rate), "-ac", "1",
+        "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-map_metadata", "-1",
+        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "mp3", str(dest),
+    ], stdin=_as_bytes(samples))

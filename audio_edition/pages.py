@@ -1,0 +1,300 @@
+"""Episode pages and the embeddable read-along player (static files under `output/`).
+
+`write_episode_page` writes `output/episodes/<slug>/index.html`: a standalone French page with the player, the
+chapters and the full text of what the voice reads, one element per sentence carrying its start/end from the
+Timeline (the player highlights and seeks with them). `install_player` copies `player.js`/`player.css` to
+`output/player/`.
+
+Templating is `string.Template` + `html.escape` on every value: the page is small and fixed, and a template engine
+(Jinja2) would be one more dependency for two templates. Every piece of article text goes through `_e()` (text and
+attribute values alike), and links taken from the article are kept only when they are http(s).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.resources
+import logging
+import os
+import tempfile
+from datetime import date, datetime
+from itertools import groupby
+from pathlib import Path
+from string import Template
+from urllib.parse import quote, urlsplit
+
+from .config import Config
+from .models import Episode, Span, Utterance
+
+log = logging.getLogger(__name__)
+
+PLAYER_FILES = ("player.js", "player.css")
+SYNTHETIC_LABEL = "Version audio de cet article, lue par une voix de synthèse"
+DEFAULT_FILES = {"vtt": "transcript.vtt", "srt": "transcript.srt", "chapters": "chapters.json"}
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre")
+
+
+def _e(value: object) -> str:
+    """Escape for HTML text and (double-quoted) attribute values."""
+    return html.escape(str(value), quote=True)
+
+
+def _href(file_name: str) -> str:
+    """A relative link to a file next to the page (file names come from slugs: quote them anyway)."""
+    return _e(quote(file_name))
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) links from the article land in the page (no `javascript:` or `data:`)."""
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return None
+    return url.strip() if scheme in ("http", "https") else None
+
+
+def clock(seconds: float) -> str:
+    """0:05, 3:12, 1:02:03 — for chapter lists."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def spoken_duration(seconds: float) -> str:
+    """'3 min 12 s', '45 s', '1 h 02 min' — as a French reader writes it."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def french_date(value: str | None) -> str | None:
+    """'2024-05-21' or an ISO datetime → '21 mai 2024'; anything unparsable is left out."""
+    if not value:
+        return None
+    try:
+        parsed: date = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    day = "1er" if parsed.day == 1 else str(parsed.day)
+    return f"{day} {MONTHS[parsed.month - 1]} {parsed.year}"
+
+
+def file_size(n_bytes: int) -> str:
+    """'2,3 Mo' (French decimal comma)."""
+    if n_bytes >= 1_000_000:
+        return f"{n_bytes / 1_000_000:.1f} Mo".replace(".", ",")
+    return f"{max(1, round(n_bytes / 1000))} ko"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- the transcript -------------------------------------------------------------------------------------------
+def _sentence(utterance: Utterance, span: Span | None) -> str:
+    timing = f' data-start="{span.start:.3f}" data-end="{span.end:.3f}"' if span else ""
+    return f'<span class="ae-s" id="s{utterance.index}"{timing}>{_e(utterance.text)}</span>'
+
+
+def transcript_html(episode: Episode) -> str:
+    """The full text the voice reads, block by block, one `<span>` per utterance with its timing."""
+    script = episode.script
+    spans = {s.index: s for s in episode.timeline.utterances}
+    by_block: dict[int, list[Utterance]] = {}
+    for u in script.utterances:
+        by_block.setdefault(u.block, []).append(u)
+    first_block_of_section: dict[int, int] = {}
+    for block in script.blocks:
+        first_block_of_section.setdefault(block.section, block.index)
+
+    out: list[str] = []
+    blocks = [b for b in script.blocks if by_block.get(b.index)]
+    # Consecutive list items share one <ul>; everything else is one element per block.
+    for is_list, group in groupby(blocks, key=lambda b: b.kind == "list_item"):
+        group = list(group)
+        items = []
+        for block in group:
+            anchor = ""
+            if first_block_of_section.get(block.section) == block.index:
+                anchor = f' id="chapitre-{block.section + 1}"'
+            text = " ".join(_sentence(u, spans.get(u.index)) for u in by_block[block.index])
+            if is_list:
+                items.append(f"<li{anchor}>{text}</li>")
+            elif block.kind == "heading":
+                items.append(f'<h3 class="ae-t-heading"{anchor}>{text}</h3>')
+            elif block.kind == "quote":
+                items.append(f'<blockquote class="ae-t-quote"{anchor}><p>{text}</p></blockquote>')
+            else:
+                items.append(f'<p class="ae-t-{block.kind}"{anchor}>{text}</p>')
+        out.append(f'<ul class="ae-t-list">{"".join(items)}</ul>' if is_list else "\n".join(items))
+    return "\n".join(out)
+
+
+def chapters_html(episode: Episode) -> str:
+    titles = {s.index: s.title for s in episode.script.sections}
+    items = []
+    for span in episode.timeline.sections:
+        title = titles.get(span.index) or span.text or f"Partie {span.index + 1}"
+        items.append(
+            f'<li><a href="#chapitre-{span.index + 1}"><span class="ae-chapter-time">{clock(span.start)}</span> '
+            f"{_e(title)}</a></li>"
+        )
+    return "\n".join(items)
+
+
+# --- the page -------------------------------------------------------------------------------------------------
+PAGE = Template("""<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title — version audio</title>
+<meta name="description" content="$description">
+$canonical<meta property="og:type" content="article">
+<meta property="og:title" content="$title">
+<meta property="og:audio" content="$audio_abs">
+<link rel="alternate" type="application/rss+xml" title="$podcast_title" href="../../feed.xml">
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="../../player/player.css">
+<script src="../../player/player.js" defer></script>
+</head>
+<body class="ae-page">
+<a class="ae-skip" href="#transcription">Aller à la transcription</a>
+<header class="ae-site">
+<p class="ae-site-name"><a href="../../">$podcast_title</a></p>
+</header>
+<main id="contenu" class="ae-main">
+<article class="ae-episode">
+<header class="ae-episode-header">
+<p class="ae-kicker">$label</p>
+<h1>$title</h1>
+$standfirst$meta</header>
+
+<div class="audio-edition" data-transcript="ae-transcript" data-chapters="$chapters_href" data-title="$title" data-artist="$artist" data-album="$podcast_title"$artwork>
+<audio controls preload="metadata" src="$audio_href">
+<track kind="captions" src="$vtt_href" srclang="fr" label="Transcription (français)">
+<a href="$audio_href">Télécharger l’épisode (MP3)</a>
+</audio>
+<p class="ae-noscript-links"><a href="#transcription">Lire la transcription</a> · <a href="$audio_href" download>Télécharger l’épisode (MP3, $size)</a></p>
+</div>
+
+<section class="ae-chapters" aria-labelledby="chapitres-titre">
+<h2 id="chapitres-titre">Chapitres</h2>
+<ol class="ae-chapter-list">
+$chapters
+</ol>
+</section>
+
+<section class="ae-transcription" id="transcription" aria-labelledby="transcription-titre">
+<h2 id="transcription-titre">Transcription</h2>
+<p class="ae-hint">Le texte ci-dessous est exactement ce que lit la voix. Pendant l’écoute, la phrase lue est surlignée ; cliquez sur une phrase (ou atteignez-la avec Tab puis les flèches, et appuyez sur Entrée) pour écouter à partir d’elle.</p>
+<div class="ae-transcript" id="ae-transcript">
+$transcript
+</div>
+</section>
+
+<section class="ae-files" aria-labelledby="fichiers-titre">
+<h2 id="fichiers-titre">Fichiers</h2>
+<ul>
+<li><a href="$audio_href" download>Épisode MP3</a> ($size, $duration)</li>
+$file_links</ul>
+</section>
+</article>
+</main>
+<footer class="ae-footer">
+<p>$label. Voix : $voice ($engine). $original</p>
+<p><a href="../../feed.xml">S’abonner au podcast (flux RSS)</a></p>
+</footer>
+</body>
+</html>
+""")
+
+
+def render_episode_page(config: Config, episode: Episode, has_artwork: bool = False) -> str:
+    article = episode.script.article
+    files = {**DEFAULT_FILES, **episode.files}
+    base = config.podcast.base_url.rstrip("/") + "/"
+    page_url = _safe_url(f"{base}episodes/{quote(episode.slug)}/")
+    original = _safe_url(article.url)
+
+    meta_parts = []
+    if article.byline:
+        meta_parts.append(_e(article.byline))
+    published = french_date(article.published)
+    if published:
+        meta_parts.append(f'<time datetime="{_e(article.published)}">{_e(published)}</time>')
+    meta_parts.append(f"Durée : {spoken_duration(episode.duration)}")
+    if original:
+        meta_parts.append(f'<a href="{_e(original)}">Lire l’article original</a>')
+    meta = f'<p class="ae-meta">{" · ".join(meta_parts)}</p>\n'
+    standfirst = f'<p class="ae-standfirst">{_e(article.standfirst)}</p>\n' if article.standfirst else ""
+
+    file_links = []
+    for key, label in (("vtt", "Transcription WebVTT"), ("srt", "Transcription SRT"),
+                       ("chapters", "Chapitres (JSON, Podcasting 2.0)")):
+        if files.get(key):
+            file_links.append(f'<li><a href="{_href(files[key])}">{label}</a></li>\n')
+
+    return PAGE.substitute(
+        title=_e(article.title),
+        description=_e(article.standfirst or f"{SYNTHETIC_LABEL}."),
+        canonical=f'<link rel="canonical" href="{_e(page_url)}">\n' if page_url else "",
+        audio_abs=_e(f"{base}episodes/{quote(episode.slug)}/{quote(episode.audio_file)}"),
+        podcast_title=_e(config.podcast.title),
+        label=_e(SYNTHETIC_LABEL),
+        standfirst=standfirst,
+        meta=meta,
+        chapters_href=_href(files["chapters"]),
+        artist=_e(article.byline or article.site_name or config.podcast.author),
+        artwork=' data-artwork="../../cover.jpg"' if has_artwork else "",
+        audio_href=_href(episode.audio_file),
+        vtt_href=_href(files["vtt"]),
+        size=file_size(episode.audio_bytes),
+        duration=spoken_duration(episode.duration),
+        chapters=chapters_html(episode),
+        transcript=transcript_html(episode),
+        file_links="".join(file_links),
+        voice=_e(episode.voice),
+        engine=_e(episode.engine),
+        original=f'<a href="{_e(original)}">Article original</a>.' if original else "",
+    )
+
+
+def write_episode_page(out_dir: Path, config: Config, episode: Episode) -> Path:
+    """Write `out_dir/episodes/<slug>/index.html` (atomically) and return its path."""
+    out_dir = Path(out_dir)
+    path = out_dir / "episodes" / episode.slug / "index.html"
+    page = render_episode_page(config, episode, has_artwork=(out_dir / "cover.jpg").is_file())
+    _atomic_write(path, page.encode("utf-8"))
+    log.info("episode page written: %s", path)
+    return path
+
+
+def install_player(out_dir: Path) -> None:
+    """Copy player.js and player.css to `out_dir/player/` (atomically, only when they changed)."""
+    target = Path(out_dir) / "player"
+    source = importlib.resources.files("audio_edition") / "player"
+    for name in PLAYER_FILES:
+        data = (source / name).read_bytes()
+        path = target / name
+        if path.is_file() and path.read_bytes() == data:
+            continue
+        _atomic_write(path, data)

@@ -1,0 +1,123 @@
+"""Sentence segmentation for French news text, and cutting of run-on sentences.
+
+Ours, not espeak's: `?`, `!`, `.` and `…` end a sentence when a new sentence visibly starts after them
+(whitespace, then a capital, a digit or an opening quote). A dot does not end a sentence after a known
+abbreviation (M., MM., Me, art., p., n°, cf., av. J.-C., ...), an initial ("J. K. Rowling"), inside a number
+(3.5) or a URL (lemonde.fr), and "?"/"!" inside a quote followed by "demande-t-il" do not either.
+
+A sentence longer than `max_chars` (one long sentence sent to Piper costs GBs of memory) is cut at the
+strongest clause boundary that keeps the first part within the limit: `;` or `:`, then a dash aside, then `,`,
+then before a conjunction, then any space; a word longer than the limit is cut hard. Nothing is lost:
+`" ".join(pieces) == " ".join(sentence.split())`.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Lower-case forms of words that end with a dot without ending the sentence.
+ABBREVIATIONS = {
+    "m", "mm", "mme", "mmes", "mlle", "mlles", "me", "mes", "mgr", "dr", "drs", "pr", "st", "ste", "art", "arts",
+    "p", "pp", "n", "no", "nos", "cf", "av", "apr", "env", "chap", "vol", "éd", "tél", "fig", "ex", "coll",
+    "dir", "trad", "op", "cit", "ibid", "vs", "jr", "sr", "réf", "bd", "boul", "gén", "col", "lt", "cdt", "cne",
+    "sgt", "adj", "prof", "ing", "cie", "éts", "inc", "ltd", "janv", "févr", "avr", "juil", "oct", "nov", "déc",
+    "hab", "mds", "mrd", "md", "resp", "c.-à-d", "j.-c", "s", "ss", "sq", "suiv", "anc", "hôp",
+}
+# These end a sentence when the next word is capitalised ("…, des poires, etc. Le lendemain…").
+_ABBREVIATIONS_THAT_MAY_END = {"etc", "j.-c"}
+
+_TERMINATOR = re.compile(r"(?:[.!?…]+|\.{3})(?:[»\")\]’”]|\s*»)*(?=\s+|$)")
+_SENTENCE_START = re.compile(r"\s+(?=[«\"“(\[—–\-]?\s*[A-ZÀ-ÖØ-Þ0-9«\"“])")
+
+
+def _word_before(text: str, end: int) -> str:
+    match = re.search(r"([\w.'’-]+)$", text[:end])
+    return match.group(1) if match else ""
+
+
+def _ends_sentence(text: str, match: re.Match) -> bool:
+    after = text[match.end():]
+    if not after.strip():
+        return True
+    if not _SENTENCE_START.match(after):
+        return False
+    marks = match.group(0)
+    if not marks.startswith(".") or marks.startswith(".."):
+        return True  # "?", "!", "…", "..."
+    word = _word_before(text, match.start())
+    key = word.lower().rstrip(".")
+    if key in _ABBREVIATIONS_THAT_MAY_END or key.endswith("j.-c"):
+        return bool(re.match(r"\s+[A-ZÀ-ÖØ-Þ]", after)) and not re.match(r"\s+[A-Z]\.", after)
+    if key in ABBREVIATIONS or key.split("-")[-1] in ABBREVIATIONS and "-" in key:
+        return False
+    if re.fullmatch(r"(?:[A-ZÀ-ÖØ-Þ]\.?-?)+", word):  # an initial: "J.", "J.-L.", "F."
+        return False
+    return True
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of TEXT, in order, whitespace folded."""
+    text = " ".join(text.split())
+    sentences: list[str] = []
+    start = 0
+    for match in _TERMINATOR.finditer(text):
+        if _ends_sentence(text, match):
+            piece = text[start:match.end()].strip()
+            if piece:
+                sentences.append(piece)
+            start = match.end()
+    rest = text[start:].strip()
+    if rest:
+        sentences.append(rest)
+    return sentences
+
+
+_CONJUNCTIONS = (
+    "et", "mais", "ou", "donc", "car", "puis", "ni", "or", "qui", "que", "qu'", "dont", "où", "lorsque",
+    "quand", "parce", "puisque", "tandis", "alors", "afin", "pour", "avant", "après", "selon", "tout en",
+    "si", "comme", "bien", "malgré", "sans",
+)
+# Cut points, strongest first: (pattern, cut after the match?)
+_BOUNDARIES: tuple[tuple[re.Pattern, bool], ...] = (
+    (re.compile(r"[;:](?=\s)"), True),
+    (re.compile(r"\s[—–-](?=\s)"), False),
+    (re.compile(r"[,)»](?=\s)"), True),
+    (re.compile(r"\s(?=(?:" + "|".join(map(re.escape, _CONJUNCTIONS)) + r")\b)", re.IGNORECASE), False),
+    (re.compile(r"\s"), False),
+)
+
+
+def _cut_point(sentence: str, max_chars: int) -> int:
+    """Where to cut: the end of the first piece (in characters), always within 1..max_chars."""
+    shortest = max_chars // 3  # no confetti: a first piece of at least a third of the limit
+    for pattern, after in _BOUNDARIES:
+        best = None
+        for match in pattern.finditer(sentence, 0, max_chars + 1):
+            position = match.end() if after else match.start()
+            if shortest <= position <= max_chars:
+                best = position
+        if best is not None:
+            return best
+    spaces = [m.start() for m in re.finditer(r"\s", sentence[: max_chars + 1]) if m.start() > 0]
+    return spaces[-1] if spaces else max_chars  # a word longer than the limit: hard cut
+
+
+def cut_run_on(sentence: str, max_chars: int = 300) -> list[str]:
+    """Pieces of at most `max_chars` characters, cut at clause boundaries, that join back to the sentence."""
+    if max_chars < 20:
+        raise ValueError("max_chars must be at least 20")
+    rest = " ".join(sentence.split())
+    pieces: list[str] = []
+    while len(rest) > max_chars:
+        cut = _cut_point(rest, max_chars)
+        head, rest = rest[:cut].strip(), rest[cut:].strip()
+        if head:
+            pieces.append(head)
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def segment(text: str, max_chars: int = 300) -> list[list[str]]:
+    """Sentences of TEXT, each as the list of utterance-sized pieces it is cut into."""
+    return [cut_run_on(sentence, max_chars) for sentence in split_sentences(text)]

@@ -1,0 +1,427 @@
+"""Speech engines behind one interface, and parallel synthesis of a script's utterances.
+
+- `PiperEngine`: piper-tts `PiperVoice` on an onnxruntime session we build ourselves with one thread
+  (`intra_op_num_threads=1`, `inter_op_num_threads=1`): parallelism comes from several worker processes, and
+  Piper's default session would use every core per call and oversubscribe the machine.
+- `EspeakEngine`: espeak-ng from the `espeakng-loader` wheel (its libespeak-ng.so and data, through ctypes):
+  the offline fallback, robotic but always there. Never chosen silently: `resolve_engine` sets
+  `fallback_reason`, logs a WARNING, and the build prints it.
+- `synthesize_clips` / `SynthesisPool`: utterances in, `Clip`s out in the same order; a process pool whose
+  workers open the engine once and keep it for every task (and every article of a build).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Literal, Protocol, Sequence
+
+import numpy as np
+
+from .config import VoiceConfig
+from .errors import AudioEditionError, InputError
+from .models import Clip, Utterance
+
+log = logging.getLogger(__name__)
+
+ESPEAK_SAMPLE_RATE = 22050
+_PHONEME_BLOCK = re.compile(r"\[\[.*?\]\]")
+
+
+# --- what to open --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything a worker process needs to open the same engine (picklable, hashable)."""
+
+    engine: Literal["piper", "espeak"]
+    voice: str  # Piper voice name, or the espeak voice for the espeak engine
+    voice_path: str | None = None  # the .onnx (Piper only)
+    config_path: str | None = None  # the .onnx.json (Piper only)
+    speaker: int | None = None
+    length_scale: float | None = None  # None: the voice's own default
+    noise_scale: float | None = None
+    noise_w_scale: float | None = None
+    espeak_voice: str = "fr"
+    espeak_rate: int = 165  # words per minute
+    fallback_reason: str | None = None  # set when espeak was chosen because no Piper voice was found
+
+
+def resolve_engine(config: VoiceConfig) -> EngineSpec:
+    """Choose the engine: an explicit one is honoured; else Piper if the voice is found, else espeak, loudly."""
+    from .voices import catalogue, find_voice
+
+    espeak = EngineSpec(engine="espeak", voice=config.espeak_voice, espeak_voice=config.espeak_voice,
+                        espeak_rate=config.espeak_rate)
+    if config.engine == "espeak":
+        return espeak
+    if config.engine not in (None, "piper"):
+        raise InputError(f"unknown engine {config.engine!r}", "use piper or espeak")
+    try:
+        files = find_voice(config.voice)
+    except InputError as exc:
+        if config.engine == "piper":
+            raise
+        wanted = config.voice if config.voice in catalogue() else "fr_FR-siwis-medium"
+        reason = (f"{exc.message}. Falling back to espeak-ng, which sounds robotic: "
+                  f"install a Piper voice with `audio-edition voices download {wanted}`")
+        log.warning("%s", reason)
+        return dataclasses.replace(espeak, fallback_reason=reason)
+    return EngineSpec(
+        engine="piper", voice=files.name, voice_path=str(files.onnx), config_path=str(files.config),
+        speaker=config.speaker, length_scale=config.length_scale, noise_scale=config.noise_scale,
+        noise_w_scale=config.noise_w_scale, espeak_voice=config.espeak_voice, espeak_rate=config.espeak_rate,
+    )
+
+
+class Engine(Protocol):
+    name: str  # "piper" | "espeak"
+    voice_id: str  # stable: changes when the voice file or the synthesis settings change (cache key part)
+    sample_rate: int
+
+    def synthesize(self, spoken: str) -> np.ndarray:
+        """Mono float32 samples in [-1, 1]; empty text gives an empty array."""
+        ...
+
+
+def open_engine(spec: EngineSpec) -> Engine:
+    if spec.engine == "piper":
+        return PiperEngine(spec)
+    if spec.engine == "espeak":
+        return EspeakEngine(spec)
+    raise InputError(f"unknown engine {spec.engine!r}", "use piper or espeak")
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so a build hashes a 60 MB voice once."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+# --- Piper ---------------------------------------------------------------------------------------------------
+def make_session(model_path: Path):
+    """A single-threaded CPU onnxruntime session (parallelism comes from worker processes)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: no graph-optimizer chatter on stderr
+    try:
+        return onnxruntime.InferenceSession(str(model_path), sess_options=options,
+                                            providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"voice model {model_path} cannot be loaded (corrupt or not an ONNX model): "
+                         f"{first_line[:200]}", "download it again: audio-edition voices download NAME") from None
+
+
+class PiperEngine:
+    name = "piper"
+
+    def __init__(self, spec: EngineSpec) -> None:
+        from piper import PiperVoice, SynthesisConfig
+        from piper.config import PiperConfig
+
+        if not spec.voice_path or not spec.config_path:
+            raise InputError("the Piper engine needs a voice (.onnx + .onnx.json)")
+        self.model_path = Path(spec.voice_path)
+        self.config_path = Path(spec.config_path)
+        try:
+            raw = json.loads(self.config_path.read_text(encoding="utf-8"))
+            config = PiperConfig.from_dict(raw)
+        except FileNotFoundError:
+            raise InputError(f"voice config not found: {self.config_path}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"voice config {self.config_path} is not valid JSON: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"voice config {self.config_path} is not a Piper voice config "
+                             f"(missing or bad {exc})") from None
+        if config.phoneme_type.value != "espeak":
+            raise InputError(f"voice {self.model_path} uses {config.phoneme_type.value} phonemes, "
+                             "not espeak: it is not a French voice")
+
+        if not config.espeak_voice.startswith("fr"):
+            log.warning("voice %s is a %r voice, not French: French text will sound foreign",
+                        self.model_path.name, config.espeak_voice)
+
+        session = make_session(self.model_path)
+        self._check_matches(session, config)
+        if spec.speaker is not None and not 0 <= spec.speaker < max(config.num_speakers, 1):
+            raise InputError(f"speaker {spec.speaker} out of range: voice {spec.voice} has "
+                             f"{config.num_speakers} speaker(s) (0 to {max(config.num_speakers, 1) - 1})")
+
+        self.voice = PiperVoice(session=session, config=config)
+        self.sample_rate = int(config.sample_rate)
+        self.spec = spec
+        # normalize_audio off: Piper would peak-normalise every sentence; loudness is set on the whole episode.
+        self.synthesis_config = SynthesisConfig(
+            speaker_id=spec.speaker, length_scale=spec.length_scale, noise_scale=spec.noise_scale,
+            noise_w_scale=spec.noise_w_scale, normalize_audio=False,
+        )
+        self._voice_id: str | None = None
+
+    def _check_matches(self, session, config) -> None:
+        """The config must describe this model: same inputs, speakers and phoneme table size."""
+        inputs = {i.name for i in session.get_inputs()}
+        missing = {"input", "input_lengths", "scales"} - inputs
+        if missing:
+            raise InputError(f"voice model {self.model_path} is not a Piper voice (no input {sorted(missing)[0]!r})")
+        if config.num_speakers > 1 and "sid" not in inputs:
+            raise InputError(f"voice config {self.config_path} does not match {self.model_path.name}: it says "
+                             f"{config.num_speakers} speakers but the model has a single speaker")
+        if config.num_speakers <= 1 and "sid" in inputs:
+            raise InputError(f"voice config {self.config_path} does not match {self.model_path.name}: the model "
+                             "is multi-speaker but the config says 1 speaker")
+        ids = [i for values in config.phoneme_id_map.values() for i in values]
+        if ids and max(ids) >= config.num_symbols:
+            raise InputError(f"voice config {self.config_path} is inconsistent: phoneme id {max(ids)} "
+                             f">= num_symbols {config.num_symbols}")
+
+    @property
+    def voice_id(self) -> str:
+        """Voice name + hash of the model and config + the settings that change the audio."""
+        if self._voice_id is None:
+            s = self.spec
+            files = hashlib.sha256((_file_digest(self.model_path) + _file_digest(self.config_path)).encode())
+            self._voice_id = (f"piper:{s.voice}:{files.hexdigest()[:16]}:spk={s.speaker}:len={s.length_scale}:"
+                              f"noise={s.noise_scale}:noisew={s.noise_w_scale}")
+        return self._voice_id
+
+    def synthesize(self, spoken: str) -> np.ndarray:
+        if not spoken or not spoken.strip():
+            return np.zeros(0, dtype=np.float32)
+        try:
+            chunks = [c.audio_float_array for c in self.voice.synthesize(spoken, self.synthesis_config)]
+        except InputError:
+            raise
+        except Exception as exc:
+            raise AudioEditionError(f"Piper failed on voice {self.model_path}: {type(exc).__name__}: "
+                                    f"{str(exc).strip()[:200]}", "check that the .onnx.json matches the model") from None
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        audio = np.concatenate(chunks).astype(np.float32, copy=False)
+        return np.clip(audio, -1.0, 1.0)
+
+
+# --- espeak-ng -----------------------------------------------------------------------------------------------
+_ESPEAK_LOCK = threading.Lock()  # espeak-ng is one global synthesiser per process
+_ESPEAK_LIB = None
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_RATE = 1
+_ESPEAK_CHARS_UTF8 = 1
+_POS_CHARACTER = 1
+
+
+class EspeakEngine:
+    """espeak-ng through the espeakng-loader wheel (libespeak-ng.so + espeak-ng-data): no apt, no subprocess."""
+
+    name = "espeak"
+
+    def __init__(self, spec: EngineSpec) -> None:
+        global _ESPEAK_LIB
+        self.spec = spec
+        self.sample_rate = ESPEAK_SAMPLE_RATE
+        self.voice_id = f"espeak:{spec.espeak_voice}:rate={spec.espeak_rate}:{_espeak_version()}"
+        self._samples: list[np.ndarray] = []
+        self._callback = _SYNTH_CALLBACK(self._on_audio)  # kept referenced: espeak calls it from C
+        with _ESPEAK_LOCK:
+            if _ESPEAK_LIB is None:
+                _ESPEAK_LIB = _load_espeak()
+            self._lib = _ESPEAK_LIB
+
+    def _on_audio(self, wav, count, _events) -> int:
+        if wav and count > 0:
+            self._samples.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+        return 0  # 0 = go on
+
+    def synthesize(self, spoken: str) -> np.ndarray:
+        # [[...]] are Piper (IPA) phonemes from the lexicon: espeak cannot read them, so they are left out.
+        text = _PHONEME_BLOCK.sub(" ", spoken or "")
+        if text != (spoken or ""):
+            log.warning("espeak engine skips [[phoneme]] blocks (Piper-only): %r", spoken[:80])
+        if not text.strip():
+            return np.zeros(0, dtype=np.float32)
+        data = text.encode("utf-8") + b"\0"
+        with _ESPEAK_LOCK:
+            lib = self._lib
+            lib.espeak_SetSynthCallback(self._callback)
+            if lib.espeak_SetVoiceByName(self.spec.espeak_voice.encode()) != 0:
+                raise InputError(f"espeak-ng has no voice {self.spec.espeak_voice!r}", "use espeak_voice = \"fr\"")
+            lib.espeak_SetParameter(_ESPEAK_RATE, int(self.spec.espeak_rate), 0)
+            self._samples = []
+            status = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
+            if status != 0:
+                raise AudioEditionError(f"espeak-ng failed to synthesise (status {status})")
+            lib.espeak_Synchronize()
+            pcm = np.concatenate(self._samples) if self._samples else np.zeros(0, dtype=np.int16)
+            self._samples = []
+        return (pcm.astype(np.float32) / 32768.0).clip(-1.0, 1.0)
+
+
+def _load_espeak():
+    import espeakng_loader
+
+    try:
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    except OSError as exc:
+        raise AudioEditionError(f"cannot load espeak-ng from the espeakng-loader wheel: {exc}",
+                                "reinstall: pip install --force-reinstall espeakng-loader") from None
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
+    lib.espeak_SetSynthCallback.restype = None
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+                                 ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    # espeak_Initialize wants the folder that *contains* espeak-ng-data
+    data_parent = str(Path(espeakng_loader.get_data_path()).parent).encode()
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, 0)
+    if rate <= 0:
+        raise AudioEditionError(f"espeak-ng failed to initialise with data in {data_parent.decode()}")
+    if rate != ESPEAK_SAMPLE_RATE:
+        raise AudioEditionError(f"espeak-ng runs at {rate} Hz, expected {ESPEAK_SAMPLE_RATE}")
+    return lib
+
+
+def _espeak_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"loader{version('espeakng-loader')}"
+    except Exception:  # pragma: no cover - metadata missing in odd installs
+        return "loader?"
+
+
+# --- parallel synthesis --------------------------------------------------------------------------------------
+_WORKER_ENGINE: Engine | None = None
+
+
+def _init_worker(spec: EngineSpec) -> None:
+    global _WORKER_ENGINE
+    _WORKER_ENGINE = open_engine(spec)
+
+
+def _synthesize_in_worker(spoken: str) -> tuple[np.ndarray | None, tuple[str, str, str | None] | None]:
+    """Runs in a worker: our errors come back as values (their hint does not survive pickling as an exception)."""
+    assert _WORKER_ENGINE is not None
+    try:
+        return _WORKER_ENGINE.synthesize(spoken), None
+    except AudioEditionError as exc:
+        return None, (type(exc).__name__, exc.message, exc.hint)
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class SynthesisPool:
+    """Engines kept open across calls: in-process for jobs=1, else one engine per worker process.
+
+    Keep one open for a whole build so every article reuses the loaded voices:
+        with SynthesisPool(spec, jobs) as pool:
+            for script in scripts:
+                clips = pool.synthesize(script.utterances, on_clip=progress)
+    """
+
+    def __init__(self, spec: EngineSpec, jobs: int | None = None) -> None:
+        self.spec = spec
+        self.jobs = max(1, jobs if jobs is not None else default_jobs())
+        # Open once here even with workers: bad voices fail now, with a clear message, not in a worker;
+        # it also gives the sample rate and voice id.
+        engine = open_engine(spec)
+        self.sample_rate = engine.sample_rate
+        self.voice_id = engine.voice_id
+        self.engine_name = engine.name
+        self._engine: Engine | None = engine if self.jobs == 1 else None
+        self._executor: ProcessPoolExecutor | None = None
+        if self.jobs > 1:
+            del engine  # the workers load their own; do not keep a second copy of the model here
+            # spawn, not fork: a forked onnxruntime/espeak state is not safe to reuse
+            self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
+                                                 initializer=_init_worker, initargs=(spec,))
+
+    def __enter__(self) -> "SynthesisPool":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._engine = None
+
+    def synthesize(self, utterances: Sequence[Utterance],
+                   on_clip: Callable[[Clip], None] | None = None) -> list[Clip]:
+        """One Clip per utterance, in the same order. `on_clip` is called as each clip is ready."""
+        clips: list[Clip | None] = [None] * len(utterances)
+
+        def done(position: int, samples: np.ndarray) -> None:
+            clip = Clip(utterance=utterances[position].index, samples=samples, sample_rate=self.sample_rate)
+            clips[position] = clip
+            if on_clip is not None:
+                on_clip(clip)
+
+        pending: dict[Future, int] = {}
+        for position, utterance in enumerate(utterances):
+            if not utterance.spoken or not utterance.spoken.strip():
+                done(position, np.zeros(0, dtype=np.float32))
+            elif self._executor is None:
+                if self._engine is None:
+                    raise RuntimeError("SynthesisPool is closed")
+                done(position, self._engine.synthesize(utterance.spoken))
+            else:
+                pending[self._executor.submit(_synthesize_in_worker, utterance.spoken)] = position
+
+        try:
+            remaining = set(pending)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
+                for future in finished:
+                    samples, error = future.result()
+                    if error is not None:
+                        kind, message, hint = error
+                        raise (InputError if kind == "InputError" else AudioEditionError)(message, hint)
+                    done(pending[future], samples)
+        except BrokenProcessPool:
+            raise AudioEditionError("a synthesis worker died (out of memory?)", "retry with --jobs 1") from None
+        finally:
+            for future in pending:
+                future.cancel()
+        return [c for c in clips if c is not None]
+
+
+def synthesize_clips(utterances: Sequence[Utterance], spec: EngineSpec, jobs: int | None = None,
+                     on_clip: Callable[[Clip], None] | None = None) -> list[Clip]:
+    """Synthesise every utterance, in order (jobs=1: in this process; else a process pool, default = cores)."""
+    speakable = sum(1 for u in utterances if u.spoken and u.spoken.strip())
+    jobs = max(1, min(jobs if jobs is not None else default_jobs(), max(speakable, 1)))
+    with SynthesisPool(spec, jobs) as pool:
+        return pool.synthesize(utterances, on_clip=on_clip)

@@ -1,0 +1,222 @@
+"""Assembly with real ffmpeg on synthetic clips: timing, joins, loudness, the MP3 file, never overwriting."""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mutagen.mp3 import MP3, BitrateMode
+
+from audio_edition import ffmpeg
+from audio_edition.assemble import OUTPUT_RATE, assemble_episode, stitch
+from audio_edition.config import AudioConfig, Config
+from audio_edition.errors import AudioEditionError, InputError
+from audio_edition.models import (
+    Article, Block, Clip, Script, ScriptBlock, Section, Utterance, episode_from_dict,
+)
+from audio_edition.slug import content_hash, slugify
+
+RNG = np.random.default_rng(7)
+
+
+def make_script(blocks: list[tuple[str, list[str]]], pause_ms: int = 400) -> Script:
+    """blocks: (kind, sentences). A "heading" opens a new section; the first block is the title."""
+    script_blocks, sections, utterances = [], [Section(0, blocks[0][1][0])], []
+    for b, (kind, sentences) in enumerate(blocks):
+        if kind == "heading":
+            sections.append(Section(len(sections), sentences[0]))
+        script_blocks.append(ScriptBlock(b, kind, " ".join(sentences), len(sections) - 1, b))
+        for s, sentence in enumerate(sentences):
+            utterances.append(Utterance(len(utterances), kind, b, s, sentence, sentence.lower(), pause_ms))
+    article = Article(title=blocks[0][1][0], blocks=tuple(Block("paragraph", t) for _, ss in blocks[1:] for t in ss),
+                      byline="Par Jeanne Martin", published="2024-06-18", url="https://example.org/a")
+    return Script(article, tuple(script_blocks), tuple(sections), tuple(utterances))
+
+
+def voice_like(seconds: float, rate: int = 22050, level: float = 0.2, edge_silence: float = 0.0) -> np.ndarray:
+    """Speech-like test signal: a voiced buzz with syllable-rate modulation, plus optional silent edges."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    buzz = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((140, 280, 420, 700, 1400), start=1))
+    signal = level * buzz * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)) / 2 + 0.01 * level * RNG.standard_normal(n)
+    pad = np.zeros(int(edge_silence * rate))
+    return np.concatenate([pad, signal, pad]).astype(np.float32)
+
+
+SCRIPT = make_script([
+    ("title", ["Le titre de l’épisode"]),
+    ("paragraph", ["Première phrase du texte.", "Deuxième phrase."]),
+    ("heading", ["Un intertitre"]),
+    ("paragraph", ["Troisième phrase, plus longue que les autres."]),
+])
+
+
+def clips_for(script: Script, rate: int = 22050, level: float = 0.2, **kw) -> list[Clip]:
+    return [Clip(u.index, voice_like(0.4 + len(u.text) / 30, rate, level, **kw), rate) for u in script.utterances]
+
+
+def rms_db(x: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12)
+
+
+def at(samples: np.ndarray, start: float, end: float) -> np.ndarray:
+    return samples[int(round(start * OUTPUT_RATE)):int(round(end * OUTPUT_RATE))]
+
+
+# --- the Timeline ------------------------------------------------------------------------------------------
+def test_timeline_places_every_utterance_block_and_section_where_the_audio_is():
+    clips = clips_for(SCRIPT, edge_silence=0.2)
+    result = stitch(SCRIPT, clips, Config())
+    tl, audio = result.timeline, result.samples
+    assert tl.duration == round(len(audio) / OUTPUT_RATE, 3)
+    assert [s.index for s in tl.utterances] == [u.index for u in SCRIPT.utterances]
+    assert [s.text for s in tl.utterances] == [u.text for u in SCRIPT.utterances]  # written text
+    for span, nxt in zip(tl.utterances, tl.utterances[1:]):
+        assert span.start < span.end
+        # the engine's own edge silence is trimmed: the gap is the script's pause (plus the 15 ms kept at each end)
+        assert nxt.start - span.end == pytest.approx(0.4, abs=0.002)
+    for span, clip in zip(tl.utterances, clips):
+        speech = clip.duration - 0.4  # what is left once the 0.2 s silent edges are trimmed
+        assert span.end - span.start == pytest.approx(speech + 0.03, abs=0.003)
+        assert rms_db(at(audio, span.start + 0.02, span.end - 0.02)) > -30  # speech where the Timeline says
+    for span, nxt in zip(tl.utterances, tl.utterances[1:]):
+        assert np.max(np.abs(at(audio, span.end + 0.005, nxt.start - 0.005))) < 1e-3  # silence in pauses
+    # blocks cover their utterances; sections run back to back from 0 to the end, the heading opens one
+    assert [(b.start, b.end) for b in tl.blocks] == [
+        (tl.utterances[0].start, tl.utterances[0].end), (tl.utterances[1].start, tl.utterances[2].end),
+        (tl.utterances[3].start, tl.utterances[3].end), (tl.utterances[4].start, tl.utterances[4].end)]
+    assert [(s.start, s.end, s.text) for s in tl.sections] == [
+        (0.0, tl.utterances[3].start, "Le titre de l’épisode"), (tl.utterances[3].start, tl.duration, "Un intertitre")]
+    assert all(round(v, 3) == v for s in tl.utterances for v in (s.start, s.end))  # ms precision
+
+
+@pytest.mark.parametrize("rates", [(22050,), (16000, 22050, 44100)])
+def test_clips_at_other_rates_are_resampled_and_stay_in_time(rates):
+    # A click in the middle of each clip must come out exactly where the Timeline puts it.
+    clips = []
+    for u in SCRIPT.utterances:
+        rate = rates[u.index % len(rates)]
+        x = np.zeros(int(0.5 * rate), dtype=np.float32)
+        x[int(0.25 * rate)] = 0.9
+        x[:10] = x[-10:] = 0.05  # not silent at the edges, so nothing is trimmed
+        clips.append(Clip(u.index, x, rate))
+    result = stitch(SCRIPT, clips, Config())
+    for span in result.timeline.utterances:
+        window = at(result.samples, span.start, span.end)
+        assert abs(np.argmax(np.abs(window)) / OUTPUT_RATE - 0.25) < 0.002
+
+
+def test_joins_have_no_clicks():
+    # Worst case: clips that start and end at full DC level. Without fades each join is a step = a click.
+    clips = [Clip(u.index, np.full(11025, 0.5, dtype=np.float32), 22050) for u in SCRIPT.utterances]
+    result = stitch(SCRIPT, clips, Config())
+    for span in result.timeline.utterances:
+        for edge in (span.start, span.end):
+            i = int(round(edge * OUTPUT_RATE))
+            around = result.samples[max(0, i - 441): i + 441]
+            assert np.max(np.abs(np.diff(around))) < 0.01  # a 5 ms ramp, not a jump of 0.5
+
+
+def test_missing_clip_is_an_error():
+    with pytest.raises(AudioEditionError, match="no audio for utterance"):
+        stitch(SCRIPT, clips_for(SCRIPT)[:-1], Config())
+
+
+# --- the episode -------------------------------------------------------------------------------------------
+def test_episode_mp3_is_cbr_mono_44k_at_minus_16_lufs_and_lasts_the_timeline(tmp_path):
+    config = Config(audio=AudioConfig(bitrate_kbps=96))
+    episode = assemble_episode(SCRIPT, clips_for(SCRIPT, level=0.02), config, tmp_path, "le-titre", "v", "piper")
+    mp3 = tmp_path / episode.audio_file
+    assert episode.audio_file == f"le-titre-{content_hash(mp3.read_bytes())}.mp3"
+    info = MP3(mp3).info
+    assert (info.sample_rate, info.channels, info.bitrate_mode) == (44100, 1, BitrateMode.CBR)
+    assert abs(info.bitrate - 96000) < 1000
+    assert abs(info.length - episode.timeline.duration) <= 0.05
+    measured = ffmpeg.measure_file_ebur128(mp3)  # independent: ebur128 on the decoded MP3
+    assert -17.0 <= measured.integrated_lufs <= -15.0
+    assert measured.true_peak_dbtp <= -1.0
+    assert abs(measured.samples / OUTPUT_RATE - episode.timeline.duration) <= 0.05
+    assert episode.audio_bytes == mp3.stat().st_size
+    assert set(episode.files) == {"vtt", "srt", "chapters", "episode"}
+    for name in episode.files.values():
+        assert (tmp_path / name).is_file()
+    saved = episode_from_dict(json.loads((tmp_path / "episode.json").read_text(encoding="utf-8")), str(tmp_path))
+    assert saved.timeline == episode.timeline and saved.script == episode.script
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_loudness_is_set_for_the_whole_episode_not_per_sentence(tmp_path):
+    # One sentence is 12 dB quieter than the rest: it must stay about 12 dB quieter after normalisation.
+    clips = clips_for(SCRIPT, level=0.2)
+    quiet = 4
+    clips[quiet] = Clip(quiet, clips[quiet].samples / 4, clips[quiet].sample_rate)
+    episode = assemble_episode(SCRIPT, clips, Config(), tmp_path, "niveaux", "v", "piper")
+    audio = ffmpeg.decode_file(tmp_path / episode.audio_file, OUTPUT_RATE)
+    spans = episode.timeline.utterances
+    loud = np.concatenate([at(audio, s.start + 0.05, s.end - 0.05) for s in spans if s.index != quiet])
+    soft = at(audio, spans[quiet].start + 0.05, spans[quiet].end - 0.05)
+    assert rms_db(loud) - rms_db(soft) == pytest.approx(12.0, abs=1.5)
+
+
+def test_a_published_mp3_is_never_overwritten(tmp_path):
+    first = assemble_episode(SCRIPT, clips_for(SCRIPT), Config(), tmp_path, "ep", "v", "piper")
+    mp3 = tmp_path / first.audio_file
+    before = (mp3.read_bytes(), mp3.stat().st_mtime_ns, mp3.stat().st_ino)
+    again = assemble_episode(SCRIPT, [Clip(c.utterance, c.samples, c.sample_rate) for c in
+                                      clips_for(SCRIPT)], Config(), tmp_path, "ep", "v", "piper")
+    other = assemble_episode(SCRIPT, clips_for(SCRIPT, rate=16000), Config(), tmp_path, "ep", "v", "piper")
+    assert other.audio_file != first.audio_file
+    assert (mp3.read_bytes(), mp3.stat().st_mtime_ns, mp3.stat().st_ino) == before
+    assert sorted(p.name for p in tmp_path.glob("*.mp3")) == sorted({first.audio_file, again.audio_file,
+                                                                     other.audio_file})
+
+
+def _write_wav(path: Path, seconds: float, rate: int = 48000) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    data = (0.3 * np.sin(2 * np.pi * 523 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.repeat(data, 2).tobytes())
+
+
+def test_jingles_open_and_close_the_episode_and_shift_the_timeline(tmp_path):
+    _write_wav(tmp_path / "intro.wav", 1.0)
+    _write_wav(tmp_path / "outro.wav", 0.5)
+    config = Config(audio=AudioConfig(jingle_intro="intro.wav", jingle_outro="outro.wav"), base_dir=str(tmp_path))
+    plain = stitch(SCRIPT, clips_for(SCRIPT), Config())
+    with_jingles = stitch(SCRIPT, clips_for(SCRIPT), config)
+    shift = with_jingles.timeline.utterances[0].start - plain.timeline.utterances[0].start
+    assert shift == pytest.approx(1.0 + 0.4, abs=0.002)  # jingle + gap
+    assert with_jingles.timeline.duration == pytest.approx(plain.timeline.duration + 1.4 + 0.5, abs=0.002)
+    assert with_jingles.timeline.sections[0].start == 0.0  # the opening chapter includes the intro jingle
+    assert rms_db(at(with_jingles.samples, 0.1, 0.9)) > -20  # the jingle is there, stereo 48 kHz read fine
+    missing = Config(audio=AudioConfig(jingle_intro="nope.wav"), base_dir=str(tmp_path))
+    with pytest.raises(InputError, match="jingle"):
+        stitch(SCRIPT, clips_for(SCRIPT), missing)
+
+
+# --- slugs -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("title, slug", [
+    ("Désespéré de munitions, Vladimir Poutine sollicite l’aide de Kim", "desespere-de-munitions-vladimir-poutine-"
+                                                                         "sollicite-l-aide-de-kim"),
+    ("Œuvres & cœurs : 100 % garantis !", "oeuvres-et-coeurs-100-pour-cent-garantis"),
+    ("../../etc/passwd", "etc-passwd"),
+    ("..", "episode"),
+    ("", "episode"),
+    ("CON", "con-episode"),
+    ("北朝鮮", "episode"),
+    ("a\x00b/c\\d", "a-b-c-d"),
+])
+def test_slugify_gives_safe_ascii_names(title, slug):
+    assert slugify(title) == slug
+
+
+def test_slug_is_cut_at_a_word_boundary():
+    slug = slugify("mot " * 50)
+    assert len(slug) <= 80 and slug.endswith("mot") and not slug.endswith("-")
+    assert len(slugify("x" * 200)) == 80

@@ -1,0 +1,255 @@
+"""Speech engines: the tiny Piper voice through the real PiperVoice + onnxruntime, espeak-ng, parallel synthesis."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from piper import PiperVoice
+
+from audio_edition.config import VoiceConfig
+from audio_edition.errors import AudioEditionError, InputError
+from audio_edition.models import Utterance
+from audio_edition.speak import (
+    EngineSpec,
+    EspeakEngine,
+    PiperEngine,
+    SynthesisPool,
+    make_session,
+    open_engine,
+    resolve_engine,
+    synthesize_clips,
+)
+
+from conftest import TINY_VOICE, run_cli
+
+TEXT = "Le président de la République s'exprimera ce soir à vingt heures."
+
+
+def piper_spec(**settings) -> EngineSpec:
+    return EngineSpec(engine="piper", voice="fr_FR-tiny-test", voice_path=str(TINY_VOICE),
+                      config_path=str(TINY_VOICE) + ".json", **settings)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+
+
+def utterances(*spoken: str) -> list[Utterance]:
+    return [Utterance(index=10 + i, kind="paragraph", block=0, sentence=i, text=s, spoken=s, pause_after_ms=300)
+            for i, s in enumerate(spoken)]
+
+
+# --- Piper ---------------------------------------------------------------------------------------------------
+def test_tiny_voice_speaks_french_through_the_real_piper_runtime():
+    engine = open_engine(piper_spec(noise_scale=0.0, noise_w_scale=0.0))
+    assert isinstance(engine, PiperEngine) and isinstance(engine.voice, PiperVoice)
+    assert engine.sample_rate == 22050
+    audio = engine.synthesize(TEXT)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 0.5 < len(audio) / engine.sample_rate < 20
+    assert rms(audio) > 0.05 and np.abs(audio).max() <= 1.0
+    # the audio follows the phonemes espeak gives for the French text
+    other = engine.synthesize("Les marchés financiers ont chuté lundi.")
+    assert len(other) != len(audio) or not np.array_equal(other[: len(audio)], audio)
+
+
+def test_noise_zero_is_byte_identical_and_noise_is_not():
+    quiet = [open_engine(piper_spec(noise_scale=0.0, noise_w_scale=0.0)).synthesize(TEXT) for _ in range(2)]
+    assert quiet[0].tobytes() == quiet[1].tobytes()
+    noisy_engine = open_engine(piper_spec(noise_scale=0.667, noise_w_scale=0.8))
+    noisy = [noisy_engine.synthesize(TEXT) for _ in range(2)]
+    assert noisy[0].tobytes() != noisy[1].tobytes()
+
+
+def test_length_scale_changes_duration():
+    normal = open_engine(piper_spec(noise_scale=0.0, length_scale=1.0)).synthesize(TEXT)
+    slow = open_engine(piper_spec(noise_scale=0.0, length_scale=2.0)).synthesize(TEXT)
+    assert 1.9 < len(slow) / len(normal) < 2.1
+
+
+def test_per_sentence_peak_normalisation_is_off():
+    # the tiny voice's tones peak at 0.3: Piper's normalize_audio would have pushed them to 1.0
+    audio = open_engine(piper_spec(noise_scale=0.0)).synthesize(TEXT)
+    assert 0.25 < np.abs(audio).max() < 0.35
+
+
+def test_empty_text_gives_empty_audio():
+    engine = open_engine(piper_spec())
+    assert len(engine.synthesize("")) == 0 and len(engine.synthesize("   ")) == 0
+
+
+def test_sessions_use_one_thread():
+    session = make_session(TINY_VOICE)
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    engine = open_engine(piper_spec())
+    assert engine.voice.session.get_session_options().intra_op_num_threads == 1
+    # and no thread pool appears when it runs (Piper's default session would add cores-1 threads)
+    before = len(os.listdir("/proc/self/task"))
+    engine.synthesize(TEXT)
+    assert len(os.listdir("/proc/self/task")) <= before
+
+
+def test_voice_id_changes_with_settings_and_voice_file(tmp_path):
+    a = open_engine(piper_spec(noise_scale=0.0)).voice_id
+    assert a == open_engine(piper_spec(noise_scale=0.0)).voice_id
+    assert a != open_engine(piper_spec(noise_scale=0.0, length_scale=1.2)).voice_id
+    copy = tmp_path / "fr_FR-tiny-test.onnx"
+    shutil.copy(TINY_VOICE, copy)
+    config = json.loads(Path(str(TINY_VOICE) + ".json").read_text())
+    config["inference"]["length_scale"] = 1.1
+    (tmp_path / "fr_FR-tiny-test.onnx.json").write_text(json.dumps(config))
+    changed = EngineSpec(engine="piper", voice="fr_FR-tiny-test", voice_path=str(copy),
+                         config_path=str(copy) + ".json", noise_scale=0.0)
+    assert open_engine(changed).voice_id != a
+
+
+def test_corrupt_model_is_a_clear_error_naming_the_file(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"this is not an onnx model" * 10)
+    shutil.copy(str(TINY_VOICE) + ".json", str(bad) + ".json")
+    with pytest.raises(InputError, match="broken.onnx"):
+        open_engine(EngineSpec(engine="piper", voice="broken", voice_path=str(bad), config_path=str(bad) + ".json"))
+
+
+def test_config_that_does_not_match_the_model_is_refused(tmp_path):
+    model = tmp_path / "v.onnx"
+    shutil.copy(TINY_VOICE, model)
+    config = json.loads(Path(str(TINY_VOICE) + ".json").read_text())
+    config["num_speakers"] = 3
+    (tmp_path / "v.onnx.json").write_text(json.dumps(config))
+    spec = EngineSpec(engine="piper", voice="v", voice_path=str(model), config_path=str(model) + ".json")
+    with pytest.raises(InputError, match="does not match"):
+        open_engine(spec)
+    (tmp_path / "v.onnx.json").write_text('{"audio": {}}')
+    with pytest.raises(InputError, match="v.onnx.json"):
+        open_engine(spec)
+
+
+def test_speaker_out_of_range_is_an_input_error():
+    with pytest.raises(InputError, match="speaker 3 out of range"):
+        open_engine(piper_spec(speaker=3))
+
+
+# --- espeak-ng -----------------------------------------------------------------------------------------------
+def test_espeak_engine_speaks_french_at_22050():
+    engine = open_engine(EngineSpec(engine="espeak", voice="fr"))
+    assert isinstance(engine, EspeakEngine) and engine.sample_rate == 22050
+    one = engine.synthesize("Bonjour, le gouvernement a présenté son budget ce matin.")
+    two = engine.synthesize("Les marchés financiers ont chuté lundi à Paris.")
+    assert one.dtype == np.float32 and 1.0 < len(one) / 22050 < 10
+    assert rms(one) > 0.01 and rms(two) > 0.01
+    assert one.tobytes() != two.tobytes()
+    assert len(engine.synthesize("")) == 0
+
+
+def test_espeak_rate_changes_duration():
+    text = "Le conseil municipal se réunira jeudi prochain pour voter le budget."
+    slow = open_engine(EngineSpec(engine="espeak", voice="fr", espeak_rate=120)).synthesize(text)
+    fast = open_engine(EngineSpec(engine="espeak", voice="fr", espeak_rate=240)).synthesize(text)
+    assert len(slow) > 1.4 * len(fast)
+
+
+# --- choosing the engine -------------------------------------------------------------------------------------
+@pytest.fixture
+def no_voices(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIO_EDITION_VOICES", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path
+
+
+def test_missing_voice_falls_back_to_espeak_loudly(no_voices, caplog):
+    with caplog.at_level(logging.WARNING):
+        spec = resolve_engine(VoiceConfig(voice="fr_FR-siwis-medium"))
+    assert spec.engine == "espeak" and spec.fallback_reason
+    assert "fr_FR-siwis-medium" in spec.fallback_reason and "espeak" in spec.fallback_reason
+    assert any(r.levelno == logging.WARNING and "espeak" in r.getMessage() for r in caplog.records)
+
+
+def test_explicit_piper_without_voice_names_where_it_looked(no_voices):
+    with pytest.raises(InputError) as info:
+        resolve_engine(VoiceConfig(engine="piper", voice="fr_FR-siwis-medium"))
+    message = info.value.one_line()
+    assert str(no_voices / "voices") in message and str(no_voices / "data") in message
+    assert "audio-edition voices download fr_FR-siwis-medium" in message
+
+
+def test_found_voice_means_piper_and_explicit_espeak_is_honoured(no_voices):
+    (no_voices / "voices").mkdir()
+    shutil.copy(TINY_VOICE, no_voices / "voices")
+    shutil.copy(str(TINY_VOICE) + ".json", no_voices / "voices")
+    spec = resolve_engine(VoiceConfig(voice="fr_FR-tiny-test", length_scale=1.3, speaker=0))
+    assert spec.engine == "piper" and spec.fallback_reason is None
+    assert Path(spec.voice_path) == no_voices / "voices" / "fr_FR-tiny-test.onnx"
+    assert spec.length_scale == 1.3 and spec.speaker == 0
+    assert resolve_engine(VoiceConfig(engine="espeak", voice="fr_FR-tiny-test")).engine == "espeak"
+
+
+def test_missing_voice_through_the_cli_is_one_line_exit_2(tmp_path):
+    result = run_cli("voices", "info", "fr_FR-nobody-medium", cwd=tmp_path,
+                     env={"XDG_DATA_HOME": str(tmp_path / "data")})
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert str(tmp_path / "voices") in lines[0] and "voices download" in lines[0]
+
+
+def test_build_with_explicit_piper_and_no_voice_is_one_line_exit_2(tmp_path):
+    source = tmp_path / "article.txt"
+    source.write_text("Un titre\n\nUn paragraphe de l'article, assez court.\n", encoding="utf-8")
+    result = run_cli("build", str(source), "--engine", "piper", "--voice", "fr_FR-nobody-medium",
+                     "--out", str(tmp_path / "out"), cwd=tmp_path, env={"XDG_DATA_HOME": str(tmp_path / "data")})
+    assert result.code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "fr_FR-nobody-medium" in lines[0] and str(tmp_path / "voices") in lines[0]
+
+
+# --- parallel synthesis --------------------------------------------------------------------------------------
+SENTENCES = (
+    "Le Premier ministre a présenté son plan mardi.",
+    "",
+    "Les syndicats appellent à la grève.",
+    "La réforme sera examinée au Sénat en juin.",
+    "Fin de l'article.",
+)
+
+
+def test_jobs_2_gives_the_same_clips_in_the_same_order_as_jobs_1():
+    spec = piper_spec(noise_scale=0.0, noise_w_scale=0.0)
+    items = utterances(*SENTENCES)
+    serial = synthesize_clips(items, spec, jobs=1)
+    seen = []
+    parallel = synthesize_clips(items, spec, jobs=2, on_clip=lambda c: seen.append(c.utterance))
+    assert [c.utterance for c in serial] == [u.index for u in items] == [c.utterance for c in parallel]
+    assert sorted(seen) == [u.index for u in items]
+    for a, b in zip(serial, parallel):
+        assert a.sample_rate == b.sample_rate == 22050
+        assert a.samples.tobytes() == b.samples.tobytes()
+    assert len(serial[1].samples) == 0 and serial[1].duration == 0.0
+    assert all(len(c.samples) > 0 for i, c in enumerate(serial) if i != 1)
+
+
+def test_pool_is_reused_across_articles():
+    spec = piper_spec(noise_scale=0.0)
+    with SynthesisPool(spec, jobs=2) as pool:
+        first = pool.synthesize(utterances("Premier article."))
+        second = pool.synthesize(utterances("Second article, un peu plus long."))
+        assert len(first) == len(second) == 1 and len(second[0].samples) > len(first[0].samples)
+        assert pool.voice_id == open_engine(spec).voice_id and pool.sample_rate == 22050
+
+
+def test_bad_voice_fails_before_any_worker_starts(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\0" * 100)
+    shutil.copy(str(TINY_VOICE) + ".json", str(bad) + ".json")
+    spec = EngineSpec(engine="piper", voice="broken", voice_path=str(bad), config_path=str(bad) + ".json")
+    with pytest.raises(AudioEditionError, match="broken.onnx"):
+        synthesize_clips(utterances("Bonjour."), spec, jobs=2)

@@ -118,6 +118,9 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     tail = [outro] if outro is not None else []
     offset = sum(len(p) for p in head) / OUTPUT_RATE
     samples = np.concatenate([*head, speech, *tail]).astype(np.float32)
+    # Pad with silence to a whole number of 10 ms (441 samples): the duration is then exact in milliseconds,
+    # so no Timeline time (rounded to the ms) can fall after the last sample.
+    samples = np.concatenate([samples, np.zeros(-len(samples) % (OUTPUT_RATE // 100), dtype=np.float32)])
     duration = len(samples) / OUTPUT_RATE
 
     def at(sample: int) -> float:

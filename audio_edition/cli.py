@@ -101,7 +101,7 @@ def script(obj: _Context, source: str, as_json: bool, report: bool) -> None:
     if report:
         from .report import guessed_words
 
-        for entry in guessed_words(the_script):
+        for entry in guessed_words(the_script, lexicon):
             click.echo(entry.format())
         return
     if as_json:
@@ -229,6 +229,32 @@ def episodes_remove(obj: _Context, slug: str, out_dir: str, delete_files: bool) 
 
     row = remove_episode(Path(out_dir), obj.config(), slug, delete_files=delete_files)
     click.echo(f"removed from the feed: {row.slug}" + (" (files deleted)" if delete_files else ""))
+
+
+# --- cache ---------------------------------------------------------------------------------------------------
+@cli.group()
+def cache() -> None:
+    """Inspect or empty the clip cache (synthesised sentences reused by later builds)."""
+
+
+@cache.command("info")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Cache folder.")
+@pass_ctx
+def cache_info(obj: _Context, cache_dir: str | None) -> None:
+    """Where the cache is, how many clips and bytes it holds."""
+    config = obj.config().replace("cache", directory=cache_dir, enabled=True)
+    info = config.clip_cache().info()
+    click.echo(f"directory: {info.directory}\nclips: {info.entries}\nsize: {info.total_bytes / 1e6:.1f} MB "
+               f"(cap {info.max_bytes / 1e6:.0f} MB)")
+
+
+@cache.command("clear")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Cache folder.")
+@pass_ctx
+def cache_clear(obj: _Context, cache_dir: str | None) -> None:
+    """Delete every cached clip."""
+    config = obj.config().replace("cache", directory=cache_dir, enabled=True)
+    click.echo(f"removed {config.clip_cache().clear()} clips")
 
 
 def main(argv: list[str] | None = None) -> int:

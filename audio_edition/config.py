@@ -93,6 +93,15 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """The clip cache (see cache.py): re-speak only sentences whose spoken text changed."""
+
+    enabled: bool = True
+    directory: str | None = None  # default: the user cache dir (platformdirs), clips/
+    max_mb: int = 2048  # least-recently-used clips are pruned above this
+
+
+@dataclass(frozen=True)
 class Config:
     podcast: PodcastConfig = field(default_factory=PodcastConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
@@ -100,6 +109,7 @@ class Config:
     script: ScriptConfig = field(default_factory=ScriptConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     base_dir: str = "."  # folder relative paths in the file are resolved against
 
     def resolve(self, path: str | None) -> Path | None:
@@ -108,6 +118,14 @@ class Config:
             return None
         p = Path(path).expanduser()
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def clip_cache(self):
+        """The configured ClipCache, or None when caching is off."""
+        from .cache import ClipCache
+
+        if not self.cache.enabled:
+            return None
+        return ClipCache(self.resolve(self.cache.directory), max_bytes=self.cache.max_mb * 1024 * 1024)
 
     def replace(self, section: str, **changes: Any) -> "Config":
         """A copy with some settings of one section changed (None values are ignored)."""

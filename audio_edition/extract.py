@@ -132,11 +132,28 @@ def _text_paragraphs(text: str) -> list[str]:
     return [line for line in out if line]
 
 
+def _is_site_name(line: str) -> bool:
+    return _words(line) <= 3 and line.upper() == line and not re.search(r"[.!?]$", line)
+
+
+def _text_title(top: list[str]) -> str:
+    """A scrape's title: the line repeated near the top (scrapes repeat it), else the first real line."""
+    keys = [fold(line) for line in top]
+    for line, key in zip(top, keys):
+        if keys.count(key) > 1 and _words(line) >= 3:
+            return line.rstrip(".")
+    for line in top:
+        if not _is_site_name(line):
+            return line.rstrip(".")
+    return top[0].rstrip(".") if top else ""
+
+
 def _extract_text(doc: SourceDocument) -> Article:
     lines = _text_paragraphs(doc.text)
     title = ""
     candidates: list[tuple[BlockKind, str]] = []
     byline = translator = None
+    title = _text_title([line for line in lines[:12] if judge_line(line).keep])
     for line in lines:
         verdict = judge_line(line)
         if not verdict.keep:
@@ -144,8 +161,7 @@ def _extract_text(doc: SourceDocument) -> Article:
             translator = translator or verdict.translator
             log.debug("dropped %r (%s)", line[:60], verdict.why)
             continue
-        if not title:
-            title = line.rstrip(".")
+        if fold(line.rstrip(".")) == fold(title) or (not candidates and _is_site_name(line)):
             continue
         # A short line without end punctuation between paragraphs is an intertitle.
         kind: BlockKind = "heading" if len(line) < 100 and not re.search(r"[.!?:;»”\"…,]$", line) else "paragraph"
@@ -215,6 +231,10 @@ def _extract_html(doc: SourceDocument) -> Article:
     if standfirst and not judge_line(standfirst).keep:
         standfirst = None
     blocks = _finish_blocks(candidates, title, standfirst)
+    if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks) and meta.article_body:
+        # Pages rendered by JavaScript often carry the text only in their JSON-LD.
+        lines = [(k, t) for k, t in (("paragraph", clean_text(x)) for x in meta.article_body.split("\n")) if t]
+        blocks = _finish_blocks([(k, t) for k, t in lines if judge_line(t).keep], title, standfirst)
     if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks):
         raise InputError(f"no article text found in {doc.location}")
     return Article(
@@ -243,25 +263,33 @@ class _Meta:
     url: str | None = None
     lang: str | None = None
     image: str | None = None
+    article_body: str | None = None
 
     def headlines(self) -> list[str]:
         return [t for t in (self.headline, self.og_title, self.html_title) if t]
 
     def title_fallback(self) -> str:
-        for candidate in (self.og_title, self.headline, self.html_title):
+        for candidate in (self.og_title, self.headline):
             if candidate:
-                stripped = _strip_site_name(candidate, self.site_name)
-                if stripped:
-                    return stripped
+                return _strip_site_name(candidate, self.site_name, split_unknown=False)
+        if self.html_title:
+            return _strip_site_name(self.html_title, self.site_name)
         return ""
 
 
 def _meta_content(soup: BeautifulSoup, *keys: str) -> str | None:
+    table = getattr(soup, "_ae_meta", None)
+    if table is None:
+        table = {}
+        for tag in soup.find_all("meta", content=True):
+            for attr in ("property", "name", "itemprop", "http-equiv"):
+                key = str(tag.get(attr, "")).strip().lower()
+                if key and str(tag["content"]).strip():
+                    table.setdefault(key, clean_text(str(tag["content"])))
+        soup._ae_meta = table
     for key in keys:
-        for attr in ("property", "name", "itemprop"):
-            tag = soup.find("meta", attrs={attr: re.compile(rf"^{re.escape(key)}$", re.IGNORECASE)})
-            if tag and tag.get("content", "").strip():
-                return clean_text(tag["content"])
+        if key.lower() in table:
+            return table[key.lower()]
     return None
 
 
@@ -307,6 +335,8 @@ def _read_metadata(soup: BeautifulSoup, base: str | None) -> _Meta:
     ld = _json_ld_articles(soup)
     article_ld = ld[0] if ld else {}
     meta.og_title = _meta_content(soup, "og:title", "twitter:title")
+    body = article_ld.get("articleBody")
+    meta.article_body = body if isinstance(body, str) and len(body) > 200 else None
     meta.headline = _ld_text(article_ld.get("headline")) or _ld_text(article_ld.get("name"))
     if soup.title and soup.title.string:
         meta.html_title = clean_text(soup.title.string)
@@ -346,7 +376,7 @@ def _absolute(url: str | None, base: str | None) -> str | None:
     return url
 
 
-def _strip_site_name(title: str, site_name: str | None) -> str:
+def _strip_site_name(title: str, site_name: str | None, split_unknown: bool = True) -> str:
     """ "Le titre - Le Site" -> "Le titre"; the rest of the title is kept exactly as written."""
     title = clean_text(title)
     sep = rules.TITLE_SEPARATORS.pattern
@@ -355,6 +385,8 @@ def _strip_site_name(title: str, site_name: str | None) -> str:
         stripped = re.sub(rf"^{name}(?:{sep})|(?:{sep}){name}$", "", title, flags=re.IGNORECASE).strip()
         if stripped and stripped != title:
             return stripped
+    if not split_unknown:
+        return title
     parts = rules.TITLE_SEPARATORS.split(title)
     if len(parts) == 2:
         # The shorter side of one separator is the site name ("Titre | Le Site", "Le Site - Titre").
@@ -388,6 +420,22 @@ def _classes(tag: Tag) -> list[str]:
 def _tokens(name: str) -> list[str]:
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
     return [t for t in re.split(r"[\s_\-]+|--", spaced.lower()) if t]
+
+
+def _is_hidden_class(tag: Tag) -> bool:
+    return any(name in rules.HIDDEN_CLASSES for name in _classes(tag))
+
+
+def _in_running_text(tag: Tag) -> bool:
+    """An inline element inside a sentence ("<a class='tag'>Emmanuel Macron</a> a dit ...") is part of it."""
+    if tag.name not in rules.INLINE_TAGS:
+        return False
+    block = tag.find_parent(lambda t: t.name in rules.BLOCK_TAGS)
+    if block is None:
+        return False
+    own = len(tag.get_text(strip=True))
+    around = len(block.get_text(strip=True)) - own
+    return around > max(20, own // 2)
 
 
 def _is_noise_class(tag: Tag) -> bool:
@@ -448,10 +496,12 @@ def _protected_nodes(title_h1: Tag | None, body_marker: Tag | None, soup: Beauti
     for tag in soup.find_all(["html", "body"]):
         keep.add(id(tag))
     # A container holding most of the page's paragraph text is the article, whatever its class says.
-    total = _paragraph_weight(soup)
+    weights = _paragraph_weights(soup)
+    total = weights.get(id(soup), 0.0)
     if total > 0:
         for tag in soup.find_all(True):
-            if id(tag) not in keep and _is_noise_class(tag) and _paragraph_weight(tag) >= 0.6 * total:
+            weight = weights.get(id(tag), 0.0)
+            if weight >= 0.6 * total and id(tag) not in keep and _is_noise_class(tag):
                 keep.add(id(tag))
     return keep
 
@@ -467,11 +517,11 @@ def _drop_structural(soup: BeautifulSoup, protected: set[int]) -> None:
         if id(tag) in protected:
             tag.unwrap() if tag.name in ("form", "aside", "header", "footer") else None
             continue
-        if tag.name == "header" and tag.find(["h1"]) is None and _paragraph_weight(tag) == 0:
-            tag.decompose()
-            continue
         if tag.name == "header":
-            continue  # the article's own header: title, standfirst, byline (handled separately)
+            if tag.find("h1") is not None or tag.find_parent(["article", "main"]) is not None:
+                continue  # the article's own header: title, standfirst, byline (handled separately)
+            tag.decompose()  # the site's header: logo, menu, slogan
+            continue
         if tag.name == "form" and len(tag.find_all("p")) >= 3:
             tag.unwrap()  # ASP.NET pages wrap the whole page in one <form>
             continue
@@ -484,12 +534,12 @@ def _drop_structural(soup: BeautifulSoup, protected: set[int]) -> None:
     for tag in soup.find_all(attrs={"itemprop": True}):
         if tag.decomposed or _forced(tag) or id(tag) in protected:
             continue
-        if set(str(tag.get("itemprop")).split()) & rules.DROP_ITEMPROPS:
+        if set(str(tag.get("itemprop")).split()) & rules.DROP_ITEMPROPS and not _in_running_text(tag):
             tag.decompose()
 
 
 def _is_hidden(tag: Tag) -> bool:
-    if tag.has_attr("hidden"):
+    if tag.has_attr("hidden") or _is_hidden_class(tag):
         return True
     if str(tag.get("aria-hidden", "")).strip().lower() == "true":
         return True
@@ -504,12 +554,13 @@ def _drop_hidden(soup: BeautifulSoup, protected: set[int]) -> None:
 
 
 def _drop_noise_classes(soup: BeautifulSoup, protected: set[int]) -> None:
+    holds_forced = {id(parent) for tag in soup.find_all(attrs={_TTS_ONLY: True}) for parent in tag.parents}
     for tag in soup.find_all(True):
         if tag.decomposed or _forced(tag) or id(tag) in protected or tag.name in ("html", "body"):
             continue
-        if tag.find(attrs={_TTS_ONLY: True}):
+        if id(tag) in holds_forced:
             continue
-        if _is_noise_class(tag):
+        if _is_noise_class(tag) and not _in_running_text(tag):
             tag.decompose()
 
 
@@ -550,6 +601,15 @@ def _dom_byline(soup: BeautifulSoup) -> str | None:
     ids = {id(t) for t in candidates}
     # The innermost element is the name; wrappers ("date-author") add dates and labels.
     candidates = [t for t in candidates if not any(id(d) in ids for d in t.find_all(True))]
+    if not candidates:
+        # No byline markup: a short "Par Marc Olivier | le 02/10/2024" line anywhere before cleaning.
+        starts = soup.find_all(string=re.compile(r"^\s*(Par|By|PAR)\b"))
+        for tag in (s.parent for s in starts if isinstance(s.parent, Tag)):
+            text = clean_text(tag.get_text(" ").replace(_BR, " "))
+            if _words(text) <= 20:
+                head = re.split(r"\s[|•·]\s|,?\s(le|publié|mis à jour)\s", text, maxsplit=1)[0].strip(" ,.")
+                if rules.BYLINE.match(head):
+                    return head
     for tag in candidates:
         text = clean_text(tag.get_text(" ").replace(_BR, " "))
         text = re.split(r"\s[|•·]\s|\s-\s|,?\s(publié|mis à jour|le \d)", text, maxsplit=1, flags=re.IGNORECASE)[0]
@@ -578,9 +638,13 @@ def _take_standfirst(soup: BeautifulSoup, title_h1: Tag | None) -> str | None:
             text = clean_text(following.get_text(" ").replace(_BR, " "))
             if following.name != "p" and len(text) >= 70 and re.search(r"[.!?…»]$", text):
                 found.insert(0, following)
+    order = {id(t): i for i, t in enumerate(soup.find_all(True))}
+    first_long = next((order[id(p)] for p in soup.find_all("p") if len(p.get_text(strip=True)) > 150), None)
     for tag in found:
         if tag.decomposed:
             continue
+        if first_long is not None and order.get(id(tag), 0) > first_long and not tag.find("p", recursive=True):
+            continue  # a "description" after the body has started is not the standfirst
         text = clean_text(tag.get_text(" ").replace(_BR, " "))
         if 30 <= len(text) <= 700 and len(tag.find_all("p")) <= 2 and not tag.find(["h2", "h3", "ul", "ol"]):
             tag.decompose()
@@ -597,19 +661,30 @@ def _link_density(tag: Tag) -> float:
     return min(1.0, links / text)
 
 
-def _paragraph_weight(tag: Tag) -> float:
-    """How much readable paragraph text a subtree holds (link text discounted)."""
-    total = 0.0
-    for p in tag.find_all(["p", "blockquote", "li", "pre"]) if isinstance(tag, Tag) else []:
-        if p.name != "p" and p.find("p") is not None:
-            continue  # counted through its own paragraphs
-        text = len(p.get_text().strip())
-        total += text * (1 - _link_density(p))
-    # Old pages put text straight into <td>/<div> with <br>s: count direct text too.
-    for child in tag.find_all(["td", "div", "font", "center"]) if isinstance(tag, Tag) else []:
-        direct = "".join(s for s in child.find_all(string=True, recursive=False))
-        total += len(direct.replace(_BR, " ").strip())
-    return total
+def _paragraph_weights(root: Tag) -> dict[int, float]:
+    """How much readable paragraph text each subtree holds (link text discounted), in one pass.
+
+    Keyed by id(tag). Old pages put text straight into <td>/<div> with <br>s, so direct text counts too.
+    """
+    weights: dict[int, float] = {}
+    for tag in [root, *root.find_all(True)]:
+        name = tag.name
+        if name == "p" or (name in ("blockquote", "li", "pre") and tag.find("p") is None):
+            text = tag.get_text()
+            own = len(text.strip()) * (1 - _link_density(tag))
+        elif name in ("td", "div", "font", "center", "section", "article", "main", "body"):
+            own = len("".join(tag.find_all(string=True, recursive=False)).replace(_BR, " ").strip())
+        else:
+            continue
+        if own <= 0:
+            continue
+        node = tag
+        while node is not None:
+            weights[id(node)] = weights.get(id(node), 0.0) + own
+            if node is root:
+                break
+            node = node.parent
+    return weights
 
 
 def _body_marker(soup: BeautifulSoup) -> Tag | None:
@@ -618,27 +693,23 @@ def _body_marker(soup: BeautifulSoup) -> Tag | None:
     marked += soup.find_all(lambda t: any(n in rules.CONTENT_TOKENS for n in _classes(t)))
     if not marked:
         return None
-    return max(marked, key=_paragraph_weight)
+    weights = _paragraph_weights(soup)
+    return max(marked, key=lambda t: weights.get(id(t), 0.0))
 
 
 def _find_body_root(soup: BeautifulSoup, marker: Tag | None) -> Tag:
     """The smallest element holding nearly all of the page's paragraph text."""
     body = soup.body or soup
-    if marker is not None and not marker.decomposed and _paragraph_weight(marker) > 0:
-        start = marker
-        total = _paragraph_weight(body)
-        if _paragraph_weight(marker) >= 0.5 * total:
-            return _widen_to_siblings(marker)
-    start = body
-    node = start
+    weights = _paragraph_weights(body)
+    total = weights.get(id(body), 0.0)
+    if marker is not None and not marker.decomposed and weights.get(id(marker), 0.0) >= 0.5 * total > 0:
+        return _widen_to_siblings(marker)
+    node = body
     while True:
-        weight = _paragraph_weight(node)
-        if weight == 0:
-            return node
-        children = [c for c in node.find_all(True, recursive=False)]
-        heavy = [(c, _paragraph_weight(c)) for c in children]
+        weight = weights.get(id(node), 0.0)
+        heavy = [(c, weights.get(id(c), 0.0)) for c in node.find_all(True, recursive=False)]
         heavy = [(c, w) for c, w in heavy if w > 0]
-        if not heavy:
+        if weight == 0 or not heavy:
             return node
         child, child_weight = max(heavy, key=lambda cw: cw[1])
         if child_weight < 0.92 * weight:
@@ -680,6 +751,15 @@ def _br_lines(piece: str) -> list[str]:
     return lines
 
 
+def _is_link_list(tag: Tag) -> bool:
+    """A container that is mostly links (three or more): related articles, a menu, a tag cloud."""
+    if tag.name in ("p", "blockquote", "li", "h1", "h2", "h3", "h4", "h5", "h6"):
+        return False
+    if len(tag.find_all("a", limit=3)) < 3:
+        return False
+    return _link_share(tag.get_text()) >= 0.5
+
+
 def _flush(run: list[str], kind: BlockKind, out: list, forced: bool) -> None:
     text = "".join(run)
     run.clear()
@@ -715,6 +795,9 @@ def _walk(el: Tag, out: list, kind: BlockKind, forced: bool = False) -> None:
                 run.append(child.get_text())
             continue
         _flush(run, kind, out, forced)
+        if not forced and not _forced(child) and (_is_link_list(child) or name == "a"):
+            log.debug("dropped a list of links or a link card (related articles, menu)")
+            continue
         if name in rules.HEADING_TAGS or name == "h1":
             _flush([child.get_text()], "heading", out, forced or _forced(child))
         elif name == "blockquote":

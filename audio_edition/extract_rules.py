@@ -74,10 +74,17 @@ NOISE_TOKENS = frozenset({
     "category", "rubrique", "kicker", "surtitre", "overline", "label", "badge",
     # misc
     "print", "imprimer", "toolbox", "tools", "actions", "bookmark", "favoris", "alert", "alerte", "bandeau",
-    "hidden", "hide", "d-none", "invisible", "sr", "screen", "visually", "offscreen", "noprint", "trust", "trustproject",
+    "sr", "screen", "visually", "offscreen", "noprint", "trust", "trustproject",
     "rating", "vote", "poll", "sondage", "quiz", "jobs", "emploi", "weather", "meteo", "horoscope", "ticker",
     "sticky", "floating", "toc", "sommaire", "pullquote", "pull", "exergue", "citation-exergue",
 })
+# Whole class names that hide an element (utility classes of CSS frameworks and CMSs).
+HIDDEN_CLASSES = frozenset({"hidden", "hide", "is-hidden", "u-hidden", "d-none", "invisible", "sr-only",
+                            "visually-hidden", "visuallyhidden", "screen-reader-text", "screen-reader-only",
+                            "element-invisible", "offscreen", "a11y-hidden", "hidden-print"})
+# Inline elements: inside running text a "tag" or "date" class marks a link or a word, not a widget.
+INLINE_TAGS = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
+                         "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var"})
 # class / id substrings that mark furniture even when glued to other words ("sharebar", "rs_skip").
 NOISE_SUBSTRINGS = (
     "rs_skip", "rs_preserve", "readspeaker", "rsbtn", "share", "social", "newsletter", "paywall", "cookie",
@@ -150,10 +157,14 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(facebook|twitter|x|linkedin|whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|"
     r"pinterest|telegram|bluesky|threads|flipboard|reddit)( ?[,·|•] ?(facebook|twitter|x|linkedin|"
     r"whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|pinterest|telegram|bluesky|threads))*",
+    r"(télécharger|téléchargez|installez) (l['’]application|notre application|l['’]appli).{0,80}",
+    r"retrouvez(-nous| toute l['’]actualité| l['’]actualité)? .{0,100}sur (facebook|twitter|instagram|google|x|"
+    r"whatsapp|tiktok|youtube|linkedin|notre application|l['’]application).{0,40}",
+    r"(en savoir plus|lire plus tard|écouter plus tard|lire la suite|voir la suite|recevoir les alertes)\s*:?",
     r"(copier|copié|copy)( le)? (lien|link)", r"(envoyer|transmettre) (à|a) un ami", r"version imprimable", r"lien copié", r"imprimer( l['’]article| cet article)?",
     r"(ajouter|sauvegarder|enregistrer) (à|a|aux|dans) (vos|mes|ma) (sélections?|favoris|liste).*",
     r"offrir (cet|l['’]) ?article.*", r"s['’]abonner", r"(je m['’]abonne|abonnez-vous).{0,80}",
-    r"suivez(-nous)? .{0,60}", r"suivre (ce|cet|la|le) .{0,40}", r"signaler( un abus| une erreur)?.{0,40}",
+    r"suivez(-nous)? .{0,120}", r"suivre (ce|cet|la|le) .{0,40}", r"signaler( un abus| une erreur)?.{0,40}",
     r"(réagir|réagissez|commenter|commentaires?|\d+ commentaires?|voir les commentaires|"
     r"afficher les commentaires|les commentaires sont fermés.*)",
     r"(tags?|mots[- ]clés|thèmes?|sujets?( associés)?|thématiques?|catégories?|rubriques?) ?:.*",

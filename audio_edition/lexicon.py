@@ -87,7 +87,7 @@ class Lexicon:
             return match.group(0)
         if entry.is_phonemes:
             return entry.spoken
-        if found[:1].isupper() and entry.spoken[:1].islower():
+        if not entry.case_sensitive and found[:1].isupper() and entry.spoken[:1].islower():
             return entry.spoken[:1].upper() + entry.spoken[1:]
         return entry.spoken
 

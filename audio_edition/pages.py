@@ -15,8 +15,6 @@ from __future__ import annotations
 import html
 import importlib.resources
 import logging
-import os
-import tempfile
 from datetime import date, datetime
 from itertools import groupby
 from pathlib import Path
@@ -24,6 +22,7 @@ from string import Template
 from urllib.parse import quote, urlsplit
 
 from .config import Config
+from .fileio import atomic_write_bytes
 from .models import Episode, Span, Utterance
 
 log = logging.getLogger(__name__)
@@ -65,15 +64,17 @@ def clock(seconds: float) -> str:
 
 
 def spoken_duration(seconds: float) -> str:
-    """'3 min 12 s', '45 s', '1 h 02 min' — as a French reader writes it."""
+    """'3 min 12 s', '45 s', '1 h 02 min' — as a French reader writes it (with no-break spaces)."""
     total = max(0, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
-    return f"{secs} s"
+        text = f"{hours} h {minutes:02d} min"
+    elif minutes:
+        text = f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+    else:
+        text = f"{secs} s"
+    return text.replace(" ", "\u00a0")  # never split "5 min" across lines
 
 
 def french_date(value: str | None) -> str | None:
@@ -93,19 +94,6 @@ def file_size(n_bytes: int) -> str:
     if n_bytes >= 1_000_000:
         return f"{n_bytes / 1_000_000:.1f} Mo".replace(".", ",")
     return f"{max(1, round(n_bytes / 1000))} ko"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- the transcript -------------------------------------------------------------------------------------------
@@ -188,7 +176,7 @@ $canonical<meta property="og:type" content="article">
 <h1>$title</h1>
 $standfirst$meta</header>
 
-<div class="audio-edition" data-transcript="ae-transcript" data-chapters="$chapters_href" data-title="$title" data-artist="$artist" data-album="$podcast_title"$artwork>
+<div class="audio-edition" data-transcript="ae-transcript" data-chapters="$chapters_href" data-title="$title" data-artist="$artist" data-album="$podcast_title" data-duration="$duration_s"$artwork>
 <audio controls preload="metadata" src="$audio_href">
 <track kind="captions" src="$vtt_href" srclang="fr" label="Transcription (français)">
 <a href="$audio_href">Télécharger l’épisode (MP3)</a>
@@ -228,7 +216,7 @@ $file_links</ul>
 """)
 
 
-def render_episode_page(config: Config, episode: Episode, has_artwork: bool = False) -> str:
+def render_episode_page(config: Config, episode: Episode, artwork: str | None = None) -> str:
     article = episode.script.article
     files = {**DEFAULT_FILES, **episode.files}
     base = config.podcast.base_url.rstrip("/") + "/"
@@ -241,7 +229,7 @@ def render_episode_page(config: Config, episode: Episode, has_artwork: bool = Fa
     published = french_date(article.published)
     if published:
         meta_parts.append(f'<time datetime="{_e(article.published)}">{_e(published)}</time>')
-    meta_parts.append(f"Durée : {spoken_duration(episode.duration)}")
+    meta_parts.append(f"Durée\u00a0: {spoken_duration(episode.duration)}")
     if original:
         meta_parts.append(f'<a href="{_e(original)}">Lire l’article original</a>')
     meta = f'<p class="ae-meta">{" · ".join(meta_parts)}</p>\n'
@@ -264,10 +252,11 @@ def render_episode_page(config: Config, episode: Episode, has_artwork: bool = Fa
         meta=meta,
         chapters_href=_href(files["chapters"]),
         artist=_e(article.byline or article.site_name or config.podcast.author),
-        artwork=' data-artwork="../../cover.jpg"' if has_artwork else "",
+        artwork=f' data-artwork="../../{_href(artwork)}"' if artwork else "",
         audio_href=_href(episode.audio_file),
         vtt_href=_href(files["vtt"]),
         size=file_size(episode.audio_bytes),
+        duration_s=f"{episode.duration:.3f}",
         duration=spoken_duration(episode.duration),
         chapters=chapters_html(episode),
         transcript=transcript_html(episode),
@@ -282,8 +271,9 @@ def write_episode_page(out_dir: Path, config: Config, episode: Episode) -> Path:
     """Write `out_dir/episodes/<slug>/index.html` (atomically) and return its path."""
     out_dir = Path(out_dir)
     path = out_dir / "episodes" / episode.slug / "index.html"
-    page = render_episode_page(config, episode, has_artwork=(out_dir / "cover.jpg").is_file())
-    _atomic_write(path, page.encode("utf-8"))
+    artwork = next((name for name in ("cover.jpg", "cover.png") if (out_dir / name).is_file()), None)
+    page = render_episode_page(config, episode, artwork)
+    atomic_write_bytes(path, page.encode("utf-8"))
     log.info("episode page written: %s", path)
     return path
 
@@ -297,4 +287,4 @@ def install_player(out_dir: Path) -> None:
         path = target / name
         if path.is_file() and path.read_bytes() == data:
             continue
-        _atomic_write(path, data)
+        atomic_write_bytes(path, data)

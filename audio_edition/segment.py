@@ -45,7 +45,7 @@ def _ends_sentence(text: str, match: re.Match) -> bool:
     if not marks.startswith(".") or marks.startswith(".."):
         return True  # "?", "!", "…", "..."
     word = _word_before(text, match.start())
-    key = word.lower().rstrip(".")
+    key = re.split(r"['’]", word.lower().rstrip("."))[-1]  # "l'art." -> "art"
     if key in _ABBREVIATIONS_THAT_MAY_END or key.endswith("j.-c"):
         return bool(re.match(r"\s+[A-ZÀ-ÖØ-Þ]", after)) and not re.match(r"\s+[A-Z]\.", after)
     if key in ABBREVIATIONS or key.split("-")[-1] in ABBREVIATIONS and "-" in key:
@@ -76,6 +76,8 @@ _CONJUNCTIONS = (
     "et", "mais", "ou", "donc", "car", "puis", "ni", "or", "qui", "que", "qu'", "dont", "où", "lorsque",
     "quand", "parce", "puisque", "tandis", "alors", "afin", "pour", "avant", "après", "selon", "tout en",
     "si", "comme", "bien", "malgré", "sans",
+    # prepositions open a phrase too: a cut before them still sounds like a breath, not a stumble
+    "avec", "dans", "entre", "sur", "sous", "depuis", "pendant", "contre", "vers", "chez", "par", "durant",
 )
 # Cut points, strongest first: (pattern, cut after the match?)
 _BOUNDARIES: tuple[tuple[re.Pattern, bool], ...] = (
@@ -88,16 +90,25 @@ _BOUNDARIES: tuple[tuple[re.Pattern, bool], ...] = (
 
 
 def _cut_point(sentence: str, max_chars: int) -> int:
-    """Where to cut: the end of the first piece (in characters), always within 1..max_chars."""
+    """Where to cut: the end of the first piece (in characters), always within 1..max_chars.
+
+    The strongest tier of boundary present wins. Within it, when a cut leaves a second piece that fits, the
+    cut nearest the middle is taken (no "... avec des | armes." stump); otherwise the furthest one.
+    """
     shortest = max_chars // 3  # no confetti: a first piece of at least a third of the limit
+    middle = len(sentence) / 2
     for pattern, after in _BOUNDARIES:
-        best = None
-        for match in pattern.finditer(sentence, 0, max_chars + 1):
-            position = match.end() if after else match.start()
-            if shortest <= position <= max_chars:
-                best = position
-        if best is not None:
-            return best
+        positions = [
+            match.end() if after else match.start()
+            for match in pattern.finditer(sentence, 0, max_chars + 1)
+        ]
+        positions = [p for p in positions if shortest <= p <= max_chars]
+        if not positions:
+            continue
+        balanced = [p for p in positions if len(sentence) - p <= max_chars]
+        if balanced:
+            return min(balanced, key=lambda p: abs(p - middle))
+        return max(positions)
     spaces = [m.start() for m in re.finditer(r"\s", sentence[: max_chars + 1]) if m.start() > 0]
     return spaces[-1] if spaces else max_chars  # a word longer than the limit: hard cut
 

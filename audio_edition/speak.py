@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Callable, Literal, Protocol, Sequence
 
 import numpy as np
 
+from .cache import ClipCache, clip_key
 from .config import VoiceConfig
 from .errors import AudioEditionError, InputError
 from .models import Clip, Utterance
@@ -324,13 +326,29 @@ def _init_worker(spec: EngineSpec) -> None:
     _WORKER_ENGINE = open_engine(spec)
 
 
-def _synthesize_in_worker(spoken: str) -> tuple[np.ndarray | None, tuple[str, str, str | None] | None]:
+def _timed_synthesis(engine: Engine, spoken: str) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    samples = engine.synthesize(spoken)
+    return samples, time.perf_counter() - started
+
+
+def _synthesize_in_worker(spoken: str) -> tuple[np.ndarray | None, float, tuple[str, str, str | None] | None]:
     """Runs in a worker: our errors come back as values (their hint does not survive pickling as an exception)."""
     assert _WORKER_ENGINE is not None
     try:
-        return _WORKER_ENGINE.synthesize(spoken), None
+        samples, seconds = _timed_synthesis(_WORKER_ENGINE, spoken)
+        return samples, seconds, None
     except AudioEditionError as exc:
-        return None, (type(exc).__name__, exc.message, exc.hint)
+        return None, 0.0, (type(exc).__name__, exc.message, exc.hint)
+
+
+@dataclass
+class SynthesisStats:
+    """What a pool did: for the build summary and the benchmarks."""
+
+    synthesized: int = 0  # utterances sent to the engine
+    cached: int = 0  # utterances served from the clip cache
+    engine_seconds: float = 0.0  # time inside engine.synthesize, summed over workers
 
 
 def default_jobs() -> int:
@@ -349,9 +367,12 @@ class SynthesisPool:
                 clips = pool.synthesize(script.utterances, on_clip=progress)
     """
 
-    def __init__(self, spec: EngineSpec, jobs: int | None = None) -> None:
+    def __init__(self, spec: EngineSpec, jobs: int | None = None, cache: ClipCache | None = None) -> None:
         self.spec = spec
         self.jobs = max(1, jobs if jobs is not None else default_jobs())
+        self.cache = cache
+        self.stats = SynthesisStats()
+        self._closed = False
         # Open once here even with workers: bad voices fail now, with a clear message, not in a worker;
         # it also gives the sample rate and voice id.
         engine = open_engine(spec)
@@ -362,9 +383,14 @@ class SynthesisPool:
         self._executor: ProcessPoolExecutor | None = None
         if self.jobs > 1:
             del engine  # the workers load their own; do not keep a second copy of the model here
+
+    def _workers(self) -> ProcessPoolExecutor:
+        """The worker processes, started on the first cache miss (a fully cached rebuild starts none)."""
+        if self._executor is None:
             # spawn, not fork: a forked onnxruntime/espeak state is not safe to reuse
             self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
-                                                 initializer=_init_worker, initargs=(spec,))
+                                                 initializer=_init_worker, initargs=(self.spec,))
+        return self._executor
 
     def __enter__(self) -> "SynthesisPool":
         return self
@@ -377,11 +403,15 @@ class SynthesisPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         self._engine = None
+        self._closed = True
 
     def synthesize(self, utterances: Sequence[Utterance],
                    on_clip: Callable[[Clip], None] | None = None) -> list[Clip]:
         """One Clip per utterance, in the same order. `on_clip` is called as each clip is ready."""
         clips: list[Clip | None] = [None] * len(utterances)
+
+        if self._closed:
+            raise RuntimeError("SynthesisPool is closed")
 
         def done(position: int, samples: np.ndarray) -> None:
             clip = Clip(utterance=utterances[position].index, samples=samples, sample_rate=self.sample_rate)
@@ -389,27 +419,39 @@ class SynthesisPool:
             if on_clip is not None:
                 on_clip(clip)
 
+        def synthesized(position: int, samples: np.ndarray, seconds: float) -> None:
+            self.stats.synthesized += 1
+            self.stats.engine_seconds += seconds
+            if self.cache is not None:
+                self.cache.put(clip_key(self.voice_id, {}, utterances[position].spoken), samples, self.sample_rate)
+            done(position, samples)
+
         pending: dict[Future, int] = {}
         for position, utterance in enumerate(utterances):
             if not utterance.spoken or not utterance.spoken.strip():
                 done(position, np.zeros(0, dtype=np.float32))
-            elif self._executor is None:
-                if self._engine is None:
-                    raise RuntimeError("SynthesisPool is closed")
-                done(position, self._engine.synthesize(utterance.spoken))
+                continue
+            if self.cache is not None:
+                hit = self.cache.get(clip_key(self.voice_id, {}, utterance.spoken))
+                if hit is not None and hit[1] == self.sample_rate:
+                    self.stats.cached += 1
+                    done(position, hit[0])
+                    continue
+            if self._engine is not None:
+                synthesized(position, *_timed_synthesis(self._engine, utterance.spoken))
             else:
-                pending[self._executor.submit(_synthesize_in_worker, utterance.spoken)] = position
+                pending[self._workers().submit(_synthesize_in_worker, utterance.spoken)] = position
 
         try:
             remaining = set(pending)
             while remaining:
                 finished, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
                 for future in finished:
-                    samples, error = future.result()
+                    samples, seconds, error = future.result()
                     if error is not None:
                         kind, message, hint = error
                         raise (InputError if kind == "InputError" else AudioEditionError)(message, hint)
-                    done(pending[future], samples)
+                    synthesized(pending[future], samples, seconds)
         except BrokenProcessPool:
             raise AudioEditionError("a synthesis worker died (out of memory?)", "retry with --jobs 1") from None
         finally:
@@ -419,9 +461,9 @@ class SynthesisPool:
 
 
 def synthesize_clips(utterances: Sequence[Utterance], spec: EngineSpec, jobs: int | None = None,
-                     on_clip: Callable[[Clip], None] | None = None) -> list[Clip]:
+                     on_clip: Callable[[Clip], None] | None = None, cache: ClipCache | None = None) -> list[Clip]:
     """Synthesise every utterance, in order (jobs=1: in this process; else a process pool, default = cores)."""
     speakable = sum(1 for u in utterances if u.spoken and u.spoken.strip())
     jobs = max(1, min(jobs if jobs is not None else default_jobs(), max(speakable, 1)))
-    with SynthesisPool(spec, jobs) as pool:
+    with SynthesisPool(spec, jobs, cache) as pool:
         return pool.synthesize(utterances, on_clip=on_clip)

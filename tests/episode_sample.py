@@ -6,12 +6,12 @@ The Timeline gives each utterance 3.2 s followed by a 0.8 s pause: utterance i s
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
 
+from audio_edition.transcripts import write_transcripts
 from audio_edition.models import (
     Article, Block, Episode, Script, ScriptBlock, Section, Span, Timeline, Utterance,
 )
@@ -33,7 +33,8 @@ BLOCKS = [
     ("quote", 2, ["« Une citation entre guillemets », dit-il."]),
     ("list_item", 2, ["Premier point de la liste."]),
     ("list_item", 2, ["Second point de la liste."]),
-    ("paragraph", 2, ["Le dernier paragraphe de l’article."]),
+    ("paragraph", 2, ["Le dernier paragraphe de l’article, avec une phrase assez longue pour que la transcription "
+                      "WebVTT la coupe en plusieurs sous-titres de deux lignes au plus, comme le veut l’usage."]),
     ("outro", 2, ["Vous avez écouté « Sommet de test ». Cette lecture a été réalisée par une voix de synthèse."]),
 ]
 SECTION_TITLES = ["Sommet de test", "Une première partie", "Une deuxième partie"]
@@ -90,23 +91,8 @@ def make_episode(title: str = "Sommet de test", standfirst: str = "Un chapeau co
     )
 
 
-def _vtt_time(seconds: float) -> str:
-    ms = round(seconds * 1000)
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
-
-
 def write_episode_files(episode_dir: Path, episode: Episode) -> None:
-    """The MP3, transcript.vtt and chapters.json the page links to (what assemble writes in a real build)."""
+    """The MP3 and the transcripts/chapters the page links to, written by the real transcripts module."""
     episode_dir.mkdir(parents=True, exist_ok=True)
     make_mp3(episode_dir / episode.audio_file, episode.duration)
-    cues = ["WEBVTT", ""]
-    for i, span in enumerate(episode.timeline.utterances, 1):
-        text = span.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        cues += [str(i), f"{_vtt_time(span.start)} --> {_vtt_time(span.end)}", text, ""]
-    (episode_dir / "transcript.vtt").write_text("\n".join(cues), encoding="utf-8")
-    chapters = {"version": "1.2.0",
-                "chapters": [{"startTime": s.start, "title": s.text} for s in episode.timeline.sections]}
-    (episode_dir / "chapters.json").write_text(json.dumps(chapters, ensure_ascii=False), encoding="utf-8")
+    write_transcripts(episode_dir, episode.timeline, episode.script, audio_file=episode.audio_file)

@@ -66,3 +66,29 @@ def test_prune_removes_least_recently_used_first(tmp_path):
     assert cache.get(keys[1]) is None and cache.get(keys[2]) is None
     assert cache.info().entries == 2
     assert cache.clear() == 2 and cache.info().entries == 0
+
+
+def test_pool_rebuild_serves_every_clip_from_cache_and_only_new_text_is_spoken(tmp_path, tiny_voice):
+    from audio_edition.models import Utterance
+    from audio_edition.speak import EngineSpec, SynthesisPool
+
+    spec = EngineSpec(engine="piper", voice="tiny", voice_path=str(tiny_voice), config_path=f"{tiny_voice}.json",
+                      noise_scale=0.0, noise_w_scale=0.0)
+
+    def utterances(texts):
+        return [Utterance(i, "paragraph", 0, i, t, t, 300) for i, t in enumerate(texts)]
+
+    texts = ["Bonjour à tous.", "Voici les informations.", "Il fait beau à Paris."]
+    cache = ClipCache(tmp_path)
+    with SynthesisPool(spec, jobs=1, cache=cache) as pool:
+        first = pool.synthesize(utterances(texts))
+        assert (pool.stats.synthesized, pool.stats.cached) == (3, 0)
+    with SynthesisPool(spec, jobs=2, cache=cache) as pool:
+        second = pool.synthesize(utterances(texts))
+        assert (pool.stats.synthesized, pool.stats.cached) == (0, 3)
+        assert pool._executor is None, "a fully cached run must not start worker processes"
+    for a, b in zip(first, second):
+        assert len(a.samples) == len(b.samples) and np.max(np.abs(a.samples - b.samples)) < 1e-4
+    with SynthesisPool(spec, jobs=1, cache=cache) as pool:
+        pool.synthesize(utterances(texts[:2] + ["Il pleut à Lyon."]))
+        assert (pool.stats.synthesized, pool.stats.cached) == (1, 2)

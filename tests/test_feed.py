@@ -117,7 +117,7 @@ def check_feed(out: Path, cfg: Config, durations: dict[str, float] | None = None
         row = rows[guid.text]
         assert one(item, "title").text == row.title
         assert "voix de synthèse" in one(item, "description").text
-        assert one(item, "link").text == row.source_url
+        assert one(item, "link").text == (row.source_url or f"{BASE}episodes/{row.slug}/")
         enclosure = one(item, "enclosure")
         url = enclosure.get("url")
         assert url.startswith(BASE + f"episodes/{row.slug}/") and url.endswith(".mp3")

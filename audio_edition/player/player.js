@@ -169,7 +169,7 @@
 
     // Row 2: the other controls.
     var row = make('div', { 'class': 'ae-row ae-row-controls' });
-    this.speedBtn = button('ae-speed', null, 'Vitesse : 1×');
+    this.speedBtn = button('ae-speed', null, 'Vitesse\u00a0: 1×');
     this.muteBtn = button('ae-mute', 'volume', 'Muet', { 'aria-pressed': 'false' });
     this.volume = make('input', {
       type: 'range', 'class': 'ae-range ae-volume', min: '0', max: '1', step: '0.05', value: '1',
@@ -308,7 +308,7 @@
   };
 
   Player.prototype.showSpeed = function () {
-    this.speedBtn.querySelector('.ae-label').textContent = 'Vitesse : ' + speedLabel(this.audio.playbackRate);
+    this.speedBtn.querySelector('.ae-label').textContent = 'Vitesse\u00a0: ' + speedLabel(this.audio.playbackRate);
   };
 
   Player.prototype.setMuted = function (muted) {
@@ -495,14 +495,23 @@
   // One paragraph per run of cues; a gap of more than half a second (a paragraph pause) starts a new one.
   Player.prototype.transcriptFromCues = function (cues) {
     var box = make('div', { 'class': 'ae-transcript ae-panel', id: this.id + '-transcript', tabindex: '-1' });
-    var p = null, lastEnd = -1;
+    var p = null, span = null, lastEnd = -1;
     for (var i = 0; i < cues.length; i++) {
       var cue = cues[i];
       var text = cue.getCueAsHTML ? cue.getCueAsHTML().textContent : cue.text;
       text = String(text || '').replace(/\s+/g, ' ').trim();
       if (!text) continue;
+      // A long sentence may be cut into several cues ("u12", "u12.2"…): keep it one sentence.
+      var part = /^(.+)\.\d+$/.exec(cue.id || '');
+      if (part && span && span.getAttribute('data-cue') === part[1]) {
+        span.textContent += ' ' + text;
+        span.setAttribute('data-end', String(cue.endTime));
+        lastEnd = cue.endTime;
+        continue;
+      }
       if (!p || cue.startTime - lastEnd > 0.5) { p = make('p'); box.appendChild(p); } else { p.appendChild(document.createTextNode(' ')); }
-      var span = make('span', { 'class': 'ae-s', 'data-start': String(cue.startTime), 'data-end': String(cue.endTime) });
+      span = make('span', { 'class': 'ae-s', 'data-start': String(cue.startTime), 'data-end': String(cue.endTime),
+        'data-cue': cue.id || '' });
       span.textContent = text;
       p.appendChild(span);
       lastEnd = cue.endTime;

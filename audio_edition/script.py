@@ -1,0 +1,142 @@
+"""The reading script: from an Article, the exact utterances the voice will say, in order, with their pauses.
+
+Order: intro (names the article, says the voice is synthetic), title, standfirst, body blocks, outro (credits
+the byline and translator when known). Sections: the opening (intro + title + standfirst), then one per
+intertitle. Each block is cut into sentences (`segment`), long sentences into clause-sized pieces, and each piece
+gets its spoken form (`normalize` + lexicon) and the silence that follows it, chosen by structure.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+
+from .config import Config, PauseConfig
+from .errors import InputError
+from .lexicon import Lexicon
+from .models import Article, Script, ScriptBlock, Section, Utterance, UtteranceKind
+from .normalize import normalize
+from .segment import segment
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_FIELDS = ("title", "site", "byline", "translator", "credits", "published")
+
+
+def _author(byline: str) -> str:
+    return re.sub(r"^\s*(?:par|by)\s+", "", byline, flags=re.IGNORECASE).strip()
+
+
+def _translator(translator: str) -> str:
+    return re.sub(r"^\s*(?:traduit|traduction)\s+(?:de l'\w+\s+)?(?:par|de)\s+", "", translator,
+                  flags=re.IGNORECASE).strip()
+
+
+def credits_text(article: Article) -> str:
+    """", un article de Choe Sang-Hun, traduit par Jaime Arrambide" (empty when nothing is known)."""
+    parts = []
+    if article.byline and _author(article.byline):
+        parts.append(f"un article de {_author(article.byline)}")
+    if article.translator and _translator(article.translator):
+        parts.append(f"traduit par {_translator(article.translator)}")
+    return "".join(f", {part}" for part in parts)
+
+
+def render_template(template: str, article: Article, setting: str) -> str:
+    """Fill an intro/outro template; unknown fields or stray braces are a config error, said in one line."""
+    values = {
+        "title": article.title.strip(),
+        "site": (article.site_name or "").strip(),
+        "byline": _author(article.byline) if article.byline else "",
+        "translator": _translator(article.translator) if article.translator else "",
+        "credits": credits_text(article),
+        "published": article.published or "",
+    }
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        unknown = [name for name in fields if name not in values]
+        if unknown:
+            raise InputError(f"script.{setting}: unknown field {{{unknown[0]}}}",
+                             f"use {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}")
+        text = template.format(**values)
+    except (ValueError, IndexError) as exc:
+        raise InputError(f"script.{setting} is not a valid template: {exc}") from None
+    return " ".join(text.split())
+
+
+def _pause_after(kind: UtteranceKind, pauses: PauseConfig) -> int:
+    return {
+        "intro": pauses.after_intro,
+        "title": pauses.after_title,
+        "standfirst": pauses.after_standfirst,
+        "heading": pauses.after_heading,
+        "paragraph": pauses.after_paragraph,
+        "quote": pauses.around_quote,
+        "list_item": pauses.after_list_item,
+        "outro": 0,  # the end of the episode
+    }[kind]
+
+
+def build_script(article: Article, config: Config, lexicon: Lexicon | None = None) -> Script:
+    """The reading script of ARTICLE: blocks, sections and utterances, in reading order."""
+    settings = config.script
+    pauses = config.pauses
+    if settings.max_utterance_chars < 40:
+        raise InputError("script.max_utterance_chars must be at least 40")
+
+    # 1. blocks and sections
+    sections = [Section(0, article.title.strip())]
+    planned: list[tuple[UtteranceKind, str, int | None]] = [
+        ("intro", render_template(settings.intro_template, article, "intro_template"), None),
+        ("title", article.title, None),
+    ]
+    if article.standfirst and article.standfirst.strip():
+        planned.append(("standfirst", article.standfirst, None))
+    blocks: list[ScriptBlock] = []
+    for kind, text, source in planned:
+        blocks.append(ScriptBlock(len(blocks), kind, " ".join(text.split()), 0, source))
+    for position, block in enumerate(article.blocks):
+        text = " ".join(block.text.split())
+        if not text:
+            continue
+        if block.kind == "heading":
+            sections.append(Section(len(sections), text))
+        blocks.append(ScriptBlock(len(blocks), block.kind, text, len(sections) - 1, position))
+    outro = render_template(settings.outro_template, article, "outro_template")
+    blocks.append(ScriptBlock(len(blocks), "outro", outro, len(sections) - 1, None))
+
+    # 2. utterances: sentences, then clause-sized pieces; pauses by structure
+    utterances: list[Utterance] = []
+    for block in blocks:
+        sentences = segment(block.text, settings.max_utterance_chars)
+        for sentence_index, pieces in enumerate(sentences):
+            for piece_index, piece in enumerate(pieces):
+                last_piece = piece_index == len(pieces) - 1
+                last_sentence = sentence_index == len(sentences) - 1
+                if last_piece and last_sentence:
+                    pause = _pause_after(block.kind, pauses)
+                elif last_piece:
+                    pause = pauses.after_sentence
+                else:  # a run-on sentence cut at a clause boundary: a breath, not a full stop
+                    pause = pauses.after_sentence // 2
+                spoken = normalize(piece, lexicon)
+                if not spoken.strip():
+                    continue
+                utterances.append(Utterance(len(utterances), block.kind, block.index, sentence_index, piece,
+                                            spoken, pause))
+        # before a quote: at least the quote pause after what precedes it
+        if block.kind == "quote" and utterances:
+            first = next((i for i, u in enumerate(utterances) if u.block == block.index), None)
+            if first is not None and first > 0:
+                before = utterances[first - 1]
+                if before.pause_after_ms < pauses.around_quote:
+                    utterances[first - 1] = _with_pause(before, pauses.around_quote)
+    log.debug("script: %d blocks, %d sections, %d utterances", len(blocks), len(sections), len(utterances))
+    return Script(article=article, blocks=tuple(blocks), sections=tuple(sections), utterances=tuple(utterances))
+
+
+def _with_pause(utterance: Utterance, pause_ms: int) -> Utterance:
+    from dataclasses import replace
+
+    return replace(utterance, pause_after_ms=pause_ms)

@@ -36,7 +36,7 @@ TRIM_THRESHOLD_DB = -50.0  # leading/trailing engine silence below this is cut; 
 TRIM_KEEP_S = 0.015  # ... keeping a little air so that soft consonants are not clipped
 JINGLE_GAP_S = 0.4  # silence between a jingle and the voice
 MP3_PEAK_MARGIN_DB = 1.0  # MP3 encoding overshoots sample peaks: limit this far below the true-peak target
-LOUDNESS_TOLERANCE_LU = 0.5  # we aim well inside the ±1 LU promise
+LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 DURATION_TOLERANCE_S = 0.05
 
 
@@ -167,22 +167,35 @@ def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> 
 
 # --- loudness ------------------------------------------------------------------------------------------------
 def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float) -> np.ndarray:
-    """Whole-episode gain to `target_lufs`, then a true-peak limiter below `true_peak_db` (minus a margin for
-    the MP3 encoder). Length and timing are unchanged (the limiter's look-ahead delay is compensated)."""
+    """Whole-episode gain to `target_lufs`, with a true-peak limiter below `true_peak_db` (minus a margin for
+    the MP3 encoder) when the gain would push peaks over. Length and timing are unchanged (the limiter's
+    look-ahead delay is compensated).
+
+    Limiting takes some loudness away, the more the harder it works, so the gain is found by a few secant
+    steps, each one applied to the original samples (never limiting twice).
+    """
     ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
+    first = ffmpeg.measure_samples(samples, rate)
+    log.debug("episode before: %.2f LUFS, true peak %.2f dBTP", first.integrated_lufs, first.true_peak_dbtp)
+    if not math.isfinite(first.integrated_lufs):
+        return samples  # silence (or too short to gate): nothing to normalise
+    gain, previous = target_lufs - first.integrated_lufs, (0.0, first.integrated_lufs - target_lufs)
     out = samples
-    for _ in range(3):  # limiting lowers the loudness a little: correct and limit again
+    for _ in range(3):
+        out = (samples * _db_to_gain(gain)).astype(np.float32)
+        if first.true_peak_dbtp + gain <= ceiling_db:
+            return out  # a plain gain: the result is known without measuring again
+        out = _limit(out, rate, ceiling_db)
         measured = ffmpeg.measure_samples(out, rate)
-        log.debug("loudness %.2f LUFS, true peak %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
-        if not math.isfinite(measured.integrated_lufs):
-            return samples  # silence (or too short to gate): nothing to normalise
-        error = target_lufs - measured.integrated_lufs
-        if abs(error) <= LOUDNESS_TOLERANCE_LU / 2 and measured.true_peak_dbtp <= ceiling_db + 0.1:
+        miss = measured.integrated_lufs - target_lufs
+        log.debug("gain %+.2f dB + limiter: %.2f LUFS, true peak %.2f dBTP", gain, measured.integrated_lufs,
+                  measured.true_peak_dbtp)
+        if abs(miss) <= LOUDNESS_TOLERANCE_LU / 2:
             break
-        out = (out * _db_to_gain(error)).astype(np.float32)
-        if measured.true_peak_dbtp + error > ceiling_db:
-            out = _limit(out, rate, ceiling_db)
-    return out
+        slope = (miss - previous[1]) / (gain - previous[0]) if gain != previous[0] else 1.0
+        previous = (gain, miss)
+        gain -= miss / min(1.0, max(0.2, slope))
+    return out  # the MP3 made from it is measured again in _encode_checked
 
 
 def _limit(samples: np.ndarray, rate: int, ceiling_db: float) -> np.ndarray:
@@ -227,7 +240,11 @@ def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, epis
     episode_dir.mkdir(parents=True, exist_ok=True)
 
     stitched = stitch(script, clips, config)
-    samples = normalize_loudness(stitched.samples, OUTPUT_RATE, audio_cfg.target_lufs, audio_cfg.true_peak_db)
+    # Aim so that the MP3 (not our samples) is on target: the encoder changes the level a little.
+    codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, OUTPUT_RATE)
+    # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
+    samples = normalize_loudness(stitched.samples, OUTPUT_RATE, audio_cfg.target_lufs - codec_db,
+                                 audio_cfg.true_peak_db)
     timeline = stitched.timeline
 
     fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
@@ -286,7 +303,7 @@ def _encode_checked(samples: np.ndarray, bitrate: int, true_peak_db: float, targ
             break
         if measured.true_peak_dbtp > peak_limit:
             change = peak_limit - measured.true_peak_dbtp - 0.2
-        elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU / 2:
+        elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU:
             change = min(target_lufs - measured.integrated_lufs, peak_limit - measured.true_peak_dbtp - 0.2)
         else:
             break

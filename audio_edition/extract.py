@@ -14,7 +14,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlparse
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
 
@@ -74,8 +74,8 @@ def judge_line(text: str) -> LineVerdict:
         return LineVerdict(False, why="empty")
     plain = line.strip(" .:;,|>»«\"'")
     if len(line) <= 300:
-        if _words(line) <= 16 and (match := rules.BYLINE.match(line.rstrip("."))):
-            return LineVerdict(False, byline=line.rstrip("."), why="byline")
+        if _words(line) <= 16 and rules.BYLINE.match(line.rstrip(".")):
+            return LineVerdict(False, byline=tidy_byline(line), why="byline")
         if _words(line) <= 16 and rules.TRANSLATOR.match(line.rstrip(".")):
             return LineVerdict(False, translator=line.rstrip("."), why="translator")
         for pattern in rules.FURNITURE_LINES:
@@ -93,6 +93,13 @@ def judge_line(text: str) -> LineVerdict:
     return LineVerdict(True)
 
 
+def tidy_byline(text: str) -> str:
+    """ "Par Julie Marceau - franceinfo | le 12/03" -> "Par Julie Marceau"."""
+    text = re.split(r"\s[|•·–-]\s|,?\s(?:publié|mis à jour|le \d)", text, maxsplit=1, flags=re.IGNORECASE)[0]
+    text = text.strip(" ,.")
+    return text[:1].upper() + text[1:]
+
+
 def _is_captioned_credit(line: str) -> bool:
     """A caption whose photo credit is glued to its last word ("... de la Russie.GETTY") or trails it."""
     glued = rules.GLUED_CREDIT.search(line)
@@ -100,7 +107,7 @@ def _is_captioned_credit(line: str) -> bool:
         credit = glued.group("credit").strip()
         letters = [c for c in credit if c.isalpha()]
         mostly_upper = letters and sum(c.isupper() for c in letters) / len(letters) > 0.6
-        agency = any(a.casefold() in credit.casefold() for a in rules.CREDIT_AGENCIES)
+        agency = any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", credit, re.IGNORECASE) for a in rules.CREDIT_AGENCIES)
         if _words(credit) <= 12 and (mostly_upper or agency):
             return True
     if len(line) < 400 and rules.TRAILING_CREDIT.search(line):
@@ -118,18 +125,26 @@ def extract_article(doc: SourceDocument) -> Article:
 
 # --- plain-text scrapes ---------------------------------------------------------------------------------------
 def _text_paragraphs(text: str) -> list[str]:
-    """Lines of a scrape; a hard-wrapped line (no end punctuation, next starts lower-case) joins the next."""
+    """Paragraphs of a scrape: one per line, except hard-wrapped blocks (lines of 40-100 characters) and
+    lines that continue a sentence (no end punctuation, next starts lower-case), which are joined."""
     out: list[str] = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = clean_text(raw)
-        if not line:
-            out.append("")
+    for group in re.split(r"\n[ \t\u00a0]*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = [clean_text(line) for line in group.split("\n")]
+        lines = [line for line in lines if line]
+        if not lines:
             continue
-        if out and out[-1] and not re.search(r"[.!?:;»”\"…)]$", out[-1]) and line[:1].islower():
-            out[-1] = f"{out[-1]} {line}"
-        else:
-            out.append(line)
-    return [line for line in out if line]
+        wrapped = (len(lines) >= 2 and all(40 <= len(line) <= 100 for line in lines[:-1])
+                   and all(_words(line) >= 2 and judge_line(line).keep for line in lines)
+                   and len({fold(line) for line in lines}) == len(lines))
+        if wrapped:
+            out.append(" ".join(lines))
+            continue
+        for i, line in enumerate(lines):
+            if i and not re.search(r"[.!?:;»”\"…)]$", out[-1]) and line[:1].islower():
+                out[-1] = f"{out[-1]} {line}"
+            else:
+                out.append(line)
+    return out
 
 
 def _is_site_name(line: str) -> bool:
@@ -265,15 +280,18 @@ class _Meta:
     image: str | None = None
     article_body: str | None = None
 
+    def host(self) -> str | None:
+        return urlparse(self.url).hostname if self.url else None
+
     def headlines(self) -> list[str]:
         return [t for t in (self.headline, self.og_title, self.html_title) if t]
 
     def title_fallback(self) -> str:
         for candidate in (self.og_title, self.headline):
             if candidate:
-                return _strip_site_name(candidate, self.site_name, split_unknown=False)
+                return _strip_site_name(candidate, self.site_name, split_unknown=False, host=self.host())
         if self.html_title:
-            return _strip_site_name(self.html_title, self.site_name)
+            return _strip_site_name(self.html_title, self.site_name, host=self.host())
         return ""
 
 
@@ -376,7 +394,7 @@ def _absolute(url: str | None, base: str | None) -> str | None:
     return url
 
 
-def _strip_site_name(title: str, site_name: str | None, split_unknown: bool = True) -> str:
+def _strip_site_name(title: str, site_name: str | None, split_unknown: bool = True, host: str | None = None) -> str:
     """ "Le titre - Le Site" -> "Le titre"; the rest of the title is kept exactly as written."""
     title = clean_text(title)
     sep = rules.TITLE_SEPARATORS.pattern
@@ -385,9 +403,19 @@ def _strip_site_name(title: str, site_name: str | None, split_unknown: bool = Tr
         stripped = re.sub(rf"^{name}(?:{sep})|(?:{sep}){name}$", "", title, flags=re.IGNORECASE).strip()
         if stripped and stripped != title:
             return stripped
+    parts = rules.TITLE_SEPARATORS.split(title)
+    if host and len(parts) >= 2:
+        # A first or last part that spells the site's domain ("Le Figaro" for lefigaro.fr) is the site name.
+        squash = re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", host.lower()).encode("ascii", "ignore").decode())
+        def is_site(part: str) -> bool:
+            key = re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", part.lower()).encode("ascii", "ignore").decode())
+            return len(key) >= 3 and key in squash
+        if is_site(parts[-1]):
+            return title[: title.rfind(parts[-1])].rstrip(" |–—·»-:").strip()
+        if is_site(parts[0]):
+            return title[len(parts[0]):].lstrip(" |–—·»-:").strip()
     if not split_unknown:
         return title
-    parts = rules.TITLE_SEPARATORS.split(title)
     if len(parts) == 2:
         # The shorter side of one separator is the site name ("Titre | Le Site", "Le Site - Titre").
         first, last = parts
@@ -443,23 +471,18 @@ def _is_noise_class(tag: Tag) -> bool:
         if name in rules.CONTENT_TOKENS:
             return False
     for name in _classes(tag):
-        if name in rules.NOISE_TOKENS or any(s in name for s in rules.NOISE_SUBSTRINGS):
+        if name in rules.NOISE_TOKENS or name in rules.NOISE_CLASSES or any(s in name for s in rules.NOISE_SUBSTRINGS):
             return True
         if any(t in rules.NOISE_TOKENS for t in _tokens(name)):
             return True
     return False
 
 
-def _remove(tag: Tag) -> None:
-    tag.decompose()
-
-
 def _drop_never_text(soup: BeautifulSoup) -> None:
     """Scripts, styles, comments, embeds: never text, whatever the page says."""
     for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Doctype, ProcessingInstruction))):
         node.extract()
-    for tag in soup.find_all(["script", "style", "noscript", "template", "iframe", "frame", "object", "embed",
-                              "applet", "video", "audio", "canvas", "svg", "math", "link", "meta", "head"]):
+    for tag in soup.find_all(list(rules.NEVER_TEXT_TAGS)):
         if not tag.decomposed:
             tag.decompose()
     for tag in soup.find_all(lambda t: t.name.startswith(rules.DROP_TAG_PREFIXES)
@@ -515,8 +538,7 @@ def _drop_structural(soup: BeautifulSoup, protected: set[int]) -> None:
                 part.decompose()
             continue  # a quote with its attribution (HTML's recommended markup) is body text
         if id(tag) in protected:
-            tag.unwrap() if tag.name in ("form", "aside", "header", "footer") else None
-            continue
+            continue  # it holds the title or the body: an odd wrapper, not furniture
         if tag.name == "header":
             if tag.find("h1") is not None or tag.find_parent(["article", "main"]) is not None:
                 continue  # the article's own header: title, standfirst, byline (handled separately)
@@ -607,16 +629,15 @@ def _dom_byline(soup: BeautifulSoup) -> str | None:
         for tag in (s.parent for s in starts if isinstance(s.parent, Tag)):
             text = clean_text(tag.get_text(" ").replace(_BR, " "))
             if _words(text) <= 20:
-                head = re.split(r"\s[|•·]\s|,?\s(le|publié|mis à jour)\s", text, maxsplit=1)[0].strip(" ,.")
+                head = tidy_byline(text)
                 if rules.BYLINE.match(head):
                     return head
     for tag in candidates:
         text = clean_text(tag.get_text(" ").replace(_BR, " "))
-        text = re.split(r"\s[|•·]\s|\s-\s|,?\s(publié|mis à jour|le \d)", text, maxsplit=1, flags=re.IGNORECASE)[0]
-        text = text.strip(" ,.")
+        text = tidy_byline(text)
         if 3 <= len(text) <= 120 and not text.lower().startswith(("http", "©")):
-            if re.match(r"(?i)^(par|by)\b", text):
-                return text[0].upper() + text[1:]
+            if re.match(r"(?i)^(par|by)\b", text) or rules.BYLINE.match(text):
+                return text
             return f"Par {text}"
     return None
 
@@ -818,6 +839,7 @@ def _finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfir
     title_key = fold(title)
     standfirst_key = fold(standfirst) if standfirst else None
     body_keys = [fold(t) for k, t in candidates if k != "quote"]
+    all_keys = [fold(t) for k, t in candidates if k != "heading"]
     kept: list[Block] = []
     for kind, text in candidates:
         key = fold(text)
@@ -825,8 +847,11 @@ def _finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfir
             continue
         if key in seen:
             continue
-        if kind == "quote" and any(key.strip('"') in other and key != other for other in body_keys):
+        bare = key.strip('" ')
+        if kind == "quote" and any(bare in other and key != other for other in body_keys):
             continue  # a pull quote repeating a sentence of the body
+        if kind != "heading" and len(bare) >= 25 and any(bare in other and len(other) > len(key) for other in all_keys):
+            continue  # a highlight box or caption repeating part of a longer block
         seen.add(key)
         kept.append(Block(kind=kind, text=text))
     # An intertitle followed by nothing (its section was all furniture) is not worth saying.

@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 
 # --- elements -----------------------------------------------------------------------------------------------
-# Never article text: removed with everything inside them.
+# Never text, whatever the page says: removed first, before anything is measured.
+NEVER_TEXT_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "frame", "frameset", "object",
+                             "embed", "applet", "video", "audio", "canvas", "svg", "math", "link", "meta", "head"})
+# Page structure that is not article text: removed with everything inside (unless it holds the article).
 DROP_TAGS = frozenset({
     "script", "style", "noscript", "template", "iframe", "frame", "frameset", "object", "embed", "applet",
     "video", "audio", "source", "track", "canvas", "svg", "math", "map", "picture", "img", "figure", "figcaption",
@@ -26,7 +29,7 @@ KEEP_AMP_TAGS = frozenset({"amp-fit-text", "amp-accordion", "amp-layout", "amp-s
 BLOCK_TAGS = frozenset({
     "address", "article", "blockquote", "body", "center", "dd", "details", "div", "dl", "dt", "fieldset",
     "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "li", "main", "ol", "p", "pre", "section",
-    "summary", "table", "tbody", "thead", "tfoot", "td", "th", "tr", "ul", "caption", "html", "font-block",
+    "summary", "table", "tbody", "thead", "tfoot", "td", "th", "tr", "ul", "caption", "html",
 })
 HEADING_TAGS = ("h2", "h3", "h4", "h5", "h6")
 
@@ -39,8 +42,8 @@ DROP_ITEMPROPS = frozenset({"author", "publisher", "image", "video", "comment", 
 # class / id tokens (split on "-", "_", spaces and camelCase) that mark page furniture.
 NOISE_TOKENS = frozenset({
     # navigation and page chrome
-    "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "footer", "header-site", "masthead",
-    "sidebar", "widget", "widgets", "skip", "skiplink", "toolbar", "pagination", "pager",
+    "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "footer", "masthead",
+    "sidebar", "skip", "skiplink", "toolbar", "pagination", "pager",
     # sharing and social
     "share", "sharing", "sharebar", "social", "socials", "sociaux", "partage", "partager", "addthis",
     "sharethis", "follow", "suivre",
@@ -61,7 +64,7 @@ NOISE_TOKENS = frozenset({
     "gdpr", "rgpd", "didomi", "cmp", "tarteaucitron", "onetrust", "notice", "modal", "popup", "overlay",
     # media and captions
     "caption", "legend", "legende", "légende", "credit", "credits", "crédit", "copyright", "photo", "photos",
-    "gallery", "galerie", "diaporama", "slideshow", "carousel", "embed", "video", "player", "podcast", "media",
+    "gallery", "galerie", "diaporama", "slideshow", "carousel", "embed", "video", "player", "podcast",
     "image", "img", "figure", "thumbnail", "thumb", "visuel", "illustration", "tweet", "twitter", "instagram",
     "facebook", "youtube", "dailymotion",
     # listen widgets (ReadSpeaker and friends)
@@ -76,7 +79,7 @@ NOISE_TOKENS = frozenset({
     "print", "imprimer", "toolbox", "tools", "actions", "bookmark", "favoris", "alert", "alerte", "bandeau",
     "sr", "screen", "visually", "offscreen", "noprint", "trust", "trustproject",
     "rating", "vote", "poll", "sondage", "quiz", "jobs", "emploi", "weather", "meteo", "horoscope", "ticker",
-    "sticky", "floating", "toc", "sommaire", "pullquote", "pull", "exergue", "citation-exergue",
+    "sticky", "floating", "toc", "sommaire", "pullquote", "exergue", "citation-exergue",
 })
 # Whole class names that hide an element (utility classes of CSS frameworks and CMSs).
 HIDDEN_CLASSES = frozenset({"hidden", "hide", "is-hidden", "u-hidden", "d-none", "invisible", "sr-only",
@@ -85,6 +88,9 @@ HIDDEN_CLASSES = frozenset({"hidden", "hide", "is-hidden", "u-hidden", "d-none",
 # Inline elements: inside running text a "tag" or "date" class marks a link or a word, not a widget.
 INLINE_TAGS = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
                          "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var"})
+# Whole class names that are furniture although their words are not ("widget" alone is a WordPress sidebar box;
+# page builders use "elementor-widget" for everything, text included).
+NOISE_CLASSES = frozenset({"widget", "widgets", "sidebar-widget"})
 # class / id substrings that mark furniture even when glued to other words ("sharebar", "rs_skip").
 NOISE_SUBSTRINGS = (
     "rs_skip", "rs_preserve", "readspeaker", "rsbtn", "share", "social", "newsletter", "paywall", "cookie",
@@ -94,7 +100,9 @@ NOISE_SUBSTRINGS = (
     "recommend", "teaser", "promo", "dfp-", "ad-slot", "adslot", "ad-container", "ad_container", "ads-",
     "-ads", "_ads", "pub-", "-pub", "tags-list", "taglist", "tag-list", "article-tags", "post-tags",
     "entry-tags", "entry-meta", "post-meta", "article-meta", "article__meta", "caption", "credit", "legend",
-    "legende", "wp-block-embed", "twitter-tweet", "instagram-media", "fb-post", "video-container",
+    "legende", "wp-block-embed", "twitter-tweet", "twitter-timeline", "instagram-media", "tiktok-embed", "bluesky-embed", "fb-post",
+    "fb-video", "fb-page", "threads-post", "mastodon-embed", "video-container",
+    "widget_", "widget-area", "widgets-area", "sidebar-widget", "media-credit",
     "jp-relatedposts", "sharedaddy", "addtoany", "wpcnt", "wp-block-image", "wp-caption", "gallery",
 )
 # Class tokens that mean "this is the article text" and protect an element from the noise rules
@@ -161,10 +169,12 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"retrouvez(-nous| toute l['’]actualité| l['’]actualité)? .{0,100}sur (facebook|twitter|instagram|google|x|"
     r"whatsapp|tiktok|youtube|linkedin|notre application|l['’]application).{0,40}",
     r"(en savoir plus|lire plus tard|écouter plus tard|lire la suite|voir la suite|recevoir les alertes)\s*:?",
+    r"(vous avez aimé|cet article vous a plu|vous avez apprécié|votre avis nous intéresse).{0,80}",
+    r"(contenus? sponsorisés?|sélectionné pour vous|nos partenaires|en partenariat avec .{1,60})",
     r"(copier|copié|copy)( le)? (lien|link)", r"(envoyer|transmettre) (à|a) un ami", r"version imprimable", r"lien copié", r"imprimer( l['’]article| cet article)?",
     r"(ajouter|sauvegarder|enregistrer) (à|a|aux|dans) (vos|mes|ma) (sélections?|favoris|liste).*",
     r"offrir (cet|l['’]) ?article.*", r"s['’]abonner", r"(je m['’]abonne|abonnez-vous).{0,80}",
-    r"suivez(-nous)? .{0,120}", r"suivre (ce|cet|la|le) .{0,40}", r"signaler( un abus| une erreur)?.{0,40}",
+    r"suivez(-nous| toute l['’]actualité| l['’]actualité| notre| nos| toute| en direct) .{0,120}", r"suivre (ce|cet|la|le) .{0,40}", r"signaler( un abus| une erreur)?.{0,40}",
     r"(réagir|réagissez|commenter|commentaires?|\d+ commentaires?|voir les commentaires|"
     r"afficher les commentaires|les commentaires sont fermés.*)",
     r"(tags?|mots[- ]clés|thèmes?|sujets?( associés)?|thématiques?|catégories?|rubriques?) ?:.*",
@@ -180,7 +190,8 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(apprenez à connaître|en savoir plus sur|découvrez) (le projet trust|the trust project|le trust project).*",
     r"(learn more about )?the trust project.*", r"(le )?projet trust.*", r"trust project",
     # date and meta lines read separately
-    r"(publié|publie|mis à jour|mis a jour|mis en ligne|modifié|actualisé|posted|updated|published)( le| on)?[: ].{0,60}",
+    r"(publié|publie|mis à jour|mis a jour|mis en ligne|modifié|actualisé|posted|updated|published)"
+    r"( le| on| à| :|:) .{0,80}",
     r"(le )?\d{1,2}(er)? \w+ \d{4}( à \d{1,2}(h|:)\d{0,2})?",
     r"(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche) \d{1,2}(er)? \w+ \d{4}.{0,30}",
     r"\d{1,2}/\d{1,2}/\d{2,4}( (à )?\d{1,2}[h:]\d{2})?", r"\d{1,2}[h:]\d{2}",
@@ -209,7 +220,8 @@ CAPTION_OPENERS = re.compile(
 )
 
 # Byline, translator and other credit lines (the first match goes to Article.byline / .translator).
-BYLINE = re.compile(r"^([Pp]ar|[Bb]y|[Dd]e notre (envoyée?|correspondante?)( spéciale?| permanente?)?( à [^,]{1,40})?,?)\s+"
+BYLINE = re.compile(r"^([Pp]ar|PAR|[Bb]y|([Aa]rticle )?([Rr]édigé|[Éé]crit) par|[Pp]ropos recueillis par|"
+                    r"[Dd]e notre (envoyée?|correspondante?)( spéciale?| permanente?)?( à [^,]{1,40})?,?)\s*:?\s+"
                     r"(?P<name>[A-ZÀ-ÖØ-Þ][^.!?]{1,120})$")
 TRANSLATOR = re.compile(r"^(traduction|traduit( de l['’]\w+)?( par)?|adaptation|translated by)"
                         r"( de l['’]\w+)?( par| de| :)?\s+(?P<name>[A-ZÀ-ÖØ-Þ].{1,100})$", re.IGNORECASE)

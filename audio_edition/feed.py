@@ -115,8 +115,9 @@ def check_podcast_config(podcast: PodcastConfig) -> None:
         raise InputError(f"podcast.category {podcast.category!r} is not an Apple Podcasts category",
                          "e.g. \"News\"; see docs/feed.md")
     if podcast.subcategory and podcast.subcategory not in APPLE_CATEGORIES[podcast.category]:
+        choices = APPLE_CATEGORIES[podcast.category]
         raise InputError(f"podcast.subcategory {podcast.subcategory!r} is not under {podcast.category!r}",
-                         "choose one of: " + ", ".join(APPLE_CATEGORIES[podcast.category]) or "none")
+                         f"choose one of: {', '.join(choices)}" if choices else f"{podcast.category!r} has none")
     if "@" not in podcast.owner_email:
         raise InputError(f"podcast.owner_email {podcast.owner_email!r} is not an e-mail address")
 

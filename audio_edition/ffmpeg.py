@@ -1,4 +1,5 @@
-"""The ffmpeg binary shipped by imageio-ffmpeg, and the few things we ask of it.
+"""The ffmpeg binary shipped by imageio-ffmpeg, and the few things we ask of it: resample, measure loudness
+(ebur128), filter (limiter), decode and encode MP3.
 
 Never a system ffmpeg and never a shell string: the binary comes from the `imageio-ffmpeg` wheel and is always
 run with an argument list. Audio goes in and out as raw mono float32 through pipes, so no temp WAV files.
@@ -6,10 +7,10 @@ run with an argument list. Audio goes in and out as raw mono float32 through pip
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import subprocess
+import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -98,44 +99,39 @@ class Loudness:
     samples: int | None = None  # decoded length, when measured on a file
 
 
-def _loudnorm_json(stderr: str) -> dict:
-    # loudnorm prints its JSON block last on stderr.
-    match = re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", stderr, re.S)
-    if not match:
-        raise AudioEditionError("could not read ffmpeg's loudness measurement")
-    return json.loads(match.group(0))
-
-
-def measure_samples(samples: np.ndarray, sample_rate: int) -> Loudness:
-    """Integrated loudness (LUFS) and true peak (dBTP) of raw samples, with ffmpeg loudnorm's first pass."""
-    proc = run_ffmpeg([*_raw_input(sample_rate), "-af", "loudnorm=print_format=json", "-f", "null", "-"],
-                      stdin=_as_bytes(samples))
-    data = _loudnorm_json(proc.stderr)
-
-    # float() reads loudnorm's "-inf" (digital silence) as -inf.
-    return Loudness(float(data["input_i"]), float(data["input_tp"]), float(data["input_lra"]),
-                    float(data["input_thresh"]))
-
-
-def measure_file_ebur128(path: Path) -> Loudness:
-    """Integrated loudness and true peak of an audio file with ffmpeg's `ebur128` filter (peak=true).
-
-    An independent check of what `loudnorm` measured: a different filter, run on the decoded file.
-    """
-    # astats rides along to count the decoded samples: the exact length a player plays.
-    proc = run_ffmpeg(["-i", str(path), "-vn", "-af", "ebur128=peak=true,astats=measure_perchannel=none",
-                       "-f", "null", "-"])
-    summary = proc.stderr[proc.stderr.rfind("Summary:"):]
+def _ebur128_summary(stderr: str, what: str) -> Loudness:
+    summary = stderr[stderr.rfind("Summary:"):]
     integrated = re.search(r"I:\s+(-?[\d.]+|-inf)\s+LUFS", summary)
     threshold = re.search(r"Threshold:\s+(-?[\d.]+|-inf)\s+LUFS", summary)
     lra = re.search(r"LRA:\s+(-?[\d.]+)\s+LU", summary)
     peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf)\s+dBFS", summary)
-    count = re.search(r"Number of samples:\s+(\d+)", proc.stderr)
+    count = re.search(r"Number of samples:\s+(\d+)", stderr)
     if not (integrated and peak):
-        raise AudioEditionError(f"could not read ffmpeg's ebur128 summary for {path}")
+        raise AudioEditionError(f"could not read ffmpeg's loudness measurement of {what}")
+    # float() reads "-inf" (digital silence) as -inf.
     return Loudness(float(integrated.group(1)), float(peak.group(1)),
                     float(lra.group(1)) if lra else 0.0, float(threshold.group(1)) if threshold else 0.0,
                     int(count.group(1)) if count else None)
+
+
+# ebur128 (ITU-R BS.1770 / EBU R128) with a 4x oversampled true peak; astats rides along to count the samples.
+_MEASURE = "ebur128=peak=true,astats=measure_perchannel=none"
+
+
+def measure_samples(samples: np.ndarray, sample_rate: int) -> Loudness:
+    """Integrated loudness (LUFS) and true peak (dBTP) of raw samples.
+
+    ffmpeg's `ebur128` rather than `loudnorm`'s first pass: the same BS.1770 measure, about 3x faster
+    (loudnorm resamples everything to 192 kHz first).
+    """
+    proc = run_ffmpeg([*_raw_input(sample_rate), "-af", _MEASURE, "-f", "null", "-"], stdin=_as_bytes(samples))
+    return _ebur128_summary(proc.stderr, "the episode")
+
+
+def measure_file_ebur128(path: Path) -> Loudness:
+    """Integrated loudness, true peak and decoded length (samples) of an audio file, as a player decodes it."""
+    proc = run_ffmpeg(["-i", str(path), "-vn", "-af", _MEASURE, "-f", "null", "-"])
+    return _ebur128_summary(proc.stderr, str(path))
 
 
 def encode_mp3(samples: np.ndarray, sample_rate: int, bitrate_kbps: int, dest: Path) -> None:
@@ -150,3 +146,26 @@ def encode_mp3(samples: np.ndarray, sample_rate: int, bitrate_kbps: int, dest: P
         "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-map_metadata", "-1",
         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "mp3", str(dest),
     ], stdin=_as_bytes(samples))
+
+
+@lru_cache(maxsize=8)
+def mp3_gain_db(bitrate_kbps: int, sample_rate: int = 44100) -> float:
+    """The level change (dB) of an encode/decode round trip through this LAME build.
+
+    libmp3lame, as built into this ffmpeg, gives back a mono signal about 0.45 dB quieter than it got. Measured
+    once per bitrate on a 1 kHz tone so that the loudness target is met in the MP3 listeners get, whatever the
+    LAME version.
+    """
+    t = np.arange(2 * sample_rate) / sample_rate
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="audio-edition-") as tmp:
+        path = Path(tmp) / "tone.mp3"
+        encode_mp3(tone, sample_rate, bitrate_kbps, path)
+        decoded = decode_file(path, sample_rate)
+    middle = slice(sample_rate // 2, 3 * sample_rate // 2)  # away from the encoder's start and end
+
+    def rms(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(np.square(x[middle], dtype=np.float64))))
+
+    gain = 20 * np.log10(rms(decoded) / rms(tone))
+    return gain if abs(gain) < 3 else 0.0  # a broken measure must not wreck the loudness

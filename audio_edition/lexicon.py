@@ -113,7 +113,8 @@ def _entries_from_toml(text: str, where: str) -> dict[str, str]:
             raise InputError(f"lexicon {where}: entry {written!r} has a malformed [[phonemes]] block")
         if inner is None and ("[[" in spoken or "]]" in spoken):
             raise InputError(f"lexicon {where}: entry {written!r}: phonemes must be the whole value, as [[...]]")
-        entries[" ".join(written.split())] = spoken
+        # keys are matched against cleaned text, where typographic apostrophes are already plain
+        entries[" ".join(written.replace("’", "'").split())] = spoken
     return entries
 
 

@@ -2,8 +2,9 @@
 
 `normalize(text, lexicon)` runs the lexicon first (the publisher has the last word), then the rules of
 `audio_edition.french`, in an order where each family sees the digits and signs it needs before another family
-turns them into words. What espeak-ng (as bundled in piper-tts) already reads right - plain cardinals, comma
-decimals, "%", years, "1er", Mme/Dr/Pr, km/kg, ONU/OTAN/SNCF/G7 - is left as it is or comes out the same.
+turns them into words. What espeak-ng (as bundled in piper-tts) already reads right - comma decimals, "1er",
+Mme/Pr, km, ONU/OTAN/SNCF, G7, A380 - is left as it is or comes out the same; plain numbers are written out
+with num2words (same sounds, plus the liaisons espeak misses on digits: "cinq cents euros").
 `[[phonemes]]` blocks from the lexicon are kept intact (Piper reads them as raw phonemes).
 """
 

@@ -184,13 +184,7 @@ $standfirst$meta</header>
 <p class="ae-noscript-links"><a href="#transcription">Lire la transcription</a> · <a href="$audio_href" download>Télécharger l’épisode (MP3, $size)</a></p>
 </div>
 
-<section class="ae-chapters" aria-labelledby="chapitres-titre">
-<h2 id="chapitres-titre">Chapitres</h2>
-<ol class="ae-chapter-list">
-$chapters
-</ol>
-</section>
-
+$chapters_section
 <section class="ae-transcription" id="transcription" aria-labelledby="transcription-titre">
 <h2 id="transcription-titre">Transcription</h2>
 <p class="ae-hint">Le texte ci-dessous est exactement ce que lit la voix. Pendant l’écoute, la phrase lue est surlignée ; cliquez sur une phrase (ou atteignez-la avec Tab puis les flèches, et appuyez sur Entrée) pour écouter à partir d’elle.</p>
@@ -204,6 +198,11 @@ $transcript
 <ul>
 <li><a href="$audio_href" download>Épisode MP3</a> ($size, $duration)</li>
 $file_links</ul>
+<details class="ae-embed">
+<summary>Intégrer ce lecteur dans une autre page</summary>
+<p>Copiez ces lignes dans la page de l’article (le lecteur fonctionne aussi sans JavaScript) :</p>
+<pre><code>$embed</code></pre>
+</details>
 </section>
 </article>
 </main>
@@ -214,6 +213,25 @@ $file_links</ul>
 </body>
 </html>
 """)
+
+
+def embed_snippet(config: Config, episode: Episode) -> str:
+    """The HTML a newsroom pastes next to its article to get this episode's player (absolute URLs)."""
+    files = {**DEFAULT_FILES, **episode.files}
+    base = config.podcast.base_url.rstrip("/") + "/"
+    folder = f"{base}episodes/{quote(episode.slug)}/"
+    title = episode.script.article.title
+    return (
+        f'<link rel="stylesheet" href="{_e(base)}player/player.css">\n'
+        f'<script src="{_e(base)}player/player.js" defer></script>\n'
+        f'<div class="audio-edition" data-chapters="{_e(folder + quote(files["chapters"]))}" data-title="{_e(title)}">\n'
+        f'  <audio controls preload="metadata" src="{_e(folder + quote(episode.audio_file))}">\n'
+        f'    <track kind="captions" src="{_e(folder + quote(files["vtt"]))}" srclang="fr" '
+        f'label="Transcription (français)">\n'
+        f"  </audio>\n"
+        f'  <p class="ae-noscript-links"><a href="{_e(folder)}#transcription">Lire la transcription</a></p>\n'
+        f"</div>"
+    )
 
 
 def render_episode_page(config: Config, episode: Episode, artwork: str | None = None) -> str:
@@ -234,6 +252,12 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
         meta_parts.append(f'<a href="{_e(original)}">Lire l’article original</a>')
     meta = f'<p class="ae-meta">{" · ".join(meta_parts)}</p>\n'
     standfirst = f'<p class="ae-standfirst">{_e(article.standfirst)}</p>\n' if article.standfirst else ""
+
+    chapters = chapters_html(episode)
+    chapters_section = (
+        '<section class="ae-chapters" aria-labelledby="chapitres-titre">\n<h2 id="chapitres-titre">Chapitres</h2>\n'
+        f'<ol class="ae-chapter-list">\n{chapters}\n</ol>\n</section>\n'
+    ) if chapters else ""
 
     file_links = []
     for key, label in (("vtt", "Transcription WebVTT"), ("srt", "Transcription SRT"),
@@ -258,7 +282,8 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
         size=file_size(episode.audio_bytes),
         duration_s=f"{episode.duration:.3f}",
         duration=spoken_duration(episode.duration),
-        chapters=chapters_html(episode),
+        chapters_section=chapters_section,
+        embed=_e(embed_snippet(config, episode)),
         transcript=transcript_html(episode),
         file_links="".join(file_links),
         voice=_e(episode.voice),

@@ -82,6 +82,8 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
     """The reading script of ARTICLE: blocks, sections and utterances, in reading order."""
     settings = config.script
     pauses = config.pauses
+    if not article.title.strip():
+        raise InputError("the article has no title: nothing to announce")
     if settings.max_utterance_chars < 40:
         raise InputError("script.max_utterance_chars must be at least 40")
 
@@ -123,6 +125,8 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
                 spoken = normalize(piece, lexicon)
                 if not spoken.strip():
                     continue
+                if last_piece and not re.search(r"[.!?…;:»\"\]]$", spoken):
+                    spoken += "."  # headlines and list items end cleanly: a falling, final intonation
                 utterances.append(Utterance(len(utterances), block.kind, block.index, sentence_index, piece,
                                             spoken, pause))
         # before a quote: at least the quote pause after what precedes it

@@ -50,7 +50,7 @@ def _ends_sentence(text: str, match: re.Match) -> bool:
         return bool(re.match(r"\s+[A-ZÀ-ÖØ-Þ]", after)) and not re.match(r"\s+[A-Z]\.", after)
     if key in ABBREVIATIONS or key.split("-")[-1] in ABBREVIATIONS and "-" in key:
         return False
-    if re.fullmatch(r"(?:[A-ZÀ-ÖØ-Þ]\.?-?)+", word):  # an initial: "J.", "J.-L.", "F."
+    if re.fullmatch(r"[A-ZÀ-ÖØ-Þ](?:\.-?[A-ZÀ-ÖØ-Þ])*", word):  # an initial: "J.", "J.-L.", "F." (not "SNCF.")
         return False
     return True
 

@@ -76,11 +76,18 @@ def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, 
 
     articles: list[Article] = []
     skipped = failed = 0
+    from .publish import canonical_url
+
+    seen_now: set[str] = set()
     for entry in parsed.entries[:max_items] if max_items else parsed.entries:
         link = _entry_link(entry, doc.url)
         if link and seen_before(link):
             skipped += 1
             continue
+        if link and canonical_url(link) in seen_now:  # the same article twice in one feed
+            continue
+        if link:
+            seen_now.add(canonical_url(link))
         try:
             articles.append(_entry_article(entry, link, site_name, limits, doc.location))
         except InputError as exc:

@@ -131,6 +131,11 @@ def test_title_falls_back_to_og_title_then_title_tag_minus_site_name():
     plain = extract_article(html(no_h1, "<meta property='og:site_name' content='La Gazette'>"
                                         "<title>Budget : la ville investit dans ses écoles - La Gazette</title>"))
     assert plain.title == "Budget : la ville investit dans ses écoles"
+    dash = extract_article(html(no_h1, "<meta property='og:title' content='Guerre en Ukraine - Kiev sous les bombes'>"))
+    assert dash.title == "Guerre en Ukraine - Kiev sous les bombes"  # no site name known: nothing is cut
+    domain = extract_article(html(no_h1, "<title>Ouest-France | Rennes : le métro prolongé</title>"
+                                         "<link rel='canonical' href='https://www.ouest-france.fr/a'>"))
+    assert domain.title == "Rennes : le métro prolongé"
 
 
 def test_br_separated_paragraphs_become_blocks():
@@ -147,6 +152,36 @@ def test_br_separated_paragraphs_become_blocks():
 def test_nbsp_kept_for_the_script_stage():
     doc = html(f"<article><h1>Un titre assez long pour un article</h1><p>Il coûte 1&nbsp;500&nbsp;euros. {LONG}</p></article>")
     assert "1\u00a0500\u00a0euros" in extract_article(doc).blocks[0].text
+
+
+def test_inline_links_with_noisy_classes_stay_in_the_sentence():
+    doc = html(f"<article><h1>Un titre assez long pour un article</h1>"
+               "<p>Le ministre <a class='tag-link' href='/tag/x'>Antoine Armand</a> a présenté "
+               "<span class='date'>mardi</span> un budget de rigueur, le plus serré depuis dix ans.</p>"
+               f"<p>{LONG}</p></article>")
+    assert extract_article(doc).blocks[0].text == ("Le ministre Antoine Armand a présenté mardi un budget de "
+                                                   "rigueur, le plus serré depuis dix ans.")
+
+
+def test_link_cards_and_link_lists_are_teasers():
+    cards = "".join(f"<div><a href='/{i}'><h3>Autre article numéro {i}</h3></a><p>Résumé court {i}.</p></div>"
+                    for i in range(3))
+    doc = html(f"<div><h1>Un titre assez long pour un article</h1><p>{LONG}</p><div>{cards}</div>"
+               "<ul><li><a href='/a'>Premier lien</a></li><li><a href='/b'>Deuxième lien</a></li>"
+               "<li><a href='/c'>Troisième lien</a></li></ul><p>Fin de l'article, après les encarts.</p></div>")
+    text = spoken_text(extract_article(doc))
+    assert "Autre article" not in text and "Résumé court" not in text and "lien" not in text
+    assert "Fin de l'article, après les encarts." in text
+
+
+def test_byline_line_outside_markup_and_json_ld_body_fallback():
+    body = "Premier paragraphe du texte complet, publié seulement dans les données structurées.\n" * 4
+    head = ('<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Titre venu du JSON-LD",'
+            f'"articleBody": "{body}"}}</script>')
+    article = extract_article(html("<div id='root'><p>Article rédigé par Julie Marceau - franceinfo</p></div>", head))
+    assert article.title == "Titre venu du JSON-LD"
+    assert article.byline == "Article rédigé par Julie Marceau"
+    assert article.blocks[0].text.startswith("Premier paragraphe du texte complet")
 
 
 # --- line rules ----------------------------------------------------------------------------------------------
@@ -172,6 +207,9 @@ def test_furniture_lines_are_dropped(line):
     "Partager le pouvoir n'a jamais été son fort, confie un ancien conseiller.",
     "Apprentissage : les entreprises embauchent moins qu'en 2023.",
     "Lire entre les lignes n'est pas toujours facile pour les électeurs.",
+    "Publié en 1952, le roman a été traduit en 40 langues.",
+    "Suivez le guide : voici nos conseils pour la rentrée.",
+    "Le site d'information Politico.Eu",
 ])
 def test_article_sentences_are_kept(line):
     assert judge_line(line).keep
@@ -192,3 +230,16 @@ def test_text_with_only_furniture_is_an_input_error():
     doc = SourceDocument(text="Entendre\n-\nPublicité\n", kind="text", location="x.txt")
     with pytest.raises(InputError):
         extract_article(doc)
+
+
+def test_plain_text_hard_wrapped_and_site_name_line():
+    text = ("LE JOURNAL\n\nUn titre de test pour un texte coupé\nUn titre de test pour un texte coupé\n\n"
+            "Le conseil municipal a adopté mardi soir un budget en hausse\nde quatre pour cent, porté par la "
+            "rénovation des écoles et\nla création de deux lignes de bus, a annoncé le maire\n"
+            "Emmanuel Martin devant la presse.\n\nÉcouter cet article\n")
+    article = extract_article(SourceDocument(text=text, kind="text", location="x.txt"))
+    assert article.title == "Un titre de test pour un texte coupé"
+    assert [b.text for b in article.blocks] == [
+        "Le conseil municipal a adopté mardi soir un budget en hausse de quatre pour cent, porté par la rénovation "
+        "des écoles et la création de deux lignes de bus, a annoncé le maire Emmanuel Martin devant la presse."
+    ]

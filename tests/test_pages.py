@@ -131,3 +131,18 @@ def test_install_player_and_rewrite_leave_no_temp_files(tmp_path):
     assert first == second  # deterministic: a rebuild does not churn the page
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
     assert leftovers == []
+
+
+def test_embed_snippet_on_the_page_is_a_working_player_element(tmp_path):
+    config = Config().replace("podcast", base_url="https://audio.example.org/podcast/")
+    episode = make_episode(title=NASTY)
+    doc = parse(write_episode_page(tmp_path, config, episode))
+    snippet = doc.cssselect(".ae-embed pre code")[0].text_content()  # what an editor copies
+    embed = lxml.html.fragment_fromstring(snippet, create_parent="div")
+    player = embed.cssselect("div.audio-edition")[0]
+    assert player.get("data-title") == NASTY
+    base = f"https://audio.example.org/podcast/episodes/{episode.slug}/"
+    assert player.cssselect("audio")[0].get("src") == base + episode.audio_file
+    assert player.cssselect("track")[0].get("src") == base + "transcript.vtt"
+    assert player.get("data-chapters") == base + "chapters.json"
+    assert [s.get("src") for s in embed.iter("script")] == ["https://audio.example.org/podcast/player/player.js"]

@@ -212,6 +212,11 @@ def test_click_on_the_track_seeks(page, site):
     wait_time(pg, duration * 0.5 - 2, duration * 0.5 + 2)  # the thumb's width makes it approximate
     pg.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
     wait_time(pg, duration * 0.9 - 2, duration * 0.9 + 2)
+    # A click on a sentence of the text listens from there.
+    pg.locator("#s7").click()
+    wait_time(pg, 28.0, 28.6)
+    pg.wait_for_function("(() => { const h = CSS.highlights.get('audio-edition-current'); return h && h.size === 1; })()")
+    assert highlighted(pg) == "s7"
 
 
 def test_keyboard_chapter_jump(page, site):
@@ -396,21 +401,23 @@ def test_host_page_builds_the_transcript_from_webvtt(page, site):
 
 
 # --- accessibility audit -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("width", [1280, 320])
-def test_axe_episode_page(browser, site, width):
-    context = browser.new_context(viewport={"width": width, "height": 900})
+@pytest.mark.parametrize("width, scheme", [(1280, "light"), (320, "light"), (1280, "dark")])
+def test_axe_episode_page(browser, site, width, scheme):
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
     pg = context.new_page()
     try:
         open_episode(pg, site)
         pg.wait_for_selector(".ae-chapters-toggle:not([hidden])")
-        assert_axe_clean(pg, f"the episode page at {width} px")
+        if scheme == "dark":  # the page really switched
+            assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(21, 24, 28)"
+        assert_axe_clean(pg, f"the episode page at {width} px ({scheme})")
         # Again with every panel open and the read-along running.
         tab_to(pg, ".ae-chapters-toggle")
         pg.keyboard.press("Enter")
         tab_to(pg, ".ae-play", backwards=True)
         pg.keyboard.press("Enter")
         pg.wait_for_function("document.querySelector('.audio-edition audio').currentTime > 0.3")
-        assert_axe_clean(pg, f"the episode page at {width} px, playing, chapters open")
+        assert_axe_clean(pg, f"the episode page at {width} px ({scheme}), playing, chapters open")
     finally:
         context.close()
 

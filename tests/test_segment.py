@@ -39,6 +39,12 @@ def test_terminators_end_sentences():
     assert split_sentences(text) == ["Il pleut.", "Viendra-t-il ?", "Non !", "Il hésite…", "Puis il part...", "Fin"]
 
 
+def test_acronyms_numbers_and_names_before_a_dot_do_end_a_sentence():
+    text = "Il travaille à la SNCF. Elle est née en 2024. Il a vu M. Dupont. Puis il part."
+    assert split_sentences(text) == ["Il travaille à la SNCF.", "Elle est née en 2024.", "Il a vu M. Dupont.",
+                                     "Puis il part."]
+
+
 def test_closing_quotes_stay_with_their_sentence():
     text = "Il a dit : « C'est fini. » Puis il est parti. \u201cOui.\u201d Non."
     assert split_sentences(text) == ["Il a dit : « C'est fini. »", "Puis il est parti.", "\u201cOui.\u201d", "Non."]

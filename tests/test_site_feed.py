@@ -63,6 +63,13 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
     <summary>Quarante-deux brebis tuées depuis l'hiver…</summary>
   </entry>
   <entry>
+    <title>Dans le Vercors, les éleveurs face au retour du loup (relance)</title>
+    <link rel="alternate" href="{base}wordpress-readspeaker.html?utm_source=atom&amp;utm_medium=feed"/>
+    <id>urn:relance:1</id>
+    <published>2024-05-22T09:00:00+02:00</published>
+    <summary>Le même article, poussé une seconde fois.</summary>
+  </entry>
+  <entry>
     <title>Une page disparue</title>
     <link rel="alternate" href="{base}no-such-page.html"/>
     <id>{base}no-such-page.html</id>
@@ -115,7 +122,7 @@ def test_teaser_items_are_fetched_and_published_ones_skipped_before_fetching(tmp
     assert any("quarante-deux brebis" in b.text for b in loup.blocks)
     assert not any("Entendre" == b.text for b in loup.blocks)  # the page went through the real extractor
     assert loup.published and loup.url
-    assert sorted(requests) == ["/no-such-page.html", "/wordpress-readspeaker.html"]
+    assert sorted(requests) == ["/no-such-page.html", "/wordpress-readspeaker.html"]  # the duplicate: no fetch
 
     # Publish it; the next run of the same feed must not even fetch its page again.
     publish(tmp_path, Config(), [finished_episode(tmp_path, loup)])

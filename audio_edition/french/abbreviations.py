@@ -27,7 +27,7 @@ READ_AS_WORD = {
     "ASEAN": "asséan", "MERCOSUR": "mèrcossur", "UNEF": "unèf", "CEDEAO": "cédéao", "FARC": "farc",
     "DAECH": "daèch", "PACS": "pacs", "RIC": "ric", "EHPAD": "épade", "UNEDIC": "unédic", "FED": "fèd",
     "LOSC": "losc", "ERASMUS": "érasmus", "SNES": "snèss", "CNES": "cnèss", "AIEA": "a i e a",
-    "URSS": "urss", "ISIS": "izis", "IRA": "ira", "ETA": "éta", "BAC": "bac",
+    "URSS": "urss", "ANSSI": "anssi", "ISIS": "izis", "IRA": "ira", "ETA": "éta", "BAC": "bac",
 }
 # Pronounceable-looking acronyms that French newsreaders spell.
 SPELLED = {"USA", "PIB", "RER", "CHU", "OPA", "UMP", "TER", "CIA", "VIP", "SUV", "IUT", "API", "UDI", "BEI",
@@ -70,7 +70,7 @@ def say_acronym(word: str) -> str:
     return word.lower()
 
 
-_ACRONYM = re.compile(r"(?<![\w-])([A-Z]{2,8})(?![\w'-])")
+_ACRONYM = re.compile(r"(?<!\w)([A-Z]{2,8})(?![\w'])")  # "PSG-OM", "l'ex-URSS" too
 _CAPITALISED_KNOWN = re.compile(r"(?<![\w-])(" + "|".join(w.capitalize() for w in READ_AS_WORD) + r")(?![\w'-])")
 
 
@@ -89,7 +89,7 @@ def apply_acronyms(text: str) -> str:
     return _ACRONYM.sub(lambda m: say_acronym(m.group(1)), text)
 
 
-_NAME_AHEAD = r"(?=\s*(?:[A-ZÀ-ÖØ-Þ\ue000-\uf8ff]|le |la |l'|les |de |du ))"
+_NAME_AHEAD = r"(?=\s*(?:[A-ZÀ-ÖØ-Þ\ue000-\uf8ff]|le |la |l'|les |de |du |et Mmes? |et M\. ))"
 _ABBREVIATIONS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"\bav\.\s?J\.?-C\.?"), "avant Jésus-Christ"),
     (re.compile(r"\bapr\.\s?J\.?-C\.?"), "après Jésus-Christ"),
@@ -106,6 +106,7 @@ _ABBREVIATIONS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"\bSte\s+(?=[A-ZÀ-ÖØ-Þ])"), "sainte "),
     # "n° 2024-123" is an identifier: "numéro deux mille vingt-quatre tiret cent vingt-trois", not a range.
     (re.compile(r"\b[nN][°º]\s?(\d+)[-‑](?=\d)"), r"numéro \1 tiret "),
+    (re.compile(r"\b[nN][°º]s\s?(?=\d)"), "numéros "),
     (re.compile(r"\b[nN][°º]\s?(?=\w)"), "numéro "),
     (re.compile(r"\b([JH])\s?-\s?(?=\d)"), r"\1 moins "),  # "J-1": the day before
     (re.compile(r"\b([JH])\s?\+\s?(?=\d)"), r"\1 plus "),
@@ -113,6 +114,9 @@ _ABBREVIATIONS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"\bpp\.\s?(?=\d)"), "pages "),
     (re.compile(r"\bp\.\s?(?=\d)"), "page "),
     (re.compile(r"\b[Aa]rt\.\s?(?=\w)"), "article "),
+    # Code articles "L. 121-1", "R. 4127-1": the letter, then the numbers joined by "tiret", not a range.
+    (re.compile(r"(?<=\barticle )([LRDA])\.?\s?(\d+)-(\d+)(?:-(\d+))?"),
+     lambda m: f"{m.group(1)} {m.group(2)} tiret {m.group(3)}" + (f" tiret {m.group(4)}" if m.group(4) else "")),
     # "le 49.3", "l'article 49.3": a dotted article number is read "quarante-neuf trois", not "point".
     (re.compile(r"(?<=\barticle )(\d+)\.(\d+)\b|\b(49)\.(3)\b"), r"\1\3 \2\4"),
     (re.compile(r"\b[Cc]f\.\s?"), "confère "),

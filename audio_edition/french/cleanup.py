@@ -17,7 +17,7 @@ _TRANSLATE = str.maketrans({
 # Thousands groups ("1 000 000", NBSP or NNBSP in print): joined, so that each number is one token.
 _THOUSANDS = re.compile(r"(?<![\d,])\d{1,3}(?: \d{3})+(?![\d]| \d)")
 # An em/en dash with spaces around it is an aside ("— dit-il —"): a short pause, not the word "moins".
-_ASIDE_DASH = re.compile(r"\s+[—–]\s+|^[—–]\s*")
+_ASIDE_DASH = re.compile(r"\s+[—–]\s+|^[—–]\s+|^[—–](?=\D)")
 _ELIDED = re.compile(r"[\[(]\s*(?:…|\.\.\.)\s*[\])]")
 
 
@@ -33,6 +33,7 @@ def apply(text: str) -> str:
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE).translate(_TRANSLATE)
     text = _ELIDED.sub(" ", text)  # "[…]" marks a cut in a quote: nothing to say
     text = _ASIDE_DASH.sub(", ", text)
+    text = re.sub(r"(?<![\w,.])–(?=\d)", "-", text)  # "–5 °C": an en dash typed for a minus sign
     text = _THOUSANDS.sub(lambda m: m.group(0).replace(" ", ""), text)
     text = _ellipsis(text)
     text = re.sub(r"\s+", " ", text).strip()

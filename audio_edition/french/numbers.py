@@ -31,6 +31,8 @@ def fix_espeak_number_words(text: str) -> str:
 
 def cardinal(value: int, feminine: bool = False) -> str:
     """French words for an integer; `feminine` gives "une"/"vingt et une" (une heure, une tonne)."""
+    if abs(value) >= 10**24:  # beyond num2words' French scale words: say the digits
+        return " ".join(num2words(int(d), lang="fr") for d in str(abs(value)))
     text = num2words(value, lang="fr")
     if feminine and (text == "un" or text.endswith((" un", "-un"))):
         text = text[:-2] + "une"
@@ -41,6 +43,8 @@ def ordinal(value: int, feminine: bool = False, plural: bool = False) -> str:
     """French ordinal words: 1 -> premier/première, 2 -> deuxième, 21 -> vingt et unième."""
     if value == 1:
         text = "première" if feminine else "premier"
+    elif value >= 10**24:
+        return cardinal(value)
     else:
         text = num2words(value, lang="fr", to="ordinal")
     return text + "s" if plural else text

@@ -43,7 +43,7 @@ _COUNTED_NOUNS = (
 # A Roman numeral (I, V, X, L only: avoids CD, DC, MM, CM...) after a capitalised name is regnal or a
 # sequel: "Louis XIV", "Jean-Paul II", "Vatican II", "Rocky IV".
 _AFTER_WORD = re.compile(r"(?<![\w.])([A-ZÀ-ÖØ-Þ][\w'-]*|" + "|".join(map(re.escape, _COUNTED_NOUNS)) +
-                         r")(\s+)([IVXL]+)(?![\w'-]|\.\w)")
+                         r")(\s+)([IVXL]+)(?![\w'-]|\.\w|\.?\s?\d)")  # not "article L. 121-1"
 
 
 def _first(match: re.Match) -> str:

@@ -58,9 +58,21 @@ def _iso_date(match: re.Match) -> str:
     return say_date(day, month, year)
 
 
+# Day and month without a year ("le 14/07") is a date only when it looks like one: a two-digit month and a
+# two-digit day or "le/du/au" before it. "3/4" and "1/10" stay fractions.
+_DAY_MONTH = re.compile(r"(?:(?<=\ble )|(?<=\bdu )|(?<=\bau )|(?<=\bdès le ))(\d{1,2})/(0[1-9]|1[0-2])(?![\d/])"
+                        r"|(?<![\d/,.])(\d{2})/(0[1-9]|1[0-2])(?![\d/,.])")
+
+
+def _day_month(match: re.Match) -> str:
+    day, month = (int(g) for g in (match.group(1, 2) if match.group(1) else match.group(3, 4)))
+    return say_date(day, month, None) if 1 <= day <= 31 else match.group(0)
+
+
 def apply_dates(text: str) -> str:
     text = _ISO_DATE.sub(_iso_date, text)
-    return _DATE.sub(_date, text)
+    text = _DATE.sub(_date, text)
+    return _DAY_MONTH.sub(_day_month, text)
 
 
 def apply_times(text: str) -> str:

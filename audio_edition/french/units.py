@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .numbers import NUMBER, cardinal, is_plural, ordinal, say_number, value_of
+from .numbers import NUMBER, cardinal, is_plural, ordinal, say_number
 
 # symbol -> (singular, plural, feminine). Checked longest first; only after a number.
 UNITS: dict[str, tuple[str, str, bool]] = {
@@ -86,7 +86,6 @@ _CUR = "|".join(map(re.escape, sorted(CURRENCIES, key=len, reverse=True)))
 _SCALE = "|".join(map(re.escape, sorted(SCALES, key=len, reverse=True)))
 _MONEY_AFTER = re.compile(r"(?<![\w,])(" + NUMBER + r")\s?(?:(" + _SCALE + r")\s?)?(" + _CUR + r")(?![\w$€£])")
 _MONEY_BEFORE = re.compile(r"(?<![\w])(" + _CUR + r")\s?(" + NUMBER + r")(?:\s?(" + _SCALE + r")(?![\w]))?")
-# "3 M d'euros" style is rare; "10 millions €" is covered by the scale group above.
 
 
 def say_money(amount: str, scale: str | None, currency: str) -> str:
@@ -159,5 +158,3 @@ def apply_fractions(text: str) -> str:
         text = text.replace(symbol, written)
     return _FRACTION.sub(_fraction, text)
 
-
-__all__ = ["apply_money", "apply_units", "apply_fractions", "value_of"]

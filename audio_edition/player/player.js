@@ -185,9 +185,14 @@
     this.download = make('a', { 'class': 'ae-btn ae-download', href: audio.currentSrc || audio.getAttribute('src') || '', download: '' });
     this.download.innerHTML = icon('download') + '<span class="ae-label">Télécharger</span>' +
       '<span class="ae-vh"> l’épisode (MP3)</span>';
-    // The chapter toggle comes last so that its list follows it directly in the Tab order.
-    [this.speedBtn, volumeGroup, this.download, this.transcriptBtn, this.chapterBtn]
-      .forEach(function (n) { row.appendChild(n); });
+    // Two groups (listening settings, then things to open or take away) that wrap as units. The chapter
+    // toggle comes last so that its list follows it directly in the Tab order.
+    var sound = make('div', { 'class': 'ae-group ae-group-sound' });
+    var more = make('div', { 'class': 'ae-group ae-group-more' });
+    [this.speedBtn, volumeGroup].forEach(function (n) { sound.appendChild(n); });
+    [this.download, this.transcriptBtn, this.chapterBtn].forEach(function (n) { more.appendChild(n); });
+    row.appendChild(sound);
+    row.appendChild(more);
 
     this.chapterPanel = make('div', { 'class': 'ae-panel ae-chapter-panel', id: this.id + '-chapters', hidden: '' });
     this.status = make('div', { 'class': 'ae-vh ae-status', role: 'status' });

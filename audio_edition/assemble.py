@@ -30,7 +30,8 @@ from .slug import content_hash
 
 log = logging.getLogger(__name__)
 
-OUTPUT_RATE = 44100
+OUTPUT_RATE = 44100  # the default ([audio] sample_rate); MP3 (MPEG-1 layer III) also allows 32 and 48 kHz
+MP3_RATES = (32000, 44100, 48000)
 FADE_S = 0.005  # raised-cosine fade at both ends of every clip: no click where speech meets silence
 TRIM_THRESHOLD_DB = -50.0  # leading/trailing engine silence below this is cut; the pause after is ours to set
 TRIM_KEEP_S = 0.015  # ... keeping a little air so that soft consonants are not clipped
@@ -42,7 +43,8 @@ DURATION_TOLERANCE_S = 0.05
 
 @dataclass(frozen=True)
 class StitchedAudio:
-    samples: np.ndarray  # mono float32 at OUTPUT_RATE
+    samples: np.ndarray  # mono float32 at `sample_rate`
+    sample_rate: int
     timeline: Timeline
 
 
@@ -77,16 +79,16 @@ def _prepare_clip(clip: Clip, rate: int) -> np.ndarray:
     return _fade(_trim(samples, rate), rate)
 
 
-def _load_jingle(config: Config, setting: str | None, name: str) -> np.ndarray | None:
+def _load_jingle(config: Config, setting: str | None, name: str, out_rate: int) -> np.ndarray | None:
     path = config.resolve(setting)
     if path is None:
         return None
     if not path.is_file():
         raise InputError(f"{name} jingle not found: {path}", "fix [audio] " + name.replace(" ", "_") + " in the config")
-    samples = ffmpeg.decode_file(path, OUTPUT_RATE)
+    samples = ffmpeg.decode_file(path, out_rate)
     if len(samples) == 0:
         raise InputError(f"{name} jingle has no audio: {path}")
-    return _fade(samples, OUTPUT_RATE)
+    return _fade(samples, out_rate)
 
 
 def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAudio:
@@ -98,6 +100,7 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     if not script.utterances:
         raise InputError(f"nothing to read in “{script.article.title}”")
 
+    out_rate = config.audio.sample_rate
     # Work at the voice's own rate (one resampling of the whole track at the end, not one per clip).
     rate = Counter(c.sample_rate for c in by_utterance.values()).most_common(1)[0][0]
     pieces: list[np.ndarray] = []
@@ -109,19 +112,19 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
         pause = np.zeros(int(round(max(0, utterance.pause_after_ms) * rate / 1000)), dtype=np.float32)
         pieces += [samples, pause]
         cursor += len(samples) + len(pause)
-    speech = ffmpeg.resample(np.concatenate(pieces), rate, OUTPUT_RATE)
+    speech = ffmpeg.resample(np.concatenate(pieces), rate, out_rate)
 
-    intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro")
-    outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro")
-    gap = np.zeros(int(JINGLE_GAP_S * OUTPUT_RATE), dtype=np.float32)
+    intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
+    outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
+    gap = np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)
     head = [intro, gap] if intro is not None else []
     tail = [outro] if outro is not None else []
-    offset = sum(len(p) for p in head) / OUTPUT_RATE
+    offset = sum(len(p) for p in head) / out_rate
     samples = np.concatenate([*head, speech, *tail]).astype(np.float32)
-    # Pad with silence to a whole number of 10 ms (441 samples): the duration is then exact in milliseconds,
+    # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
-    samples = np.concatenate([samples, np.zeros(-len(samples) % (OUTPUT_RATE // 100), dtype=np.float32)])
-    duration = len(samples) / OUTPUT_RATE
+    samples = np.concatenate([samples, np.zeros(-len(samples) % (out_rate // 100), dtype=np.float32)])
+    duration = len(samples) / out_rate
 
     def at(sample: int) -> float:
         return round(offset + sample / rate, 3)
@@ -130,7 +133,7 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
         Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
     )
     timeline = _timeline(script, utterance_spans, round(duration, 3))
-    return StitchedAudio(samples, timeline)
+    return StitchedAudio(samples, out_rate, timeline)
 
 
 def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> Timeline:
@@ -236,14 +239,17 @@ def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, epis
     audio_cfg = config.audio
     if not 32 <= audio_cfg.bitrate_kbps <= 320:
         raise InputError(f"MP3 bitrate {audio_cfg.bitrate_kbps} kbps is out of range", "use 64 to 96 kbps")
+    if audio_cfg.sample_rate not in MP3_RATES:
+        raise InputError(f"[audio] sample_rate {audio_cfg.sample_rate} is not an MP3 rate", "use 44100")
     episode_dir = Path(episode_dir)
     episode_dir.mkdir(parents=True, exist_ok=True)
 
     stitched = stitch(script, clips, config)
     # Aim so that the MP3 (not our samples) is on target: the encoder changes the level a little.
-    codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, OUTPUT_RATE)
+    out_rate = stitched.sample_rate
+    codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, out_rate)
     # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
-    samples = normalize_loudness(stitched.samples, OUTPUT_RATE, audio_cfg.target_lufs - codec_db,
+    samples = normalize_loudness(stitched.samples, out_rate, audio_cfg.target_lufs - codec_db,
                                  audio_cfg.true_peak_db)
     timeline = stitched.timeline
 
@@ -252,8 +258,8 @@ def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, epis
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
     try:
-        samples = _encode_checked(samples, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db, audio_cfg.target_lufs,
-                                  tmp, timeline.duration)
+        _encode_checked(samples, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db, audio_cfg.target_lufs,
+                        tmp, timeline.duration)
         write_tags(tmp, script, timeline, config)
         data = tmp.read_bytes()
         audio_file = f"{slug}-{content_hash(data)}.mp3"
@@ -287,18 +293,18 @@ def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, epis
     return episode
 
 
-def _encode_checked(samples: np.ndarray, bitrate: int, true_peak_db: float, target_lufs: float, dest: Path,
-                    duration: float) -> np.ndarray:
-    """Encode, then measure the MP3 itself (what listeners get) and correct the gain if the encoder moved the
-    loudness (its low-pass takes some treble away) or pushed the true peak over the limit; check its length."""
+def _encode_checked(samples: np.ndarray, rate: int, bitrate: int, true_peak_db: float, target_lufs: float,
+                    dest: Path, duration: float) -> None:
+    """Encode, then measure the MP3 itself (what listeners get): correct the gain if the encoder pushed the true
+    peak over the limit or moved the loudness more than expected, and check that it lasts as long as the Timeline."""
     peak_limit = true_peak_db - 0.1
     for attempt in range(3):
-        ffmpeg.encode_mp3(samples, OUTPUT_RATE, bitrate, dest)
+        ffmpeg.encode_mp3(samples, rate, bitrate, dest)
         measured = ffmpeg.measure_file_ebur128(dest)
         log.debug("MP3: %.2f LUFS, true peak %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
-        if measured.samples is not None and abs(measured.samples / OUTPUT_RATE - duration) > DURATION_TOLERANCE_S:
+        if measured.samples is not None and abs(measured.samples / rate - duration) > DURATION_TOLERANCE_S:
             raise AudioEditionError(
-                f"the MP3 lasts {measured.samples / OUTPUT_RATE:.3f} s but the Timeline {duration:.3f} s")
+                f"the MP3 lasts {measured.samples / rate:.3f} s but the Timeline {duration:.3f} s")
         if not math.isfinite(measured.integrated_lufs):
             break
         if measured.true_peak_dbtp > peak_limit:
@@ -312,4 +318,3 @@ def _encode_checked(samples: np.ndarray, bitrate: int, true_peak_db: float, targ
         samples = (samples * _db_to_gain(change)).astype(np.float32)
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)
-    return samples

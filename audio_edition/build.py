@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
-from .errors import AudioEditionError, InputError
+from .errors import InputError
 from .models import Episode, Script
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
 
     spec = resolve_engine(config.voice)
     if spec.fallback_reason:
-        err.print(f"[bold red]WARNING:[/] {spec.fallback_reason}", markup=True, highlight=False)
+        err.print(f"[bold red]WARNING:[/] {escape(spec.fallback_reason)}", markup=True, highlight=False,
+                  soft_wrap=True)
 
     built: list[Episode] = []
     unchanged = 0

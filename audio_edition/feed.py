@@ -17,6 +17,7 @@ feedgen 1.0 traps, each worked around here (and tested in tests/test_feed.py):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -122,8 +123,17 @@ def check_podcast_config(podcast: PodcastConfig) -> None:
         raise InputError(f"podcast.owner_email {podcast.owner_email!r} is not an e-mail address")
 
 
+# Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF): lxml refuses them, and
+# a stray one in a scraped title must not take the whole feed down.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def _short(text: str, limit: int = MAX_TITLE_CHARS) -> str:
-    text = " ".join(text.split())
+    text = " ".join(xml_text(text).split())
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
@@ -147,7 +157,7 @@ def build_feed(out_dir: Path, config: Config, episodes: Sequence[StoredEpisode],
     fg.register_extension("itunes_extras", ItunesExtras, ItunesExtrasEntry)
 
     fg.title(_short(podcast.title))
-    fg.description(podcast.description.strip())
+    fg.description(xml_text(podcast.description.strip()))
     fg.link(href=self_url, rel="self", type="application/rss+xml")
     fg.link(href=site, rel="alternate")  # last: feedgen takes the RSS <link> from the last link added
     fg.language(podcast.language)
@@ -190,8 +200,8 @@ def _add_item(fg: FeedGenerator, out_dir: Path, base: str, row: StoredEpisode, p
         return False
     entry = fg.add_entry(order="append")  # feedgen prepends by default
     entry.title(_short(row.title))
-    entry.description(row.description)
-    entry.content(_item_html(row, base), type="CDATA")
+    entry.description(xml_text(row.description))
+    entry.content(xml_text(_item_html(row, base)), type="CDATA")
     entry.link(href=row.source_url or episode_url(base, row.slug))
     entry.guid(row.guid, permalink=False)
     entry.pubDate(row.published_at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import string
+from dataclasses import replace
 
 from .config import Config, PauseConfig
 from .errors import InputError
@@ -100,7 +101,7 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
         blocks.append(ScriptBlock(len(blocks), kind, " ".join(text.split()), 0, source))
     for position, block in enumerate(article.blocks):
         text = " ".join(block.text.split())
-        if not text:
+        if not re.search(r"\w", text):  # "[…]", "« »": nothing to say, and no silent block in the timeline
             continue
         if block.kind == "heading":
             sections.append(Section(len(sections), text))
@@ -135,12 +136,7 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
             if first is not None and first > 0:
                 before = utterances[first - 1]
                 if before.pause_after_ms < pauses.around_quote:
-                    utterances[first - 1] = _with_pause(before, pauses.around_quote)
+                    utterances[first - 1] = replace(before, pause_after_ms=pauses.around_quote)
     log.debug("script: %d blocks, %d sections, %d utterances", len(blocks), len(sections), len(utterances))
     return Script(article=article, blocks=tuple(blocks), sections=tuple(sections), utterances=tuple(utterances))
 
-
-def _with_pause(utterance: Utterance, pause_ms: int) -> Utterance:
-    from dataclasses import replace
-
-    return replace(utterance, pause_after_ms=pause_ms)

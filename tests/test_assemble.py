@@ -220,3 +220,13 @@ def test_slug_is_cut_at_a_word_boundary():
     slug = slugify("mot " * 50)
     assert len(slug) <= 80 and slug.endswith("mot") and not slug.endswith("-")
     assert len(slugify("x" * 200)) == 80
+
+
+def test_other_mp3_sample_rates_are_honoured_and_odd_ones_refused(tmp_path):
+    config = Config(audio=AudioConfig(sample_rate=48000))
+    episode = assemble_episode(SCRIPT, clips_for(SCRIPT), config, tmp_path, "ep48", "v", "piper")
+    info = MP3(tmp_path / episode.audio_file).info
+    assert info.sample_rate == 48000 and abs(info.length - episode.timeline.duration) <= 0.05
+    with pytest.raises(InputError, match="sample_rate"):
+        assemble_episode(SCRIPT, clips_for(SCRIPT), Config(audio=AudioConfig(sample_rate=22050)), tmp_path, "x",
+                         "v", "piper")

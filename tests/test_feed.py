@@ -169,6 +169,18 @@ def test_article_text_is_escaped_not_markup(show):
     assert "<brûlant>" not in (show / "feed.xml").read_text(encoding="utf-8")
 
 
+def test_hostile_article_text_cannot_break_the_feed(tmp_path):
+    hostile = dataclasses.replace(article(1), title="Titre\x0b piégé ]]> <script>alert(1)</script>\x00",
+                                  standfirst="Fin de CDATA ]]> et <b>balises</b> & entités &amp;")
+    publish(tmp_path, config(), [finished_episode(tmp_path, hostile)])
+    item = parse(tmp_path).find("channel/item")
+    assert item.findtext("title") == "Titre piégé ]]> <script>alert(1)</script>"
+    assert item.findtext("description").startswith("Fin de CDATA ]]> et <b>balises</b> & entités &amp;")
+    html = item.findtext("content:encoded", namespaces=NS)
+    assert "<b>" not in html and "&lt;b&gt;balises" in html  # article text is text, never markup
+    assert not feedparser.parse(io.BytesIO((tmp_path / "feed.xml").read_bytes())).bozo
+
+
 def test_podcast_guid_matches_the_spec_examples():
     assert podcast_guid("https://podnews.net/rss") == "9b024349-ccf0-5f69-a609-6b82873eab3c"
     assert podcast_guid("podnews.net/rss/") == "9b024349-ccf0-5f69-a609-6b82873eab3c"

@@ -46,6 +46,23 @@ def test_families(written, spoken):
     assert normalize(written) == spoken
 
 
+@pytest.mark.parametrize("written, spoken", [
+    ("20 000 000 €", "vingt millions d'euros"),
+    ("Au 31/12, le taux", "Au trente et un décembre, le taux"),
+    ("le 14/07 et les 3/4", "le quatorze juillet et les trois quarts"),
+    ("M. et Mme Dupont", "monsieur et Mme Dupont"),
+    ("l'article L. 121-1 et le décret n° 2023-456",
+     "l'article L cent vingt et un tiret un et le décret numéro deux mille vingt-trois tiret quatre cent cinquante-six"),
+    ("les n°s 3 et 4", "les numéros trois et quatre"),
+    ("–5 °C", "moins cinq degrés"),
+    ("le match PSG-OM", "le match pé èss gé-o èm"),
+    ("Louis XIV. Il régna.", "Louis quatorze. Il régna."),
+    ("J-1 avant le 49.3", "J moins un avant le quarante-neuf trois"),
+])
+def test_news_forms_found_by_probing(written, spoken):
+    assert normalize(written) == spoken
+
+
 def test_unicode_cleanup():
     assert normalize("1\u202f000\u00a0000 d\u2019habitants") == "un million d'habitants"
     assert normalize("\u22123 degrés") == "moins trois degrés"

@@ -173,3 +173,12 @@ def test_report_classifies_english_spelled_and_foreign_names():
     assert found["Yonhap"].reason == "rules" and found["Yonhap"].count == 2
     assert "Corée" not in found and "parlent" not in found
     assert found["week"].format().startswith("week\t1\tread with English rules\t/")
+
+
+def test_blocks_with_nothing_to_say_are_skipped_and_indices_stay_contiguous():
+    article = Article(title="T", blocks=(Block("paragraph", "[…]"), Block("paragraph", "Texte."),
+                                         Block("quote", "« »")))
+    script = build_script(article, Config())
+    assert [b.kind for b in script.blocks] == ["intro", "title", "paragraph", "outro"]
+    assert [b.index for b in script.blocks] == [0, 1, 2, 3] and script.blocks[2].article_block == 1
+    assert {u.block for u in script.utterances} == {0, 1, 2, 3}

@@ -60,8 +60,8 @@ def _iso_date(match: re.Match) -> str:
 
 # Day and month without a year ("le 14/07") is a date only when it looks like one: a two-digit month and a
 # two-digit day or "le/du/au" before it. "3/4" and "1/10" stay fractions.
-_DAY_MONTH = re.compile(r"(?:(?<=\ble )|(?<=\bdu )|(?<=\bau )|(?<=\bdès le ))(\d{1,2})/(0[1-9]|1[0-2])(?![\d/])"
-                        r"|(?<![\d/,.])(\d{2})/(0[1-9]|1[0-2])(?![\d/,.])")
+_DAY_MONTH = re.compile(r"(?:(?<=\b[lL]e )|(?<=\b[dD]u )|(?<=\b[aA]u ))(\d{1,2})/(0[1-9]|1[0-2])(?![\d/]|[,.]\d)"
+                        r"|(?<![\d/,.])(\d{2})/(0[1-9]|1[0-2])(?![\d/]|[,.]\d)")
 
 
 def _day_month(match: re.Match) -> str:

@@ -99,7 +99,10 @@ def say_money(amount: str, scale: str | None, currency: str) -> str:
     whole, _, cents = amount.partition(",")
     unit = plural if is_plural(whole) else singular
     if not cents or not cents_name:
-        return f"{say_number(amount, feminine=feminine)} {unit}"
+        words = say_number(amount, feminine=feminine)
+        if re.search(r"(?:millions?|milliards?)$", words):  # "vingt millions d'euros", not "millions euros"
+            return f"{words} {de_form}"
+        return f"{words} {unit}"
     cents_value = int((cents + "0")[:2])  # "12,5 €" is 12 euros 50
     if int(whole.replace(" ", "")) == 0:
         return f"{cardinal(cents_value)} {cents_name}" if cents_value else f"zéro {singular}"

@@ -69,7 +69,8 @@ class PauseConfig:
 
 @dataclass(frozen=True)
 class ScriptConfig:
-    intro_template: str = "{title}. Cette édition audio est lue par une voix de synthèse."
+    # The title utterance follows at once, so the intro does not say it (a listener would hear it twice).
+    intro_template: str = "Version audio de l’article, lue par une voix de synthèse."
     outro_template: str = "Vous avez écouté « {title} »{credits}. Cette lecture a été réalisée par une voix de synthèse."
     lexicon: str | None = None  # path to the publisher's TOML lexicon (added to the built-in one)
     max_utterance_chars: int = 300

@@ -138,7 +138,8 @@ def encode_mp3(samples: np.ndarray, sample_rate: int, bitrate_kbps: int, dest: P
     """Encode mono float32 samples to a CBR MP3 with a Xing/LAME ("Info") header.
 
     The LAME header records the encoder delay and padding, so players and decoders report and play exactly
-    len(samples) samples. No ID3 tag here: tags.py writes ID3v2.3 afterwards.
+    len(samples) samples. No ID3 tag here: tags.py writes ID3v2.3 afterwards. Deterministic (bitexact): the same
+    samples give the same bytes, hence the same content hash.
     """
     run_ffmpeg([
         "-y", *_raw_input(sample_rate),
@@ -146,6 +147,46 @@ def encode_mp3(samples: np.ndarray, sample_rate: int, bitrate_kbps: int, dest: P
         "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-map_metadata", "-1",
         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "mp3", str(dest),
     ], stdin=_as_bytes(samples))
+    _label_lame_tag(dest)
+
+
+def _crc16(data: bytes) -> int:
+    """CRC-16/ARC, the checksum of the LAME info tag."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def _label_lame_tag(path: Path) -> bool:
+    """Let every player find the encoder delay and padding, hence the exact length.
+
+    ffmpeg writes a LAME-format info tag (delay, padding, sample-exact length) but labels it "Lavf", and only
+    decoders built on ffmpeg look at it: mutagen, and the players that follow LAME's rules, need the label to
+    start with "LAME" and otherwise count the delay and padding as audio (up to ~60 ms more). The audio was made
+    by libmp3lame, so we give the tag LAME's label and recompute its CRC (over the frame bytes before the CRC).
+    """
+    with open(path, "r+b") as fh:
+        head = bytearray(fh.read(512))
+        if len(head) < 200 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+            return False
+        mpeg1 = (head[1] >> 3) & 3 == 3
+        mono = (head[3] >> 6) & 3 == 3
+        xing = 4 + (17 if mono else 32) if mpeg1 else 4 + (9 if mono else 17)
+        if head[xing:xing + 4] not in (b"Info", b"Xing"):
+            return False
+        flags = int.from_bytes(head[xing + 4:xing + 8], "big")
+        tag = xing + 8 + 4 * (flags & 1) + 4 * (flags >> 1 & 1) + 100 * (flags >> 2 & 1) + 4 * (flags >> 3 & 1)
+        if tag + 36 > len(head) or not head[tag:tag + 4] in (b"Lavf", b"Lavc"):
+            return False
+        head[tag:tag + 9] = b"LAME3.100"
+        crc_at = tag + 34
+        head[crc_at:crc_at + 2] = _crc16(bytes(head[:crc_at])).to_bytes(2, "big")
+        fh.seek(0)
+        fh.write(head[:crc_at + 2])
+    return True
 
 
 @lru_cache(maxsize=8)

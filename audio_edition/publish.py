@@ -289,6 +289,7 @@ def remove_episode(out_dir: Path, config: Config, slug: str, *, delete_files: bo
     out_dir = Path(out_dir)
     if not store_path(out_dir).is_file():
         raise InputError(f"no episode store in {out_dir}", "run `audio-edition build` first")
+    check_config(config)  # before touching the store: the feed must be regenerated right after
     with OutputLock(out_dir):
         with EpisodeStore(out_dir, create=False) as store:
             row = store.set_status(slug, "removed")

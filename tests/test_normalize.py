@@ -58,6 +58,7 @@ def test_families(written, spoken):
     ("le match PSG-OM", "le match pé èss gé-o èm"),
     ("Louis XIV. Il régna.", "Louis quatorze. Il régna."),
     ("J-1 avant le 49.3", "J moins un avant le quarante-neuf trois"),
+    ("1 fois, 21 personnes et 1 an", "une fois, vingt et une personnes et un an"),
 ])
 def test_news_forms_found_by_probing(written, spoken):
     assert normalize(written) == spoken

@@ -43,9 +43,12 @@ def test_order_is_intro_title_standfirst_body_outro(script):
     assert [u.index for u in script.utterances] == list(range(len(script.utterances)))
 
 
-def test_intro_names_the_article_and_discloses_the_synthetic_voice(script):
+def test_opening_names_the_article_once_and_discloses_the_synthetic_voice(script):
     intro = " ".join(u.text for u in script.utterances if u.kind == "intro")
-    assert ARTICLE.title in intro and "voix de synthèse" in intro
+    assert "voix de synthèse" in intro
+    assert script.utterances[0].kind == "intro" and script.utterances[1].kind == "title"
+    opening = " ".join(u.text for u in script.utterances if u.kind in ("intro", "title"))
+    assert opening.count(ARTICLE.title) == 1, "the listener must hear the headline once, not twice in a row"
 
 
 def test_outro_credits_author_and_translator(script):

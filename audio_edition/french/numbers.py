@@ -106,7 +106,26 @@ _RANGE = re.compile(r"(?<=\d)\s?[-–]\s?(?=\d)")
 _BARE_NUMBER = re.compile(r"(?<![\w,.+\-/])(\d{1,15}(?:,\d+)?)(?![\w]|[,.]\d|-\w)")
 
 
+# Frequent feminine nouns after a count: "1 fois" is "une fois", "21 personnes" "vingt et une personnes".
+FEMININE_NOUNS = {
+    "fois", "voix", "personne", "semaine", "année", "journée", "heure", "minute", "seconde", "tonne", "victime",
+    "femme", "fille", "voiture", "maison", "ville", "commune", "entreprise", "page", "place", "étoile",
+    "centaine", "dizaine", "douzaine", "vingtaine", "trentaine", "cinquantaine", "circonscription", "région",
+    "école", "classe", "chambre", "élection", "loi", "mesure", "saison", "édition", "étape", "partie", "manche",
+    "nuit", "décennie", "victoire", "défaite", "médaille", "balle", "proposition", "question", "réponse",
+    "famille", "agence", "usine", "association", "frappe", "attaque", "bombe", "roquette",
+}
+_COUNTED = re.compile(r"(?<![\w,.+\-/])(\d{1,15})(?=\s+(\w+))")
+
+
+def _counted(match: re.Match) -> str:
+    noun = match.group(2).lower()
+    feminine = noun in FEMININE_NOUNS or (noun.endswith("s") and noun[:-1] in FEMININE_NOUNS)
+    return cardinal(int(match.group(1)), feminine=True) if feminine else match.group(1)
+
+
 def apply_cardinals(text: str) -> str:
+    text = _COUNTED.sub(_counted, text)
     text = _BARE_NUMBER.sub(lambda m: say_number(m.group(1)), text)
     return re.sub(r"\s?%", " pour cent", text)
 

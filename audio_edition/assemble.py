@@ -84,10 +84,13 @@ def _load_jingle(config: Config, setting: str | None, name: str, out_rate: int) 
     if path is None:
         return None
     if not path.is_file():
-        raise InputError(f"{name} jingle not found: {path}", "fix [audio] " + name.replace(" ", "_") + " in the config")
-    samples = ffmpeg.decode_file(path, out_rate)
+        raise InputError(f"{name} not found: {path}", "fix [audio] " + name.replace(" ", "_") + " in the config")
+    try:
+        samples = ffmpeg.decode_file(path, out_rate)
+    except AudioEditionError:
+        raise InputError(f"{name} is not audio ffmpeg can read: {path}") from None
     if len(samples) == 0:
-        raise InputError(f"{name} jingle has no audio: {path}")
+        raise InputError(f"{name} has no audio: {path}")
     return _fade(samples, out_rate)
 
 
@@ -226,6 +229,23 @@ def compute_script_hash(script: Script, engine: str, voice: str, settings: dict 
 
 
 # --- the episode ---------------------------------------------------------------------------------------------
+def check_audio_config(config: Config) -> None:
+    """Raise InputError for [audio] settings we cannot honour (the build calls it before any synthesis)."""
+    audio = config.audio
+    if not 32 <= audio.bitrate_kbps <= 320:
+        raise InputError(f"MP3 bitrate {audio.bitrate_kbps} kbps is out of range", "use 64 to 96 kbps")
+    if audio.sample_rate not in MP3_RATES:
+        raise InputError(f"[audio] sample_rate {audio.sample_rate} is not an MP3 rate", "use 44100")
+    if not -30.0 <= audio.target_lufs <= -5.0:
+        raise InputError(f"[audio] target_lufs {audio.target_lufs} is not a usable loudness", "podcasts use -16")
+    if not -6.0 <= audio.true_peak_db <= 0.0:
+        raise InputError(f"[audio] true_peak_db {audio.true_peak_db} is out of range", "use -1")
+    for name in ("jingle_intro", "jingle_outro"):
+        path = config.resolve(getattr(audio, name))
+        if path is not None and not path.is_file():
+            raise InputError(f"{name.replace('_', ' ')} not found: {path}", f"fix [audio] {name} in the config")
+
+
 def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,
                      voice: str, engine: str, *, script_hash: str | None = None) -> Episode:
     """Stitch, normalise, encode, tag and write one episode into `episode_dir` (created if needed).
@@ -237,10 +257,7 @@ def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, epis
     from .transcripts import write_transcripts
 
     audio_cfg = config.audio
-    if not 32 <= audio_cfg.bitrate_kbps <= 320:
-        raise InputError(f"MP3 bitrate {audio_cfg.bitrate_kbps} kbps is out of range", "use 64 to 96 kbps")
-    if audio_cfg.sample_rate not in MP3_RATES:
-        raise InputError(f"[audio] sample_rate {audio_cfg.sample_rate} is not an MP3 rate", "use 44100")
+    check_audio_config(config)
     episode_dir = Path(episode_dir)
     episode_dir.mkdir(parents=True, exist_ok=True)
 

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
-from .errors import InputError
+from .errors import AudioEditionError, InputError
 from .models import Episode, Script
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ class BuildSummary:
     unchanged: int
     audio_seconds: float  # audio of the episodes built in this run
     wall_seconds: float
+    synthesis_seconds: float = 0.0  # wall time of the synthesis phase (all articles)
+    engine_seconds: float = 0.0  # time inside the engine, summed over workers
+    utterances_synthesized: int = 0
+    utterances_cached: int = 0
 
     @property
     def real_time_factor(self) -> float | None:
@@ -72,28 +76,37 @@ def _format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
 
 
-def _prepare(location: str, config: Config, lexicon) -> Script:
+def _prepare(location: str, config: Config, lexicon, out_dir: Path) -> list[Script]:
+    """The scripts of one source: one article, or every not-yet-published item of a site's RSS/Atom feed."""
     from .extract import extract_article
     from .script import build_script
+    from .site_feed import articles_from_feed, is_feed
     from .source import read_source
 
     try:
-        article = extract_article(read_source(location, config.limits))
-        return build_script(article, config, lexicon)
+        doc = read_source(location, config.limits)
+        if is_feed(doc):
+            articles = articles_from_feed(doc, config.limits, out_dir=out_dir)
+        else:
+            articles = [extract_article(doc)]
+        return [build_script(article, config, lexicon) for article in articles]
     except InputError as exc:  # say which article, in the same one line
+        if location in exc.message:
+            raise
         raise InputError(f"{location}: {exc.message}", exc.hint) from None
 
 
 def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | None = None,
-              console: Console | None = None, err_console: Console | None = None) -> list[Episode]:
+              console: Console | None = None, err_console: Console | None = None, wait_for_lock: bool = True,
+              stats_file: Path | None = None) -> list[Episode]:
     """Build an episode for every article in `sources` into `out_dir`, then publish the feed and pages.
 
     Returns the episodes built in this run (unchanged articles are not rebuilt and not returned).
     """
-    from .assemble import assemble_episode, compute_script_hash
+    from .assemble import assemble_episode, check_audio_config, compute_script_hash
     from .fileio import OutputLock
     from .lexicon import load_lexicon
-    from .publish import plan_episode, publish
+    from .publish import check_config, plan_episode, publish
     from .source import expand_sources
     from .speak import SynthesisPool, resolve_engine
 
@@ -102,10 +115,13 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     started = time.monotonic()
     out_dir = Path(out_dir)
 
+    # Everything that can be refused is refused now, before minutes of synthesis.
+    check_audio_config(config)
+    check_config(config)
     locations = expand_sources(list(sources))
     lexicon = load_lexicon(config.resolve(config.script.lexicon))
     # Read and script everything first: a bad article stops the run before minutes of synthesis.
-    scripts = [_prepare(location, config, lexicon) for location in locations]
+    scripts = [script for location in locations for script in _prepare(location, config, lexicon, out_dir)]
 
     spec = resolve_engine(config.voice)
     if spec.fallback_reason:
@@ -118,34 +134,50 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
-    with OutputLock(out_dir), SynthesisPool(spec, jobs) as pool:
+    cache = config.clip_cache()
+    synthesis_seconds = 0.0
+    with OutputLock(out_dir, wait=wait_for_lock), SynthesisPool(spec, jobs, cache) as pool:
         err.print(f"Engine: {pool.engine_name}, voice {spec.voice} ({pool.sample_rate} Hz), "
                   f"{pool.jobs} worker(s)", highlight=False, markup=False)
         settings = {"voice": pool.voice_id, "audio": audio_settings(config)}
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err) as progress:
-            overall = progress.add_task("Episodes", total=len(scripts))
-            for location, script in zip(locations, scripts):
-                script_hash = compute_script_hash(script, pool.engine_name, spec.voice, settings)
-                plan = plan_episode(out_dir, script.article)
-                episode_dir = out_dir / "episodes" / plan.slug
-                if plan.published_script_hash == script_hash and _published_is_intact(episode_dir):
-                    log.info("%s: unchanged, not rebuilt", plan.slug)
-                    unchanged += 1
+        try:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err) as progress:
+                overall = progress.add_task("Episodes", total=len(scripts))
+                for script in scripts:
+                    script_hash = compute_script_hash(script, pool.engine_name, spec.voice, settings)
+                    plan = plan_episode(out_dir, script.article)
+                    episode_dir = out_dir / "episodes" / plan.slug
+                    if plan.published_script_hash == script_hash and _published_is_intact(episode_dir):
+                        log.info("%s: unchanged, not rebuilt", plan.slug)
+                        unchanged += 1
+                        progress.advance(overall)
+                        continue
+                    label = plan.slug if len(plan.slug) <= 40 else plan.slug[:39] + "…"
+                    task = progress.add_task(f"  {label}", total=len(script.utterances))
+                    phase_started = time.monotonic()
+                    clips = pool.synthesize(script.utterances, on_clip=lambda _clip, t=task: progress.advance(t))
+                    synthesis_seconds += time.monotonic() - phase_started
+                    progress.update(task, description=f"  {label} (assembling)")
+                    episode = assemble_episode(script, clips, config, episode_dir, plan.slug, spec.voice,
+                                               pool.engine_name, script_hash=script_hash)
+                    progress.update(task, description=f"  {label}")
+                    built.append(episode)
                     progress.advance(overall)
-                    continue
-                label = plan.slug if len(plan.slug) <= 40 else plan.slug[:39] + "…"
-                task = progress.add_task(f"  {label}", total=len(script.utterances))
-                clips = pool.synthesize(script.utterances, on_clip=lambda _clip, t=task: progress.advance(t))
-                progress.update(task, description=f"  {label} (assembling)")
-                episode = assemble_episode(script, clips, config, episode_dir, plan.slug, spec.voice,
-                                           pool.engine_name, script_hash=script_hash)
-                progress.update(task, description=f"  {label}")
-                built.append(episode)
-                progress.advance(overall)
+        except AudioEditionError:
+            if built:  # what was finished before the failure is not lost
+                log.warning("publishing the %d episode(s) built before the error", len(built))
+                publish(out_dir, config, built)
+            raise
         feed = publish(out_dir, config, built)
 
-    summary = BuildSummary(len(built), unchanged, sum(e.duration for e in built), time.monotonic() - started)
+    if cache is not None:
+        cache.prune()
+    stats = pool.stats
+    summary = BuildSummary(len(built), unchanged, sum(e.duration for e in built), time.monotonic() - started,
+                           synthesis_seconds, stats.engine_seconds, stats.synthesized, stats.cached)
+    if stats_file is not None:  # for bench/: machine-readable timings of this run
+        stats_file.write_text(json.dumps(asdict(summary) | {"jobs": pool.jobs}, indent=2), encoding="utf-8")
     for episode in built:
         out.print(f"{Path(episode.directory) / episode.audio_file}", highlight=False, markup=False, soft_wrap=True)
     rtf = summary.real_time_factor
@@ -153,6 +185,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
         f"{summary.built} episode(s) built, {summary.unchanged} unchanged; "
         f"audio {_format_duration(summary.audio_seconds)}; wall time {summary.wall_seconds:.1f} s"
         + (f"; real-time factor {rtf:.2f}" if rtf is not None else "")
+        + (f"; {stats.synthesized} sentence(s) spoken, {stats.cached} from cache"
+           if stats.synthesized or stats.cached else "")
         + f"; engine {pool.engine_name} ({spec.voice})",
         highlight=False, markup=False, soft_wrap=True)
     out.print(f"feed: {feed}", highlight=False, markup=False, soft_wrap=True)

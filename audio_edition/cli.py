@@ -123,10 +123,17 @@ def script(obj: _Context, source: str, as_json: bool, report: bool) -> None:
 @click.option("--length-scale", type=float, default=None, help="Speaking rate (>1 slower).")
 @click.option("--bitrate", type=click.IntRange(32, 320), default=None, help="MP3 CBR bitrate in kbps.")
 @click.option("--base-url", default=None, help="Public URL where the output folder is served.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Clip cache folder (default: the user cache dir).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the clip cache.")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another build is using the output folder.")
+@click.option("--stats-json", type=click.Path(dir_okay=False), default=None,
+              help="Write this run's timings and counts as JSON (used by bench/).")
 @pass_ctx
 def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | None, engine: str | None,
           jobs: int | None, speaker: int | None, length_scale: float | None, bitrate: int | None,
-          base_url: str | None) -> None:
+          base_url: str | None, cache_dir: str | None, no_cache: bool, no_wait: bool,
+          stats_json: str | None) -> None:
     """Build episodes (MP3, transcripts, chapters), then the feed and the pages."""
     from .build import run_build
 
@@ -135,8 +142,10 @@ def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | No
         .replace("voice", voice=voice, engine=engine, speaker=speaker, length_scale=length_scale)
         .replace("audio", bitrate_kbps=bitrate)
         .replace("podcast", base_url=base_url)
+        .replace("cache", directory=cache_dir, enabled=False if no_cache else None)
     )
-    run_build(list(sources), Path(out_dir), config, jobs=jobs)
+    run_build(list(sources), Path(out_dir), config, jobs=jobs, wait_for_lock=not no_wait,
+              stats_file=Path(stats_json) if stats_json else None)
 
 
 @cli.command()

@@ -31,9 +31,8 @@ def ffmpeg_exe() -> str:
 
         exe = imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as exc:
-        raise AudioEditionError(
-            f"ffmpeg is not available: {exc}", "reinstall the imageio-ffmpeg package: pip install --force-reinstall imageio-ffmpeg"
-        ) from None
+        raise AudioEditionError(f"ffmpeg is not available: {exc}",
+                                "reinstall it: pip install --force-reinstall imageio-ffmpeg") from None
     with warnings.catch_warnings():  # pydub warns at import that there is no ffmpeg on PATH: we bring our own
         warnings.simplefilter("ignore")  # (and that audioop is deprecated)
         from pydub import AudioSegment
@@ -48,7 +47,11 @@ def run_ffmpeg(args: list[str], stdin: bytes | None = None) -> subprocess.Comple
     # -nostdin when we do not feed it: ffmpeg would otherwise read keys from the terminal.
     cmd = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *args]
     log.debug("ffmpeg %s", " ".join(args))
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    try:
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    except OSError as exc:  # not executable, wrong architecture...
+        raise AudioEditionError(f"cannot run ffmpeg ({cmd[0]}): {exc.strerror or exc}",
+                                "reinstall it: pip install --force-reinstall imageio-ffmpeg") from None
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise AudioEditionError(f"ffmpeg failed: {' / '.join(tail) or 'exit status ' + str(proc.returncode)}",

@@ -21,6 +21,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import quote, urlsplit
 
+from .cover import cover_file
 from .config import Config
 from .fileio import atomic_write_bytes
 from .models import Episode, Span, Utterance
@@ -296,7 +297,7 @@ def write_episode_page(out_dir: Path, config: Config, episode: Episode) -> Path:
     """Write `out_dir/episodes/<slug>/index.html` (atomically) and return its path."""
     out_dir = Path(out_dir)
     path = out_dir / "episodes" / episode.slug / "index.html"
-    artwork = next((name for name in ("cover.jpg", "cover.png") if (out_dir / name).is_file()), None)
+    artwork = cover_file(out_dir)
     page = render_episode_page(config, episode, artwork)
     atomic_write_bytes(path, page.encode("utf-8"))
     log.info("episode page written: %s", path)

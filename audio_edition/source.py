@@ -181,11 +181,18 @@ def _parse_content_type(content_type: str | None) -> tuple[str | None, str | Non
     return message.get_param("charset"), message.get_content_type()
 
 
+# A site's RSS/Atom feed is a valid `build` source (each item an article).
+_FEED_MEDIA_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml",
+                               "application/xml", "text/xml"})
+
+
 def _kind_from_media_type(media_type: str | None) -> str | None:
     if media_type in ("text/html", "application/xhtml+xml"):
         return "html"
     if media_type == "text/plain":
         return "text"
+    if media_type in _FEED_MEDIA_TYPES:
+        return "html"  # markup; site_feed.is_feed() tells a feed from a page by its root element
     if media_type and not media_type.startswith("text/") and media_type != "application/octet-stream":
         raise InputError(f"not an article: the server sent {media_type}")
     return None

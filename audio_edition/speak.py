@@ -77,7 +77,7 @@ def resolve_engine(config: VoiceConfig) -> EngineSpec:
         wanted = config.voice if config.voice in catalogue() else "fr_FR-siwis-medium"
         reason = (f"{exc.message}. Falling back to espeak-ng, which sounds robotic: "
                   f"install a Piper voice with `audio-edition voices download {wanted}`")
-        log.warning("%s", reason)
+        log.info("%s", reason)  # the build prints it loudly; a second copy on stderr would be noise
         return dataclasses.replace(espeak, fallback_reason=reason)
     return EngineSpec(
         engine="piper", voice=files.name, voice_path=str(files.onnx), config_path=str(files.config),

@@ -37,6 +37,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input:
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_caches(tmp_path_factory):
+    """Tests never read or fill the user's real clip cache (platformdirs honours XDG_CACHE_HOME)."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mutagen.mp3 import MP3, BitrateMode
 
 from audio_edition import ffmpeg
@@ -198,8 +201,12 @@ def test_jingles_open_and_close_the_episode_and_shift_the_timeline(tmp_path):
     assert with_jingles.timeline.sections[0].start == 0.0  # the opening chapter includes the intro jingle
     assert rms_db(at(with_jingles.samples, 0.1, 0.9)) > -20  # the jingle is there, stereo 48 kHz read fine
     missing = Config(audio=AudioConfig(jingle_intro="nope.wav"), base_dir=str(tmp_path))
-    with pytest.raises(InputError, match="jingle"):
+    with pytest.raises(InputError, match="jingle intro not found"):
         stitch(SCRIPT, clips_for(SCRIPT), missing)
+    (tmp_path / "broken.mp3").write_bytes(b"this is no audio" * 100)
+    broken = Config(audio=AudioConfig(jingle_outro="broken.mp3"), base_dir=str(tmp_path))
+    with pytest.raises(InputError, match="jingle outro is not audio"):
+        stitch(SCRIPT, clips_for(SCRIPT), broken)
 
 
 # --- slugs -------------------------------------------------------------------------------------------------
@@ -232,3 +239,11 @@ def test_other_mp3_sample_rates_are_honoured_and_odd_ones_refused(tmp_path):
     with pytest.raises(InputError, match="sample_rate"):
         assemble_episode(SCRIPT, clips_for(SCRIPT), Config(audio=AudioConfig(sample_rate=22050)), tmp_path, "x",
                          "v", "piper")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_title_gives_a_safe_file_name(title):
+    slug = slugify(title)
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug) and len(slug) <= 80
+    assert slug.split("-")[0] not in {"con", "prn", "aux", "nul"} or "-" in slug

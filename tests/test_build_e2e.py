@@ -189,3 +189,12 @@ def test_bad_input_stops_with_one_line(tmp_path, args):
     assert result.code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "episodes").exists()
+
+
+def test_a_bad_audio_setting_is_refused_before_any_synthesis(tmp_path):
+    (tmp_path / "a.txt").write_text(SECOND_ARTICLE, encoding="utf-8")
+    (tmp_path / "audio-edition.toml").write_text('[audio]\njingle_intro = "jingles/absent.wav"\n', encoding="utf-8")
+    result = run_cli("build", "a.txt", "--out", "out", "--engine", "espeak", cwd=tmp_path)
+    assert result.code == 2
+    assert "jingle intro not found" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "episodes").exists()

@@ -1,11 +1,11 @@
 # audio-edition — two commands do all the set-up:
 #   make demo   builds the bundled sample articles (examples/) into output/ (MP3, transcripts, feed, player)
-#   make test   runs the test suite (installs what it needs first: .venv, Debian chromium, npm axe-core)
+#   make test   runs the test suite (installs what it needs first: .venv, Debian chromium + redis-server, npm axe-core)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo install browser-deps clean bench
+.PHONY: test demo install test-deps clean bench
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,25 +15,30 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# The player's tests drive a real browser: Debian's chromium (never a browser download) and axe-core from npm.
-browser-deps: node_modules/axe-core/axe.min.js
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "browser tests need Debian chromium: sudo apt-get install chromium"; fi; }
+# System tools the tests drive for real, from Debian (never a browser download): chromium for the player's tests,
+# redis-server for the distributed workers' tests; axe-core comes from npm (package.json).
+DEBIAN_TEST_TOOLS := chromium redis-server
+test-deps: node_modules/axe-core/axe.min.js
+	@missing=""; for t in $(DEBIAN_TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "some tests need Debian packages:$$missing (sudo apt-get install$$missing)"; fi; fi
 
 node_modules/axe-core/axe.min.js: package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
-test: install browser-deps
+test: install test-deps
 	$(BIN)/python -m pytest
 
 demo: install
 	$(BIN)/audio-edition build examples/ --out output
+	@echo "Listen with the read-along player: $(BIN)/audio-edition serve output, then open http://127.0.0.1:8000/episodes/"
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf output/episodes output/feed.xml output/player output/cover.* output/.store*
+	rm -rf output/episodes output/feed.xml output/player output/cover.* output/.audio-edition

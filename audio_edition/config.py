@@ -103,6 +103,37 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """Celery workers on a Redis broker (distributed.py) and the CMS webhook (api.py). Off unless a broker is set.
+
+    Environment overrides: AUDIO_EDITION_BROKER_URL, AUDIO_EDITION_RESULT_BACKEND, AUDIO_EDITION_API_TOKEN."""
+
+    broker_url: str | None = None  # redis://host:6379/0; None = local mode only
+    result_backend: str | None = None  # job status lives here (default: the broker)
+    output_dir: str = "output"  # the shared output folder every worker writes into
+    articles_queue: str = "articles"  # one task per article, any number of workers
+    publish_queue: str = "publish"  # store + feed: consume with exactly one worker, concurrency 1
+    visibility_timeout_s: int = 3600  # an unacknowledged task (its worker died) is redelivered after this
+    api_token: str | None = None  # bearer token for POST /articles (prefer the environment variable)
+    allow_private_urls: bool = False  # let the webhook fetch loopback/private/link-local addresses
+    max_body_bytes: int = 2 * 1024 * 1024  # webhook request size cap (413 above)
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """Where the output folder is published: "local" (the folder itself) or "s3" (an S3-compatible bucket).
+
+    Environment overrides: AUDIO_EDITION_S3_ENDPOINT_URL, _BUCKET, _PREFIX, _REGION; credentials from
+    AUDIO_EDITION_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY or boto3's usual AWS_* variables and profiles."""
+
+    target: str = "local"  # "local" | "s3"
+    endpoint_url: str | None = None  # MinIO, Scaleway, OVH… (None: AWS)
+    bucket: str | None = None
+    prefix: str = ""  # key prefix inside the bucket, e.g. "podcasts/mon-journal/"
+    region: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     podcast: PodcastConfig = field(default_factory=PodcastConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
@@ -111,6 +142,8 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
     base_dir: str = "."  # folder relative paths in the file are resolved against
 
     def resolve(self, path: str | None) -> Path | None:

@@ -166,11 +166,12 @@ def no_voices(tmp_path, monkeypatch):
 
 
 def test_missing_voice_falls_back_to_espeak_loudly(no_voices, caplog):
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         spec = resolve_engine(VoiceConfig(voice="fr_FR-siwis-medium"))
     assert spec.engine == "espeak" and spec.fallback_reason
     assert "fr_FR-siwis-medium" in spec.fallback_reason and "espeak" in spec.fallback_reason
-    assert any(r.levelno == logging.WARNING and "espeak" in r.getMessage() for r in caplog.records)
+    # logged for --debug runs; the build itself prints the reason loudly on stderr (tests/test_build_e2e.py)
+    assert any("espeak" in r.getMessage() for r in caplog.records)
 
 
 def test_explicit_piper_without_voice_names_where_it_looked(no_voices):

@@ -1,0 +1,517 @@
+"""Newsroom scale: the pipeline as Celery tasks on a Redis broker (issue 9).
+
+    enqueue / webhook ──► [articles queue] build_article × N workers ──► [publish queue] publish_article × 1
+                          source → script → clips → MP3 + transcripts       store commit, feed.xml, pages, S3 push
+                          in <out>/.audio-edition/staging/<job>-<rand>/     (the single writer)
+
+- One task per article, on any worker. Each worker process opens its voice once (a per-process SynthesisPool, in
+  process: Celery's children cannot start a process pool of their own) and shares the clip cache.
+- The publish task runs on a dedicated queue that exactly one worker consumes with concurrency 1, and holds the
+  output folder's lock: the store and feed.xml keep a single writer, and a local `build` on the same folder waits.
+- `acks_late` + `task_reject_on_worker_lost` + prefetch 1: a worker killed mid-article leaves its message
+  unacknowledged, and Redis hands it to another worker after `visibility_timeout_s`.
+- Idempotent: a retried or duplicated task builds in its own staging folder; the publish step compares the
+  article's identity and script hash with the store and discards a second copy, so an article is published once.
+  New slugs are claimed in Redis (SET NX) so two workers never give one slug to two articles.
+
+Job status lives in Redis (the result backend, default the broker): queued → running → built → published
+(or unchanged, or failed; a site feed becomes "fanned-out" with one child job per item).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Config, DistributedConfig
+from .errors import AudioEditionError, InputError
+from .models import Article, Script, SourceDocument
+
+log = logging.getLogger(__name__)
+
+ENV_BROKER = "AUDIO_EDITION_BROKER_URL"
+ENV_BACKEND = "AUDIO_EDITION_RESULT_BACKEND"
+ENV_TOKEN = "AUDIO_EDITION_API_TOKEN"
+
+BUILD_TASK = "audio_edition.build_article"
+PUBLISH_TASK = "audio_edition.publish_article"
+STAGING_DIR = Path(".audio-edition") / "staging"  # a dot-path: never served, never uploaded
+
+DONE_STATES = ("published", "unchanged", "failed")
+JOB_TTL_S = 14 * 24 * 3600
+SLUG_CLAIM_TTL_S = 30 * 24 * 3600
+MAX_BUILD_RETRIES = 2
+
+
+# --- settings ------------------------------------------------------------------------------------------------
+def settings(config: Config) -> DistributedConfig:
+    """The [distributed] settings with the environment's overrides applied."""
+    d = config.distributed
+    return dataclasses.replace(
+        d,
+        broker_url=os.environ.get(ENV_BROKER) or d.broker_url,
+        result_backend=os.environ.get(ENV_BACKEND) or d.result_backend,
+        api_token=os.environ.get(ENV_TOKEN) or d.api_token,
+    )
+
+
+def require_broker(config: Config) -> DistributedConfig:
+    """The settings, or a one-line InputError (exit 2) when no broker is configured."""
+    d = settings(config)
+    if not d.broker_url:
+        raise InputError("no broker configured: distributed mode needs Redis",
+                         f"set {ENV_BROKER}=redis://HOST:6379/0 or [distributed] broker_url; "
+                         "`audio-edition build` works without one")
+    if not d.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        raise InputError(f"unsupported broker {d.broker_url.split(':', 1)[0]}://", "use a Redis URL: redis://HOST:6379/0")
+    return d
+
+
+def _backend_url(d: DistributedConfig) -> str:
+    return d.result_backend or d.broker_url or ""
+
+
+def _import_celery():
+    try:
+        import celery  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError:
+        raise InputError("distributed mode needs Celery and redis-py",
+                         "pip install 'audio-edition[distributed]'") from None
+
+
+# --- job status ----------------------------------------------------------------------------------------------
+class JobRegistry:
+    """Job records in Redis: one hash per job (state, source, slug, error…) and a time-ordered index."""
+
+    INDEX = "audio-edition:jobs"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+
+    @staticmethod
+    def _key(job_id: str) -> str:
+        return f"audio-edition:job:{job_id}"
+
+    def create(self, job_id: str, source: str, payload: dict, parent: str | None = None) -> None:
+        now = time.time()
+        record = {"id": job_id, "state": "queued", "source": source, "payload": json.dumps(payload),
+                  "created": now, "updated": now, "attempts": 0}
+        if parent:
+            record["parent"] = parent
+        pipe = self.redis.pipeline()
+        pipe.hset(self._key(job_id), mapping=record)
+        pipe.expire(self._key(job_id), JOB_TTL_S)
+        pipe.zadd(self.INDEX, {job_id: now})
+        pipe.execute()
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        fields["updated"] = time.time()
+        values = {k: (json.dumps(v) if isinstance(v, (list, dict)) else "" if v is None else v)
+                  for k, v in fields.items()}
+        self.redis.hset(self._key(job_id), mapping=values)
+
+    def started(self, job_id: str, worker: str) -> int:
+        """Mark a job running on `worker`; returns how many times it has been started (redeliveries count)."""
+        attempts = self.redis.hincrby(self._key(job_id), "attempts", 1)
+        self.update(job_id, state="running", worker=worker)
+        return int(attempts)
+
+    def get(self, job_id: str) -> dict | None:
+        data = self.redis.hgetall(self._key(job_id))
+        if not data:
+            return None
+        return _public_job(data)
+
+    def payload(self, job_id: str) -> dict | None:
+        raw = self.redis.hget(self._key(job_id), "payload")
+        return json.loads(raw) if raw else None
+
+    def recent(self, limit: int = 50) -> list[dict]:
+        ids = self.redis.zrevrange(self.INDEX, 0, max(limit - 1, 0))
+        jobs = [self.get(job_id) for job_id in ids]
+        return [job for job in jobs if job is not None]
+
+    def queue_lengths(self, *queues: str) -> dict[str, int]:
+        """Messages waiting in the broker per queue (kombu keeps a Redis list per queue name)."""
+        return {q: int(self.redis.llen(q)) for q in queues}
+
+    def claim_slug(self, slug: str, identity: str) -> bool:
+        """Reserve `slug` for the article `identity` across every worker (atomic SET NX)."""
+        key = f"audio-edition:slug:{slug}"
+        if self.redis.set(key, identity, nx=True, ex=SLUG_CLAIM_TTL_S):
+            return True
+        return self.redis.get(key) == identity
+
+
+def _public_job(data: dict) -> dict:
+    """A job record as the API and `status` show it (without the submitted payload)."""
+    job: dict[str, Any] = {"id": data.get("id"), "state": data.get("state"), "source": data.get("source")}
+    for name in ("slug", "guid", "error", "worker", "parent", "duplicate"):
+        if data.get(name):
+            job[name] = data[name]
+    if data.get("children"):
+        job["children"] = json.loads(data["children"])
+    job["attempts"] = int(data.get("attempts") or 0)
+    for name in ("created", "updated"):
+        if data.get(name):
+            job[name] = float(data[name])
+    return job
+
+
+def registry(config: Config) -> JobRegistry:
+    _import_celery()
+    return JobRegistry(_backend_url(require_broker(config)))
+
+
+# --- the Celery app ------------------------------------------------------------------------------------------
+def make_app(config: Config):
+    """The Celery app, configured from [distributed] (and the environment), with both tasks registered."""
+    _import_celery()
+    from celery import Celery
+
+    d = require_broker(config)
+    app = Celery("audio_edition", broker=d.broker_url, backend=_backend_url(d))
+    app.conf.update(
+        task_acks_late=True,  # acknowledge after the task, so a dead worker's article is redelivered
+        task_reject_on_worker_lost=True,  # a child killed mid-task puts its message back
+        worker_prefetch_multiplier=1,  # a worker holds one article at a time: no article stuck behind a slow one
+        task_ignore_result=True,  # job status is in the JobRegistry
+        task_serializer="json", accept_content=["json"], result_serializer="json",
+        task_default_queue=d.articles_queue,
+        task_routes={BUILD_TASK: {"queue": d.articles_queue}, PUBLISH_TASK: {"queue": d.publish_queue}},
+        broker_transport_options={"visibility_timeout": d.visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    app.task(bind=True, name=BUILD_TASK, max_retries=MAX_BUILD_RETRIES)(_build_article_task)
+    app.task(bind=True, name=PUBLISH_TASK, max_retries=5)(_publish_article_task)
+    return app
+
+
+# --- submitting ----------------------------------------------------------------------------------------------
+def submit(config: Config, payload: dict, source: str, *, app=None, jobs: JobRegistry | None = None,
+           parent: str | None = None) -> str:
+    """Record a job and send its build task. Returns the job id."""
+    d = require_broker(config)
+    app = app or make_app(config)
+    jobs = jobs or registry(config)
+    job_id = uuid.uuid4().hex
+    jobs.create(job_id, source, payload, parent=parent)
+    app.send_task(BUILD_TASK, args=[job_id, payload], task_id=job_id, queue=d.articles_queue)
+    return job_id
+
+
+def payloads_for_sources(sources: list[str], config: Config) -> list[tuple[str, dict]]:
+    """What `enqueue` sends for each SOURCE: local files are read here (workers may be on other machines) and a
+    local site feed is split into one article per new item; URLs are fetched by the worker (a feed URL fans out
+    there)."""
+    from .site_feed import articles_from_feed, is_feed
+    from .source import expand_sources, read_source
+
+    out_dir = Path(settings(config).output_dir)
+    result: list[tuple[str, dict]] = []
+    for location in expand_sources(list(sources)):
+        if location.lower().startswith(("http://", "https://")):
+            result.append((location, {"url": location}))
+            continue
+        doc = read_source(location, config.limits)
+        if is_feed(doc):
+            for article in articles_from_feed(doc, config.limits, out_dir=out_dir):
+                result.append((article.url or article.title, {"article": article.to_dict()}))
+        else:
+            result.append((location, {"document": {"text": doc.text, "kind": doc.kind, "location": doc.location,
+                                                   "url": doc.url}}))
+    return result
+
+
+# --- inside a worker -----------------------------------------------------------------------------------------
+@dataclass
+class WorkerContext:
+    config: Config
+    out_dir: Path
+    app: Any = None
+    jobs: JobRegistry | None = None
+
+
+_CONTEXT: WorkerContext | None = None
+_POOL: tuple[int, Any] | None = None  # (pid, SynthesisPool): one voice per worker process, opened on first use
+
+
+def configure_worker(config: Config, out_dir: Path, app) -> None:
+    """Called once in the worker's main process before it starts (children inherit it when they fork)."""
+    from .assemble import check_audio_config
+    from .publish import check_config
+    from .speak import resolve_engine
+
+    global _CONTEXT
+    check_audio_config(config)
+    check_config(config)
+    resolve_engine(config.voice)  # a missing voice fails now, not in every task
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    _CONTEXT = WorkerContext(config=config, out_dir=Path(out_dir), app=app, jobs=registry(config))
+
+
+def _context() -> WorkerContext:
+    if _CONTEXT is None:
+        raise AudioEditionError("worker not configured", "start workers with `audio-edition worker`")
+    return _CONTEXT
+
+
+def _synthesis_pool():
+    """This process's engine, opened once and kept for every article it builds (with the shared clip cache)."""
+    from .speak import SynthesisPool, resolve_engine
+
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():  # a forked child must not use its parent's session
+        ctx = _context()
+        spec = resolve_engine(ctx.config.voice)
+        _POOL = (os.getpid(), (spec, SynthesisPool(spec, 1, ctx.config.clip_cache())))
+    return _POOL[1]
+
+
+def _read_payload(payload: dict, config: Config, out_dir: Path) -> list[Article] | Article:
+    """The article of a payload, or the articles of a site feed (a list)."""
+    from .extract import extract_article
+    from .site_feed import articles_from_feed, is_feed
+    from .source import read_source
+
+    if "article" in payload:
+        return Article.from_dict(payload["article"])
+    if "document" in payload:
+        d = payload["document"]
+        doc = SourceDocument(text=d["text"], kind=d.get("kind", "html"), location=d.get("location") or "document",
+                             url=d.get("url"))
+    elif "html" in payload:
+        doc = SourceDocument(text=payload["html"], kind="html", location="webhook", url=payload.get("url"))
+    elif "url" in payload:
+        if payload.get("untrusted"):  # from the webhook: check again where it is fetched (DNS may have changed)
+            from .api import check_url_allowed
+
+            check_url_allowed(payload["url"], allow_private=settings(config).allow_private_urls)
+        doc = read_source(payload["url"], config.limits)
+    else:
+        raise InputError("job has no article (expected url, html, document or article)")
+    if is_feed(doc):
+        if payload.get("untrusted"):
+            raise InputError("site feeds are not accepted through the webhook",
+                             "submit them with `audio-edition enqueue FEED_URL`")
+        return articles_from_feed(doc, config.limits, out_dir=out_dir)
+    return extract_article(doc)
+
+
+def _store_row(out_dir: Path, identity: str):
+    """The store's row for an article (read only; None when there is no store yet)."""
+    from .store import EpisodeStore, store_path
+
+    if not store_path(out_dir).is_file():
+        return None
+    with EpisodeStore(out_dir, create=False) as store:
+        return store.by_identity(identity)
+
+
+def _choose_slug(out_dir: Path, article: Article, identity: str, jobs: JobRegistry) -> str:
+    """The slug for an article new to the store: its title's slug, claimed in Redis so no other worker takes it."""
+    from .slug import slugify
+    from .store import EpisodeStore, store_path
+
+    base = slugify(article.title)
+    taken = lambda slug: False  # noqa: E731
+    if store_path(out_dir).is_file():
+        store = EpisodeStore(out_dir, create=False)
+        taken = lambda slug: (row := store.by_slug(slug)) is not None and row.identity != identity  # noqa: E731
+    try:
+        n = 1
+        while True:
+            slug = base if n == 1 else f"{base}-{n}"
+            if not taken(slug) and jobs.claim_slug(slug, identity):
+                return slug
+            n += 1
+    finally:
+        if store_path(out_dir).is_file():
+            store.close()
+
+
+def _intact(episode_dir: Path, audio_file: str | None) -> bool:
+    return bool(audio_file) and (episode_dir / "episode.json").is_file() and (episode_dir / audio_file).is_file()
+
+
+def _build_article_task(task, job_id: str, payload: dict) -> str:
+    """One article: source → script → clips → episode files in a staging folder, then hand it to the publisher."""
+    ctx = _context()
+    jobs = ctx.jobs
+    assert jobs is not None
+    jobs.started(job_id, task.request.hostname or "worker")
+    try:
+        return _build_article(task, ctx, job_id, payload)
+    except InputError as exc:  # bad article: retrying will not help
+        jobs.update(job_id, state="failed", error=exc.one_line())
+        log.warning("job %s failed: %s", job_id, exc.one_line())
+        return "failed"
+    except Exception as exc:
+        message = exc.one_line() if isinstance(exc, AudioEditionError) else f"{type(exc).__name__}: {exc}"
+        if task.request.retries < MAX_BUILD_RETRIES:
+            jobs.update(job_id, state="queued", error=f"retrying after: {message}")
+            raise task.retry(countdown=5 * (task.request.retries + 1), exc=exc)
+        jobs.update(job_id, state="failed", error=message)
+        log.error("job %s failed: %s", job_id, message)
+        return "failed"
+
+
+def _build_article(task, ctx: WorkerContext, job_id: str, payload: dict) -> str:
+    from .assemble import assemble_episode, compute_script_hash
+    from .build import audio_settings
+    from .lexicon import load_lexicon
+    from .publish import article_identity, new_guid
+    from .script import build_script
+
+    config, out_dir, jobs = ctx.config, ctx.out_dir, ctx.jobs
+    assert jobs is not None
+    found = _read_payload(payload, config, out_dir)
+    if isinstance(found, list):  # a site feed: one job per new item
+        children = [submit(config, {"article": a.to_dict()}, a.url or a.title, app=ctx.app, jobs=jobs, parent=job_id)
+                    for a in found]
+        jobs.update(job_id, state="fanned-out", children=children)
+        return "fanned-out"
+    article = found
+    script: Script = build_script(article, config, load_lexicon(config.resolve(config.script.lexicon)))
+    spec, pool = _synthesis_pool()
+    settings_ = {"voice": pool.voice_id, "audio": audio_settings(config)}
+    script_hash = compute_script_hash(script, pool.engine_name, spec.voice, settings_)
+    identity = article_identity(article)
+
+    row = _store_row(out_dir, identity)
+    if row is not None and row.status == "published" and row.script_hash == script_hash \
+            and _intact(out_dir / "episodes" / row.slug, row.audio_file):
+        jobs.update(job_id, state="unchanged", slug=row.slug, guid=row.guid)
+        return "unchanged"
+    slug = row.slug if row is not None else _choose_slug(out_dir, article, identity, jobs)
+
+    staging = out_dir / STAGING_DIR / f"{job_id}-{uuid.uuid4().hex[:8]}"  # unique per delivery of the task
+    clips = pool.synthesize(script.utterances)
+    assemble_episode(script, clips, config, staging, slug, spec.voice, pool.engine_name, script_hash=script_hash)
+    jobs.update(job_id, state="built", slug=slug, guid=row.guid if row is not None else new_guid(article))
+    ctx.app.send_task(PUBLISH_TASK, args=[job_id, staging.name], queue=settings(config).publish_queue)
+    return "built"
+
+
+def _publish_article_task(task, job_id: str, staging_name: str) -> str:
+    """The single writer: move a staged episode into episodes/<slug>/, commit it, regenerate feed and pages."""
+    ctx = _context()
+    jobs = ctx.jobs
+    assert jobs is not None
+    try:
+        return _publish_article(ctx, job_id, staging_name)
+    except InputError as exc:
+        jobs.update(job_id, state="failed", error=exc.one_line())
+        return "failed"
+    except Exception as exc:
+        message = exc.one_line() if isinstance(exc, AudioEditionError) else f"{type(exc).__name__}: {exc}"
+        if task.request.retries < task.max_retries:
+            raise task.retry(countdown=2, exc=exc)
+        jobs.update(job_id, state="failed", error=message)
+        return "failed"
+
+
+def _publish_article(ctx: WorkerContext, job_id: str, staging_name: str) -> str:
+    from .fileio import OutputLock
+    from .models import episode_from_dict
+    from .publish import article_identity, publish
+    from .store import EpisodeStore
+
+    out_dir, jobs = ctx.out_dir, ctx.jobs
+    assert jobs is not None
+    staging = out_dir / STAGING_DIR / Path(staging_name).name  # a name, never a path from the message
+    if not (staging / "episode.json").is_file():
+        job = jobs.get(job_id) or {}
+        if job.get("state") in ("published", "unchanged"):  # a duplicate delivery of a finished publish
+            return "duplicate"
+        raise InputError(f"staged episode {staging_name} is missing", "enqueue the article again")
+    data = json.loads((staging / "episode.json").read_text(encoding="utf-8"))
+    episode = episode_from_dict(data, str(staging))
+    identity = article_identity(episode.script.article)
+
+    with OutputLock(out_dir):
+        with EpisodeStore(out_dir) as store:
+            row = store.by_identity(identity)
+            holder = store.by_slug(episode.slug)
+        if row is not None and row.status == "published" and row.script_hash == episode.script_hash \
+                and _intact(out_dir / "episodes" / row.slug, row.audio_file):
+            # A retried or duplicated task: this audio is already in the feed. Never a second episode.
+            shutil.rmtree(staging, ignore_errors=True)
+            jobs.update(job_id, state="published", slug=row.slug, guid=row.guid, duplicate=1)
+            return "duplicate"
+        if (holder is not None and holder.identity != identity) or (row is not None and row.slug != episode.slug):
+            # Someone (a local build) took this slug meanwhile: build again, the slug will be chosen anew.
+            shutil.rmtree(staging, ignore_errors=True)
+            payload = jobs.payload(job_id) or {}
+            jobs.update(job_id, state="queued", error="slug taken meanwhile: rebuilding")
+            ctx.app.send_task(BUILD_TASK, args=[job_id, payload], queue=settings(ctx.config).articles_queue)
+            return "requeued"
+
+        final_dir = out_dir / "episodes" / episode.slug
+        final_dir.mkdir(parents=True, exist_ok=True)
+        # The MP3 first (its name is its content: an existing one has the same bytes and stays untouched),
+        # episode.json last: a folder with an episode.json is whole.
+        names = sorted((p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith(".")),
+                       key=lambda n: (not n.endswith(".mp3"), n == "episode.json", n))
+        for name in names:
+            target = final_dir / name
+            if name.endswith(".mp3") and target.exists():
+                continue
+            os.replace(staging / name, target)
+        episode = dataclasses.replace(episode, directory=str(final_dir))
+        publish(out_dir, ctx.config, [episode])
+        with EpisodeStore(out_dir, create=False) as store:
+            stored = store.by_identity(identity)
+    shutil.rmtree(staging, ignore_errors=True)
+    jobs.update(job_id, state="published", slug=episode.slug, guid=stored.guid if stored else "")
+    _clean_stale_staging(out_dir)
+    return "published"
+
+
+def _clean_stale_staging(out_dir: Path, older_than_s: float = 2 * 24 * 3600) -> None:
+    """Staging folders left by workers killed mid-article (their task ran again elsewhere)."""
+    root = out_dir / STAGING_DIR
+    if not root.is_dir():
+        return
+    limit = time.time() - older_than_s
+    for folder in root.iterdir():
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < limit:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
+# --- running a worker ----------------------------------------------------------------------------------------
+def run_worker(config: Config, out_dir: Path, queues: list[str] | None, concurrency: int,
+               loglevel: str = "INFO") -> None:
+    """`audio-edition worker`: consume `queues` (default: the articles queue) until stopped.
+
+    Concurrency 1 runs tasks in the worker process itself (solo pool: one process, one voice); more starts a
+    prefork pool, each child with its own voice."""
+    d = require_broker(config)
+    app = make_app(config)
+    queues = queues or [d.articles_queue]
+    if d.publish_queue in queues and concurrency != 1:
+        raise InputError(f"the {d.publish_queue!r} queue must be consumed with --concurrency 1",
+                         "it is the single writer of the store and feed.xml")
+    configure_worker(config, out_dir, app)
+    argv = ["worker", "--queues", ",".join(queues), "--concurrency", str(concurrency),
+            "--pool", "solo" if concurrency == 1 else "prefork", "--loglevel", loglevel,
+            "--hostname", f"audio-edition-{os.getpid()}@%h",
+            # no gossip/mingle/heartbeat: workers need not know each other, and start in a second
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    app.worker_main(argv)

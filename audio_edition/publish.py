@@ -211,6 +211,9 @@ def check_config(config: Config) -> None:
 
     check_podcast_config(config.podcast)
     check_cover(config)
+    from .s3_target import check_target
+
+    check_target(config)  # [publish] target = "s3": bucket set, boto3 installed
 
 
 def publish(out_dir: Path, config: Config, episodes: Sequence[Episode]) -> Path:
@@ -254,6 +257,9 @@ def _regenerate(out_dir: Path, config: Config) -> Path:
     cover = ensure_cover(out_dir, config)
     feed_path = write_feed(out_dir, config, in_feed, cover, channel_guid=channel_guid, empty_date=store_created)
     _write_pages(out_dir, config, in_feed)
+    from .s3_target import push_output
+
+    push_output(out_dir, config)  # the S3 target (no-op for local): audio first, feed.xml last
     return feed_path
 
 

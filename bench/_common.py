@@ -1,0 +1,112 @@
+"""What every benchmark needs: paths, the benchmark voice, and running a command while sampling its memory.
+
+Peak RSS is the peak of the *sum* of the resident set sizes of the command and all its descendants (the spawn
+workers of a build), sampled every 50 ms with psutil. Shared pages (onnxruntime's library, numpy) are counted
+once per process, so the figure errs on the high side — the safe side for a memory budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+DATA = BENCH / "data"
+VOICE = BENCH / "voices" / "fr_FR-bench-medium.onnx"
+PYTHON = sys.executable
+SAMPLE_EVERY_S = 0.05
+
+
+@dataclass
+class Run:
+    wall_seconds: float
+    peak_rss_bytes: int
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    stats: dict = field(default_factory=dict)  # the build's --stats-json, when it wrote one
+
+
+def ensure_voice() -> Path:
+    """The benchmark voice, generated on first use (needs the `bench` extra: torch)."""
+    if not VOICE.is_file() or not Path(f"{VOICE}.json").is_file():
+        print(f"generating the benchmark voice {VOICE} (torch, about a minute)...", file=sys.stderr)
+        subprocess.run([PYTHON, str(BENCH / "make_bench_voice.py"), "--out", str(VOICE)], check=True)
+    return VOICE
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        members = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:  # a worker that just exited
+            pass
+    return total
+
+
+def run(args: list[str], *, stdin: str | None = None, env: dict | None = None, stats_file: Path | None = None,
+        cwd: Path | None = None) -> Run:
+    """Run ARGS (an argument list, never a shell string), timing it and sampling the RSS of its process tree."""
+    full_env = dict(os.environ, **(env or {}))
+    if stats_file is not None:
+        stats_file.unlink(missing_ok=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd, text=True)
+    watched = psutil.Process(proc.pid)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(watched))
+            stop.wait(SAMPLE_EVERY_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate(stdin)
+    wall = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(map(str, args))}\n{err[-2000:]}")
+    stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file and stats_file.is_file() else {}
+    return Run(wall, peak, proc.returncode, out, err, stats)
+
+
+def audio_edition(*args: str) -> list[str]:
+    return [PYTHON, "-m", "audio_edition", *args]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def mb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e6:.0f} MB"
+
+
+def write_results(name: str, results: dict) -> Path:
+    """bench/results/NAME.json (atomic), read by run_all.py and quoted in bench/README.md."""
+    out = BENCH / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    return out

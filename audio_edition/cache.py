@@ -14,12 +14,14 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import platformdirs
+
+from .errors import AudioEditionError
+from .fileio import atomic_write_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -91,13 +93,9 @@ class ClipCache:
         header = _HEADER.pack(_MAGIC, sample_rate, len(pcm) // 2, hashlib.sha256(pcm).digest())
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".clip")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(header + pcm)
-            os.replace(tmp, path)
-        except OSError as exc:  # a full or read-only cache must not fail the build: the clip is in memory
-            _LOGGER.warning("clip cache: cannot write %s: %s", path, exc)
+            atomic_write_bytes(path, header + pcm)
+        except AudioEditionError as exc:  # a full or read-only cache must not fail the build: the clip is in memory
+            _LOGGER.warning("clip cache: %s", exc.message)
 
     def _entries(self) -> list[tuple[Path, os.stat_result]]:
         if not self.directory.is_dir():

@@ -194,6 +194,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _payload(self, body: Any) -> tuple[dict, str]:
         if not isinstance(body, dict):
             raise InputError("expected a JSON object with url or html")
+        unknown = sorted(set(body) - {"url", "html"})
+        if unknown:
+            raise InputError(f"unknown field {unknown[0]!r}: give url or html")
         url, html = body.get("url"), body.get("html")
         if url is not None and (not isinstance(url, str) or len(url) > 2048):
             raise InputError("url must be a string (2048 characters at most)")

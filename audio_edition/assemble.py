@@ -36,7 +36,9 @@ FADE_S = 0.005  # raised-cosine fade at both ends of every clip: no click where 
 TRIM_THRESHOLD_DB = -50.0  # leading/trailing engine silence below this is cut; the pause after is ours to set
 TRIM_KEEP_S = 0.015  # ... keeping a little air so that soft consonants are not clipped
 JINGLE_GAP_S = 0.4  # silence between a jingle and the voice
-MP3_PEAK_MARGIN_DB = 1.0  # MP3 encoding overshoots sample peaks: limit this far below the true-peak target
+# MP3 encoding overshoots peaks (up to ~0.9 dB measured on noisy voices): limit this far below the true-peak target,
+# so that the first encode passes the check (each re-encode + re-measure costs ~10 % of a build's wall time).
+MP3_PEAK_MARGIN_DB = 1.5
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 DURATION_TOLERANCE_S = 0.05
 
@@ -253,14 +255,24 @@ def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, epis
     Writes `<slug>-<content hash>.mp3`, transcript.vtt, transcript.srt, chapters.json and episode.json.
     An MP3 already there is never rewritten: a new content gives a new file name.
     """
+    check_audio_config(config)
+    episode_dir = Path(episode_dir)
+    created = not episode_dir.exists()
+    episode_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _assemble_into(script, clips, config, episode_dir, slug, voice, engine, script_hash)
+    except BaseException:
+        if created and not any(episode_dir.iterdir()):  # a failed first build leaves no empty folder behind
+            episode_dir.rmdir()
+        raise
+
+
+def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,
+                   voice: str, engine: str, script_hash: str | None) -> Episode:
     from .tags import artist_name, write_tags
     from .transcripts import write_transcripts
 
     audio_cfg = config.audio
-    check_audio_config(config)
-    episode_dir = Path(episode_dir)
-    episode_dir.mkdir(parents=True, exist_ok=True)
-
     stitched = stitch(script, clips, config)
     # Aim so that the MP3 (not our samples) is on target: the encoder changes the level a little.
     out_rate = stitched.sample_rate

@@ -60,6 +60,13 @@ def audio_settings(config: Config) -> dict:
     }
 
 
+def estimated_output_bytes(scripts: list[Script], config: Config) -> int:
+    """A generous guess of what a build writes: MP3s (speech at ~12 characters a second), transcripts, pages and
+    episode.json (~40 bytes per character), plus 1 MB for the feed, cover and player."""
+    chars = sum(len(u.spoken) for script in scripts for u in script.utterances)
+    return int(chars / 12 * config.audio.bitrate_kbps * 125 + 40 * chars + 1_000_000)
+
+
 def _published_is_intact(episode_dir: Path) -> bool:
     """The episode on disk is whole: its episode.json and the MP3 it names are there."""
     try:
@@ -108,7 +115,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     from .lexicon import load_lexicon
     from .publish import check_config, plan_episode, publish
     from .source import expand_sources
-    from .speak import SynthesisPool, resolve_engine
+    from .speak import SynthesisPool, check_voice, resolve_engine
 
     out = console or Console()
     err = err_console or Console(stderr=True)
@@ -122,8 +129,15 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     lexicon = load_lexicon(config.resolve(config.script.lexicon))
     # Read and script everything first: a bad article stops the run before minutes of synthesis.
     scripts = [script for location in locations for script in _prepare(location, config, lexicon, out_dir)]
+    # A missing ffmpeg or a full disk is found now too, before anything is written to the output folder.
+    from .fileio import check_free_space
+    from .ffmpeg import check_ffmpeg
+
+    check_ffmpeg()
+    check_free_space(out_dir, estimated_output_bytes(scripts, config))
 
     spec = resolve_engine(config.voice)
+    check_voice(spec)  # a corrupt or mismatched voice is refused before the output folder is touched
     if spec.fallback_reason:
         err.print(f"[bold red]WARNING:[/] {escape(spec.fallback_reason)}", markup=True, highlight=False,
                   soft_wrap=True)
@@ -177,7 +191,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     summary = BuildSummary(len(built), unchanged, sum(e.duration for e in built), time.monotonic() - started,
                            synthesis_seconds, stats.engine_seconds, stats.synthesized, stats.cached)
     if stats_file is not None:  # for bench/: machine-readable timings of this run
-        stats_file.write_text(json.dumps(asdict(summary) | {"jobs": pool.jobs}, indent=2), encoding="utf-8")
+        extra = {"jobs": pool.jobs, "engines_opened": stats.engines_opened, "longest_spoken_chars": stats.longest_spoken}
+        stats_file.write_text(json.dumps(asdict(summary) | extra, indent=2), encoding="utf-8")
     for episode in built:
         out.print(f"{Path(episode.directory) / episode.audio_file}", highlight=False, markup=False, soft_wrap=True)
     rtf = summary.real_time_factor

@@ -198,11 +198,63 @@ def voices_info(name: str) -> None:
 @click.argument("directory", default="output", type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, type=int, show_default=True)
-def serve(directory: str, host: str, port: int) -> None:
-    """Preview DIR locally (HEAD and byte ranges, so seeking works)."""
+@click.option("--api", is_flag=True, help="Serve the CMS webhook (POST /articles, GET /jobs/ID) instead of DIR.")
+@pass_ctx
+def serve(obj: _Context, directory: str, host: str, port: int, api: bool) -> None:
+    """Preview DIR locally (HEAD and byte ranges, so seeking works), or with --api run the webhook."""
+    if api:
+        from .api import serve_api
+
+        serve_api(obj.config(), host, port)
+        return
     from .serve import serve_directory
 
     serve_directory(Path(directory), host, port)
+
+
+# --- distributed: Celery workers on Redis (distributed.py) ------------------------------------------------------
+@cli.command()
+@click.option("--queues", default=None, help="Comma-separated queues (default: articles; the publish queue needs "
+              "exactly one worker with --concurrency 1).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Articles built at once by this worker (one process and one voice each).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="The shared output folder (default: [distributed] output_dir).")
+@click.option("--voice", default=None, help="Piper voice name or path to a .onnx file.")
+@click.option("--engine", type=click.Choice(["piper", "espeak"]), default=None)
+@click.option("--loglevel", default="INFO", show_default=True)
+@pass_ctx
+def worker(obj: _Context, queues: str | None, concurrency: int, out_dir: str | None, voice: str | None,
+           engine: str | None, loglevel: str) -> None:
+    """Start a Celery worker (needs AUDIO_EDITION_BROKER_URL or [distributed] broker_url)."""
+    from .distributed import run_worker, settings
+
+    config = obj.config().replace("voice", voice=voice, engine=engine)
+    names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    run_worker(config, Path(out_dir or settings(config).output_dir), names, concurrency, loglevel.upper())
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--wait", is_flag=True, help="Show a progress bar until every article is published.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@pass_ctx
+def enqueue(obj: _Context, sources: tuple[str, ...], wait: bool, timeout: float | None) -> None:
+    """Submit articles to the workers (a directory or a site feed gives one job per article)."""
+    from .jobs_cli import enqueue_sources
+
+    enqueue_sources(obj.config(), list(sources), wait=wait, timeout=timeout)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Recent jobs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print counts, queue lengths and jobs as JSON.")
+@pass_ctx
+def status(obj: _Context, limit: int, as_json: bool) -> None:
+    """Queued, running and failed jobs, and what waits in the broker."""
+    from .jobs_cli import print_status
+
+    print_status(obj.config(), limit=limit, as_json=as_json)
 
 
 # --- episodes (the episode store) -----------------------------------------------------------------------------

@@ -113,7 +113,7 @@ class DistributedConfig:
     output_dir: str = "output"  # the shared output folder every worker writes into
     articles_queue: str = "articles"  # one task per article, any number of workers
     publish_queue: str = "publish"  # store + feed: consume with exactly one worker, concurrency 1
-    visibility_timeout_s: int = 3600  # an unacknowledged task (its worker died) is redelivered after this
+    visibility_timeout_s: int = 1200  # a dead worker's article is redelivered after this: keep it above the longest build
     api_token: str | None = None  # bearer token for POST /articles (prefer the environment variable)
     allow_private_urls: bool = False  # let the webhook fetch loopback/private/link-local addresses
     max_body_bytes: int = 2 * 1024 * 1024  # webhook request size cap (413 above)

@@ -190,7 +190,13 @@ def make_app(config: Config):
         task_serializer="json", accept_content=["json"], result_serializer="json",
         task_default_queue=d.articles_queue,
         task_routes={BUILD_TASK: {"queue": d.articles_queue}, PUBLISH_TASK: {"queue": d.publish_queue}},
-        broker_transport_options={"visibility_timeout": d.visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": d.visibility_timeout_s,
+            # kombu sweeps for expired unacknowledged messages every interval × throttle seconds (100 s by
+            # default); one cheap Redis query every few seconds brings a dead worker's article back sooner.
+            "unacked_restore_interval": min(10, max(1, d.visibility_timeout_s // 4)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
@@ -296,11 +302,14 @@ def _read_payload(payload: dict, config: Config, out_dir: Path) -> list[Article]
     elif "html" in payload:
         doc = SourceDocument(text=payload["html"], kind="html", location="webhook", url=payload.get("url"))
     elif "url" in payload:
-        if payload.get("untrusted"):  # from the webhook: check again where it is fetched (DNS may have changed)
+        guard = None
+        if payload.get("untrusted"):  # from the webhook: check again here (DNS may have changed), and redirects
+            from functools import partial
+
             from .api import check_url_allowed
 
-            check_url_allowed(payload["url"], allow_private=settings(config).allow_private_urls)
-        doc = read_source(payload["url"], config.limits)
+            guard = partial(check_url_allowed, allow_private=settings(config).allow_private_urls)
+        doc = read_source(payload["url"], config.limits, url_guard=guard)
     else:
         raise InputError("job has no article (expected url, html, document or article)")
     if is_feed(doc):
@@ -319,6 +328,15 @@ def _store_row(out_dir: Path, identity: str):
         return None
     with EpisodeStore(out_dir, create=False) as store:
         return store.by_identity(identity)
+
+
+def _store_row_by_slug(out_dir: Path, slug: str):
+    from .store import EpisodeStore, store_path
+
+    if not slug or not store_path(out_dir).is_file():
+        return None
+    with EpisodeStore(out_dir, create=False) as store:
+        return store.by_slug(slug)
 
 
 def _choose_slug(out_dir: Path, article: Article, identity: str, jobs: JobRegistry) -> str:
@@ -437,6 +455,11 @@ def _publish_article(ctx: WorkerContext, job_id: str, staging_name: str) -> str:
         job = jobs.get(job_id) or {}
         if job.get("state") in ("published", "unchanged"):  # a duplicate delivery of a finished publish
             return "duplicate"
+        # The publisher died after moving the files (episode.json goes last) and committing, before saying so.
+        row = _store_row_by_slug(out_dir, job.get("slug") or "")
+        if row is not None and row.status == "published" and _intact(out_dir / "episodes" / row.slug, row.audio_file):
+            jobs.update(job_id, state="published", slug=row.slug, guid=row.guid)
+            return "published"
         raise InputError(f"staged episode {staging_name} is missing", "enqueue the article again")
     data = json.loads((staging / "episode.json").read_text(encoding="utf-8"))
     episode = episode_from_dict(data, str(staging))
@@ -509,6 +532,8 @@ def run_worker(config: Config, out_dir: Path, queues: list[str] | None, concurre
         raise InputError(f"the {d.publish_queue!r} queue must be consumed with --concurrency 1",
                          "it is the single writer of the store and feed.xml")
     configure_worker(config, out_dir, app)
+    # A worker runs for days: its log lines need times.
+    logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     argv = ["worker", "--queues", ",".join(queues), "--concurrency", str(concurrency),
             "--pool", "solo" if concurrency == 1 else "prefork", "--loglevel", loglevel,
             "--hostname", f"audio-edition-{os.getpid()}@%h",

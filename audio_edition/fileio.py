@@ -62,6 +62,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
                 pass
 
 
+def check_free_space(directory: Path, needed_bytes: int) -> None:
+    """Refuse to start when `directory` (or the nearest existing folder above it) has less free space than a build
+    needs: failing before anything is written beats an ENOSPC half way through an episode."""
+    probe = Path(directory).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        stats = os.statvfs(probe)
+    except OSError:
+        return  # no figure to go by; a late ENOSPC is still reported cleanly
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed_bytes:
+        raise AudioEditionError(
+            f"not enough free space for {directory}: {free / 1e6:.1f} MB free, this build needs about "
+            f"{needed_bytes / 1e6:.1f} MB", "free some space on that disk, or choose another --out")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -18,11 +18,12 @@ from .errors import InputError
 from .lexicon import Lexicon
 from .models import Article, Script, ScriptBlock, Section, Utterance, UtteranceKind
 from .normalize import normalize
-from .segment import segment
+from .segment import cut_run_on, segment
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_FIELDS = ("title", "site", "byline", "translator", "credits", "published")
+MIN_CUT_CHARS = 20  # cut_run_on's smallest limit
 
 
 def _author(byline: str) -> str:
@@ -64,6 +65,18 @@ def render_template(template: str, article: Article, setting: str) -> str:
     except (ValueError, IndexError) as exc:
         raise InputError(f"script.{setting} is not a valid template: {exc}") from None
     return " ".join(text.split())
+
+
+def _fit_spoken(piece: str, max_chars: int, lexicon: Lexicon | None) -> list[tuple[str, str]]:
+    """(written, spoken) pieces of PIECE whose spoken form fits the cap too (one character is kept for the final
+    stop). Spelling out can make a text several times longer ("2 345 678,90 €", a row of figures), and the cap is
+    what keeps the engine's memory flat: a piece whose spoken form is too long is cut again, shorter, in proportion.
+    """
+    spoken = normalize(piece, lexicon)
+    if len(spoken) < max_chars or len(piece) <= MIN_CUT_CHARS:
+        return [(piece, spoken)]
+    shorter = max(MIN_CUT_CHARS, min(len(piece) - 1, len(piece) * (max_chars - 1) // len(spoken)))
+    return [fitted for part in cut_run_on(piece, shorter) for fitted in _fit_spoken(part, max_chars, lexicon)]
 
 
 def _pause_after(kind: UtteranceKind, pauses: PauseConfig) -> int:
@@ -113,8 +126,10 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
     utterances: list[Utterance] = []
     for block in blocks:
         sentences = segment(block.text, settings.max_utterance_chars)
-        for sentence_index, pieces in enumerate(sentences):
-            for piece_index, piece in enumerate(pieces):
+        for sentence_index, written in enumerate(sentences):
+            pieces = [fitted for piece in written
+                      for fitted in _fit_spoken(piece, settings.max_utterance_chars, lexicon)]
+            for piece_index, (piece, spoken) in enumerate(pieces):
                 last_piece = piece_index == len(pieces) - 1
                 last_sentence = sentence_index == len(sentences) - 1
                 if last_piece and last_sentence:
@@ -123,7 +138,6 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
                     pause = pauses.after_sentence
                 else:  # a run-on sentence cut at a clause boundary: a breath, not a full stop
                     pause = pauses.after_sentence // 2
-                spoken = normalize(piece, lexicon)
                 if not spoken.strip():
                     continue
                 if last_piece and not re.search(r"[.!?…;:»\"\]]$", spoken):

@@ -76,6 +76,7 @@ def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, 
 
     articles: list[Article] = []
     skipped = failed = 0
+    failures: list[str] = []
     from .publish import canonical_url
 
     seen_now: set[str] = set()
@@ -92,11 +93,15 @@ def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, 
             articles.append(_entry_article(entry, link, site_name, limits, doc.location))
         except InputError as exc:
             failed += 1
-            log.warning("feed item %s skipped: %s", link or entry.get("id", "?"), exc.one_line())
+            failures.append(f"feed item {link or entry.get('id', '?')} skipped: {exc.one_line()}")
     if skipped:
         log.info("%s: %d item(s) already published, skipped", doc.location, skipped)
     if failed and not articles and not skipped:
-        raise InputError(f"{doc.location}: none of the feed's {failed} item(s) could be read")
+        # One line on stderr (the first reason), not a warning per item followed by the error.
+        raise InputError(f"{doc.location}: none of the feed's {failed} item(s) could be read "
+                         f"(first: {failures[0].removeprefix('feed item ')})")
+    for failure in failures:  # some items were read: the others are worth a warning each
+        log.warning("%s", failure)
     return articles
 
 

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from email.message import Message
 from pathlib import Path
+from typing import Callable
 
 from .config import LimitsConfig
 from .errors import InputError
@@ -74,14 +75,20 @@ def _is_url(location: str) -> bool:
 
 
 # --- reading bytes -------------------------------------------------------------------------------------------
-def read_source(location: str, limits: LimitsConfig | None = None) -> SourceDocument:
-    """Read one article location (path, "-" or URL) into a decoded SourceDocument."""
+def read_source(location: str, limits: LimitsConfig | None = None,
+                url_guard: Callable[[str], None] | None = None) -> SourceDocument:
+    """Read one article location (path, "-" or URL) into a decoded SourceDocument.
+
+    `url_guard` (the webhook's SSRF check) is called with the URL and every redirect target before it is
+    fetched, and refuses one by raising InputError."""
     limits = limits or LimitsConfig()
     if location == "-":
         data = _read_capped(sys.stdin.buffer, limits.max_input_bytes, "standard input")
         return _document(data, location, None, None, kind_hint=None)
     if _is_url(location):
-        data, final_url, content_type = _fetch(location, limits)
+        if url_guard is not None:
+            url_guard(location)
+        data, final_url, content_type = _fetch(location, limits, url_guard)
         return _document(data, location, final_url, content_type, kind_hint=None)
     return _read_file(location, limits)
 
@@ -114,19 +121,23 @@ def _read_capped(stream, cap: int, what: str) -> bytes:
 
 
 class _BoundedRedirects(urllib.request.HTTPRedirectHandler):
-    def __init__(self, max_redirects: int) -> None:
+    def __init__(self, max_redirects: int, url_guard: Callable[[str], None] | None = None) -> None:
+        self.url_guard = url_guard
         self.max_redirections = max_redirects  # urllib reads this attribute
         self.max_repeats = max_redirects
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if not _is_url(newurl):
             raise InputError(f"refusing redirect to a non-http(s) address: {newurl}")
+        if self.url_guard is not None:
+            self.url_guard(newurl)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _fetch(url: str, limits: LimitsConfig) -> tuple[bytes, str, str | None]:
+def _fetch(url: str, limits: LimitsConfig,
+           url_guard: Callable[[str], None] | None = None) -> tuple[bytes, str, str | None]:
     """GET the URL with a timeout, a size cap and a bounded number of redirects."""
-    opener = urllib.request.build_opener(_BoundedRedirects(limits.max_redirects))
+    opener = urllib.request.build_opener(_BoundedRedirects(limits.max_redirects, url_guard))
     request = urllib.request.Request(url, headers={
         "User-Agent": USER_AGENT,
         "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
@@ -162,12 +173,13 @@ def _document(data: bytes, location: str, url: str | None, content_type: str | N
     if not data.strip():
         raise InputError(f"empty input: {location}")
     header_charset, media_type = _parse_content_type(content_type)
+    media_kind = _kind_from_media_type(media_type)  # first: "the server sent image/png" says more than "binary"
     text, encoding = decode_bytes(data, header_charset)
     if _looks_binary(text):
         raise InputError(f"not a text or HTML article (binary data): {location}")
     if not text.strip():
         raise InputError(f"empty input: {location}")
-    kind = kind_hint or _kind_from_media_type(media_type) or ("html" if _HTML_SNIFF.search(text[:4096]) else "text")
+    kind = kind_hint or media_kind or ("html" if _HTML_SNIFF.search(text[:4096]) else "text")
     if kind == "text" and kind_hint is None and _HTML_SNIFF.search(text[:4096]):
         kind = "html"  # servers label HTML as text/plain more often than the reverse
     return SourceDocument(text=text, kind=kind, location=location, url=url, encoding=encoding)
@@ -248,7 +260,24 @@ def decode_bytes(data: bytes, header_charset: str | None = None) -> tuple[str, s
 
 def _meta_charset(data: bytes) -> str | None:
     match = _META_CHARSET.search(data[:8192])
-    return match.group(1).decode("ascii", "replace") if match else None
+    if not match:
+        return None
+    declared = match.group(1).decode("ascii", "replace")
+    # A <meta> readable as ASCII cannot be in UTF-16/32: the HTML standard reads such a declaration as UTF-8.
+    return "utf-8" if re.match(r"(?i)utf-?(16|32)", declared) else declared
+
+
+# Single-byte Latin-script codecs (Python's names) that charset-normalizer picks for windows-1252 French text.
+_LATIN_COUSINS = frozenset({
+    "cp1250", "cp1254", "cp1257", "cp1258", "cp437", "cp850", "cp852", "cp858", "cp863", "cp865",
+    "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-9", "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15",
+    "iso8859-16", "mac-roman", "mac-latin2", "mac-iceland", "mac-turkish", "mac-croatian", "mac-romanian",
+})
+_FRENCH_LETTERS = frozenset("éèêëàâîïôûùüçœÉÈÊÀÂÎÔÛÇŒ«»’")
+
+
+def _french_letters(text: str) -> int:
+    return sum(ch in _FRENCH_LETTERS for ch in text)
 
 
 def _detect(data: bytes) -> tuple[str, str]:
@@ -258,10 +287,11 @@ def _detect(data: bytes) -> tuple[str, str]:
     if best is not None:
         codec = _codec(best.encoding) or best.encoding
         # Western pages that are not UTF-8 are nearly always windows-1252; charset-normalizer may pick a
-        # cousin (cp1250, mac_roman) that turns "é" into another letter. Prefer cp1252 when it decodes.
-        if codec in ("cp1250", "cp1257", "mac_roman", "iso8859-15", "iso8859-2", "cp1254", "cp850", "cp858"):
-            text = _strict(data, "cp1252")
-            if text is not None:
+        # cousin (cp1250, mac-roman, mac-latin2...) that turns "é" into another letter ("cafť"). Prefer cp1252
+        # when it decodes, unless the cousin reads as more French (a real Mac Roman file, say).
+        if codec in _LATIN_COUSINS:
+            text, cousin = _strict(data, "cp1252"), _strict(data, codec)
+            if text is not None and (cousin is None or _french_letters(text) >= _french_letters(cousin)):
                 return text, "cp1252"
         text = _strict(data, codec)
         if text is not None:

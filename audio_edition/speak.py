@@ -96,6 +96,26 @@ class Engine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    """What a build needs to know about an engine before (or without) opening it."""
+
+    name: str
+    sample_rate: int
+    voice_id: str
+
+
+def describe_engine(spec: EngineSpec) -> EngineInfo:
+    """Sample rate and voice id from the voice's files alone: no ONNX session, so a rebuild where every sentence
+    is cached (or every article unchanged) never pays for loading the model."""
+    if spec.engine == "piper":
+        config = _read_piper_config(spec)
+        return EngineInfo("piper", int(config.sample_rate), _piper_voice_id(spec))
+    if spec.engine == "espeak":
+        return EngineInfo("espeak", ESPEAK_SAMPLE_RATE, _espeak_voice_id(spec))
+    raise InputError(f"unknown engine {spec.engine!r}", "use piper or espeak")
+
+
 def open_engine(spec: EngineSpec) -> Engine:
     if spec.engine == "piper":
         return PiperEngine(spec)
@@ -121,11 +141,13 @@ def _file_digest(path: Path) -> str:
 
 
 # --- Piper ---------------------------------------------------------------------------------------------------
-def make_session(model_path: Path):
+def make_session(model_path: Path, *, optimize: bool = True):
     """A single-threaded CPU onnxruntime session (parallelism comes from worker processes)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
+    if not optimize:  # only to check the model loads: 3x faster to open, never used to synthesise
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
@@ -139,31 +161,77 @@ def make_session(model_path: Path):
                          f"{first_line[:200]}", "download it again: audio-edition voices download NAME") from None
 
 
+def _read_piper_config(spec: EngineSpec):
+    """The voice's .onnx.json as piper's PiperConfig; InputError in one line when it is missing or not one."""
+    from piper.config import PiperConfig
+
+    if not spec.voice_path or not spec.config_path:
+        raise InputError("the Piper engine needs a voice (.onnx + .onnx.json)")
+    config_path = Path(spec.config_path)
+    try:
+        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(f"voice config not found: {config_path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"voice config {config_path} is not valid JSON: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"voice config {config_path} is not a Piper voice config "
+                         f"(missing or bad {exc})") from None
+    if config.phoneme_type.value != "espeak":
+        raise InputError(f"voice {spec.voice_path} uses {config.phoneme_type.value} phonemes, "
+                         "not espeak: it is not a French voice")
+    return config
+
+
+def _piper_voice_id(spec: EngineSpec) -> str:
+    """Voice name + hash of the model and config + the settings that change the audio."""
+    try:
+        files = _file_digest(Path(spec.voice_path or "")) + _file_digest(Path(spec.config_path or ""))
+    except OSError as exc:
+        raise InputError(f"cannot read voice {spec.voice_path}: {exc.strerror or exc}") from None
+    digest = hashlib.sha256(files.encode()).hexdigest()[:16]
+    return (f"piper:{spec.voice}:{digest}:spk={spec.speaker}:len={spec.length_scale}:"
+            f"noise={spec.noise_scale}:noisew={spec.noise_w_scale}")
+
+
+def check_voice(spec: EngineSpec) -> None:
+    """Refuse a corrupt voice, or a config that does not match its model, before the build writes anything (the
+    workers open the voice only later, after the output folder is locked). Costs one unoptimised model load
+    (~0.1 s for a medium voice)."""
+    if spec.engine != "piper":
+        return
+    model = Path(spec.voice_path or "")
+    try:
+        st = model.stat()
+        checked = (spec, st.st_size, st.st_mtime_ns)
+    except OSError:
+        checked = None
+    if checked is not None and checked in _CHECKED_VOICES:  # the build checked it, the pool need not again
+        return
+    from types import SimpleNamespace
+
+    config = _read_piper_config(spec)
+    paths = SimpleNamespace(model_path=Path(spec.voice_path or ""), config_path=Path(spec.config_path or ""))
+    PiperEngine._check_matches(paths, make_session(paths.model_path, optimize=False), config)  # type: ignore[arg-type]
+    if spec.speaker is not None and not 0 <= spec.speaker < max(config.num_speakers, 1):
+        raise InputError(f"speaker {spec.speaker} out of range: voice {spec.voice} has "
+                         f"{config.num_speakers} speaker(s) (0 to {max(config.num_speakers, 1) - 1})")
+    if checked is not None:
+        _CHECKED_VOICES.add(checked)
+
+
+_CHECKED_VOICES: set[tuple[EngineSpec, int, int]] = set()
+
+
 class PiperEngine:
     name = "piper"
 
     def __init__(self, spec: EngineSpec) -> None:
         from piper import PiperVoice, SynthesisConfig
-        from piper.config import PiperConfig
 
-        if not spec.voice_path or not spec.config_path:
-            raise InputError("the Piper engine needs a voice (.onnx + .onnx.json)")
-        self.model_path = Path(spec.voice_path)
-        self.config_path = Path(spec.config_path)
-        try:
-            raw = json.loads(self.config_path.read_text(encoding="utf-8"))
-            config = PiperConfig.from_dict(raw)
-        except FileNotFoundError:
-            raise InputError(f"voice config not found: {self.config_path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"voice config {self.config_path} is not valid JSON: {exc}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"voice config {self.config_path} is not a Piper voice config "
-                             f"(missing or bad {exc})") from None
-        if config.phoneme_type.value != "espeak":
-            raise InputError(f"voice {self.model_path} uses {config.phoneme_type.value} phonemes, "
-                             "not espeak: it is not a French voice")
-
+        self.model_path = Path(spec.voice_path or "")
+        self.config_path = Path(spec.config_path or "")
+        config = _read_piper_config(spec)
         if not config.espeak_voice.startswith("fr"):
             log.warning("voice %s is a %r voice, not French: French text will sound foreign",
                         self.model_path.name, config.espeak_voice)
@@ -182,7 +250,6 @@ class PiperEngine:
             speaker_id=spec.speaker, length_scale=spec.length_scale, noise_scale=spec.noise_scale,
             noise_w_scale=spec.noise_w_scale, normalize_audio=False,
         )
-        self._voice_id: str | None = None
 
     def _check_matches(self, session, config) -> None:
         """The config must describe this model: same inputs, speakers and phoneme table size."""
@@ -203,13 +270,7 @@ class PiperEngine:
 
     @property
     def voice_id(self) -> str:
-        """Voice name + hash of the model and config + the settings that change the audio."""
-        if self._voice_id is None:
-            s = self.spec
-            files = hashlib.sha256((_file_digest(self.model_path) + _file_digest(self.config_path)).encode())
-            self._voice_id = (f"piper:{s.voice}:{files.hexdigest()[:16]}:spk={s.speaker}:len={s.length_scale}:"
-                              f"noise={s.noise_scale}:noisew={s.noise_w_scale}")
-        return self._voice_id
+        return _piper_voice_id(self.spec)
 
     def synthesize(self, spoken: str) -> np.ndarray:
         if not spoken or not spoken.strip():
@@ -246,7 +307,7 @@ class EspeakEngine:
         global _ESPEAK_LIB
         self.spec = spec
         self.sample_rate = ESPEAK_SAMPLE_RATE
-        self.voice_id = f"espeak:{spec.espeak_voice}:rate={spec.espeak_rate}:{_espeak_version()}"
+        self.voice_id = _espeak_voice_id(spec)
         self._samples: list[np.ndarray] = []
         self._callback = _SYNTH_CALLBACK(self._on_audio)  # kept referenced: espeak calls it from C
         with _ESPEAK_LOCK:
@@ -308,6 +369,10 @@ def _load_espeak():
     return lib
 
 
+def _espeak_voice_id(spec: EngineSpec) -> str:
+    return f"espeak:{spec.espeak_voice}:rate={spec.espeak_rate}:{_espeak_version()}"
+
+
 def _espeak_version() -> str:
     try:
         from importlib.metadata import version
@@ -319,11 +384,20 @@ def _espeak_version() -> str:
 
 # --- parallel synthesis --------------------------------------------------------------------------------------
 _WORKER_ENGINE: Engine | None = None
+_WORKER_ERROR: tuple[str, str, str | None] | None = None
+
+
+def _error_value(exc: AudioEditionError) -> tuple[str, str, str | None]:
+    return type(exc).__name__, exc.message, exc.hint
 
 
 def _init_worker(spec: EngineSpec) -> None:
-    global _WORKER_ENGINE
-    _WORKER_ENGINE = open_engine(spec)
+    # An exception here would break the pool with an unreadable error: keep it, every task returns it.
+    global _WORKER_ENGINE, _WORKER_ERROR
+    try:
+        _WORKER_ENGINE = open_engine(spec)
+    except AudioEditionError as exc:
+        _WORKER_ERROR = _error_value(exc)
 
 
 def _timed_synthesis(engine: Engine, spoken: str) -> tuple[np.ndarray, float]:
@@ -334,12 +408,13 @@ def _timed_synthesis(engine: Engine, spoken: str) -> tuple[np.ndarray, float]:
 
 def _synthesize_in_worker(spoken: str) -> tuple[np.ndarray | None, float, tuple[str, str, str | None] | None]:
     """Runs in a worker: our errors come back as values (their hint does not survive pickling as an exception)."""
-    assert _WORKER_ENGINE is not None
+    if _WORKER_ENGINE is None:
+        return None, 0.0, _WORKER_ERROR or ("AudioEditionError", "the synthesis worker has no engine", None)
     try:
         samples, seconds = _timed_synthesis(_WORKER_ENGINE, spoken)
         return samples, seconds, None
     except AudioEditionError as exc:
-        return None, 0.0, (type(exc).__name__, exc.message, exc.hint)
+        return None, 0.0, _error_value(exc)
 
 
 @dataclass
@@ -349,6 +424,8 @@ class SynthesisStats:
     synthesized: int = 0  # utterances sent to the engine
     cached: int = 0  # utterances served from the clip cache
     engine_seconds: float = 0.0  # time inside engine.synthesize, summed over workers
+    engines_opened: int = 0  # voice loads in this process (jobs=1) or worker pools started (jobs>1)
+    longest_spoken: int = 0  # characters of the longest text sent to the engine (memory grows with it)
 
 
 def default_jobs() -> int:
@@ -360,6 +437,9 @@ def default_jobs() -> int:
 
 class SynthesisPool:
     """Engines kept open across calls: in-process for jobs=1, else one engine per worker process.
+
+    Nothing is loaded until a sentence is missing from the cache: a rebuild where everything is cached or
+    unchanged neither loads the voice nor starts a worker (the voice id and sample rate come from its files).
 
     Keep one open for a whole build so every article reuses the loaded voices:
         with SynthesisPool(spec, jobs) as pool:
@@ -373,20 +453,27 @@ class SynthesisPool:
         self.cache = cache
         self.stats = SynthesisStats()
         self._closed = False
-        # Open once here even with workers: bad voices fail now, with a clear message, not in a worker;
-        # it also gives the sample rate and voice id.
-        engine = open_engine(spec)
-        self.sample_rate = engine.sample_rate
-        self.voice_id = engine.voice_id
-        self.engine_name = engine.name
-        self._engine: Engine | None = engine if self.jobs == 1 else None
+        info = describe_engine(spec)  # a bad voice config fails here, in one line, before any synthesis
+        self.sample_rate = info.sample_rate
+        self.voice_id = info.voice_id
+        self.engine_name = info.name
+        self._engine: Engine | None = None
         self._executor: ProcessPoolExecutor | None = None
-        if self.jobs > 1:
-            del engine  # the workers load their own; do not keep a second copy of the model here
+
+    def _local_engine(self) -> Engine:
+        """jobs=1: the engine in this process, opened on the first cache miss."""
+        if self._engine is None:
+            self._engine = open_engine(self.spec)
+            self.stats.engines_opened += 1
+        return self._engine
 
     def _workers(self) -> ProcessPoolExecutor:
         """The worker processes, started on the first cache miss (a fully cached rebuild starts none)."""
         if self._executor is None:
+            # A model that onnxruntime cannot load fails here, in one line, before any worker starts (an
+            # unoptimised session: a fraction of the cost of the workers' real ones).
+            check_voice(self.spec)
+            self.stats.engines_opened += 1
             # spawn, not fork: a forked onnxruntime/espeak state is not safe to reuse
             self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
                                                  initializer=_init_worker, initargs=(self.spec,))
@@ -437,8 +524,9 @@ class SynthesisPool:
                     self.stats.cached += 1
                     done(position, hit[0])
                     continue
-            if self._engine is not None:
-                synthesized(position, *_timed_synthesis(self._engine, utterance.spoken))
+            self.stats.longest_spoken = max(self.stats.longest_spoken, len(utterance.spoken))
+            if self.jobs == 1:
+                synthesized(position, *_timed_synthesis(self._local_engine(), utterance.spoken))
             else:
                 pending[self._workers().submit(_synthesize_in_worker, utterance.spoken)] = position
 

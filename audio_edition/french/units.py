@@ -158,6 +158,8 @@ def apply_units(text: str) -> str:
 def apply_fractions(text: str) -> str:
     for symbol, written in _UNICODE_FRACTIONS.items():
         text = re.sub(r"(\d)\s?" + symbol, lambda m: f"{m.group(1)} et {written}", text)
+        # Glued to a word or sign ("A¼", "5%¼"), it stands apart: else "1/4" sticks to it and is never read.
+        text = re.sub(r"(?<=[\w%€$£°²³])" + symbol, f" {written}", text)
         text = text.replace(symbol, written)
     return _FRACTION.sub(_fraction, text)
 

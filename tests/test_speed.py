@@ -1,0 +1,83 @@
+"""Speed work that must not silently regress (issue 7) — behaviour, not timings (those are in bench/).
+
+- A rebuild with nothing to speak loads no voice and starts no worker, whatever --jobs says.
+- No text longer than the segmentation cap reaches the engine, even when spelling out figures makes a written
+  piece several times longer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import TINY_VOICE, run_cli
+
+from audio_edition.config import Config
+from audio_edition.models import Article, Block
+from audio_edition.script import build_script
+from audio_edition.speak import EngineSpec, SynthesisPool
+
+CAP = Config().script.max_utterance_chars
+ARTICLES = {
+    "piscine.txt": "La piscine de Rennes rouvre ses portes\n\nLa piscine municipale rouvre lundi après huit mois de "
+                   "travaux. Le bassin a été entièrement refait.\n\nLes horaires d'été commencent le 1er juillet.\n",
+    "marche.txt": "Le marché couvert de Dijon rénové\n\nLe marché couvert a rouvert samedi matin. Les commerçants "
+                  "ont retrouvé leurs étals.\n\nLa rénovation a coûté 4 millions d'euros.\n",
+    "festival.txt": "Le festival d'Angers dévoile sa programmation\n\nQuarante concerts sont annoncés cet été. La "
+                    "billetterie ouvre mardi.\n\nLe festival attend trente mille spectateurs.\n",
+}
+# Written, each piece fits the cap; spoken ("un million deux cent trente-quatre mille…"), several times over it.
+FIGURES = " ".join(f"le lot {1234567 + 97 * i} de 2 345 678,90 € livré le {i + 1}/05/2024 à 14h30" for i in range(12))
+
+
+def _build(root: Path, out: str, *extra: str) -> dict:
+    stats = root / f"stats-{out}.json"
+    result = run_cli("build", str(root / "site"), "--out", str(root / out), "--voice", str(TINY_VOICE),
+                     "--cache-dir", str(root / "cache"), "--stats-json", str(stats), *extra, cwd=root)
+    assert result.code == 0, result.stderr
+    return json.loads(stats.read_text())
+
+
+def test_rebuild_with_nothing_to_speak_loads_no_voice_and_starts_no_worker(tmp_path):
+    (tmp_path / "site").mkdir()
+    for name, text in ARTICLES.items():
+        (tmp_path / "site" / name).write_text(text, encoding="utf-8")
+    first = _build(tmp_path, "out", "--jobs", "2")
+    assert first["built"] == 3 and first["utterances_synthesized"] > 0 and first["engines_opened"] == 1
+    feed = (tmp_path / "out" / "feed.xml").read_bytes()
+
+    unchanged = _build(tmp_path, "out", "--jobs", "2")
+    assert (unchanged["built"], unchanged["unchanged"], unchanged["utterances_synthesized"]) == (0, 3, 0)
+    assert unchanged["engines_opened"] == 0, "an unchanged rebuild must not load the voice or start workers"
+    assert (tmp_path / "out" / "feed.xml").read_bytes() == feed
+
+    # A new output folder: every episode is built again, but every sentence comes from the clip cache.
+    elsewhere = _build(tmp_path, "out2", "--jobs", "2")
+    assert elsewhere["built"] == 3 and elsewhere["utterances_synthesized"] == 0
+    assert elsewhere["utterances_cached"] == first["utterances_synthesized"] + first["utterances_cached"]
+    assert elsewhere["engines_opened"] == 0, "a fully cached build must not load the voice or start workers"
+
+
+def test_spelled_out_figures_never_push_an_utterance_over_the_cap():
+    article = Article(title="Livraisons du mois", blocks=(Block("paragraph", f"Récapitulatif : {FIGURES}."),
+                                                         Block("paragraph", "x" * 700)))
+    script = build_script(article, Config())
+    body = [u for u in script.utterances if u.kind == "paragraph"]
+    assert max(len(u.spoken) for u in script.utterances) <= CAP
+    figures = [u for u in body if u.block == body[0].block]
+    assert max(len(u.text) for u in figures) < CAP // 2, "pieces were cut again for their spoken length"
+    # Nothing lost, nothing reordered: the pieces of each block join back to its text.
+    assert " ".join(u.text for u in figures) == f"Récapitulatif : {FIGURES}."
+    assert "".join(u.text for u in body if u.block != body[0].block) == "x" * 700
+    assert "deux millions trois cent quarante-cinq mille" in " ".join(u.spoken for u in body)
+
+
+def test_engine_receives_nothing_longer_than_the_cap(tmp_path):
+    article = Article(title="Livraisons", blocks=(Block("paragraph", f"Récapitulatif : {FIGURES}."),))
+    script = build_script(article, Config())
+    spec = EngineSpec(engine="piper", voice="tiny", voice_path=str(TINY_VOICE), config_path=f"{TINY_VOICE}.json")
+    with SynthesisPool(spec, jobs=1) as pool:
+        clips = pool.synthesize(script.utterances)
+    assert len(clips) == len(script.utterances) and all(len(c.samples) > 0 for c in clips)
+    assert pool.stats.synthesized == len(script.utterances)
+    assert 0 < pool.stats.longest_spoken <= CAP

@@ -13,6 +13,7 @@ unless [distributed] allow_private_urls = true — the webhook must not become a
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -113,6 +114,12 @@ class ApiHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, unsupported method, URI too long) as JSON too."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        self._json(status, {"error": status.phrase.lower(), "message": message or status.description})
+
     def _error(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
         self._json(status, {"error": status.phrase.lower(), "message": message}, headers)
 
@@ -120,8 +127,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         expected = self.server.settings.api_token or ""
-        # compare_digest on bytes: constant time whatever the token's content
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+        # compare_digest of two SHA-256 digests: constant time, and equal lengths, so not even the token's
+        # length shows in the timing
+        ok = hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
+                                 hashlib.sha256(expected.encode()).digest()) and scheme.lower() == "bearer"
         if not ok:
             self.close_connection = True
             self._error(HTTPStatus.UNAUTHORIZED, "a valid bearer token is required",
@@ -206,7 +215,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             if url is not None:  # the canonical URL of the given HTML: never fetched, but it must look right
                 if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
                     raise InputError("url must be an http(s) URL")
-            return {"html": html, "url": url}, url or "webhook (html)"
+            # untrusted: a feed posted as "html" must not make a worker fetch the links inside it
+            return {"html": html, "url": url, "untrusted": True}, url or "webhook (html)"
         if url is None:
             raise InputError("give url or html")
         check_url_allowed(url, allow_private=self.server.settings.allow_private_urls)

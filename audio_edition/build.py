@@ -111,11 +111,12 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     Returns the episodes built in this run (unchanged articles are not rebuilt and not returned).
     """
     from .assemble import assemble_episode, check_audio_config, compute_script_hash
-    from .fileio import OutputLock
+    from .fileio import OutputLock, remove_stale_temp_files
     from .lexicon import load_lexicon
     from .publish import check_config, plan_episode, publish
     from .source import expand_sources
-    from .speak import SynthesisPool, check_voice, resolve_engine
+    from .source_index import SourceIndex, open_store, signature
+    from .speak import SynthesisPool, check_voice, describe_engine, resolve_engine
 
     out = console or Console()
     err = err_console or Console(stderr=True)
@@ -127,8 +128,21 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     check_config(config)
     locations = expand_sources(list(sources))
     lexicon = load_lexicon(config.resolve(config.script.lexicon))
-    # Read and script everything first: a bad article stops the run before minutes of synthesis.
-    scripts = [script for location in locations for script in _prepare(location, config, lexicon, out_dir)]
+    spec = resolve_engine(config.voice)
+    engine = describe_engine(spec)  # the voice id (content hash): no model load
+    settings = {"voice": engine.voice_id, "audio": audio_settings(config)}
+    # An article file whose bytes, settings and code are those of its published episode is not read again
+    # (source_index.py); everything else is read and scripted first: a bad article stops the run before synthesis.
+    index = SourceIndex(out_dir, signature(config, settings, engine.name))
+    store = open_store(out_dir)
+    try:
+        skipped = [location for location in locations if index.unchanged(location, store)]
+    finally:
+        if store is not None:
+            store.close()
+    prepared = [(location, _prepare(location, config, lexicon, out_dir))
+                for location in locations if location not in skipped]
+    scripts = [script for _, found in prepared for script in found]
     # A missing ffmpeg or a full disk is found now too, before anything is written to the output folder.
     from .fileio import check_free_space
     from .ffmpeg import check_ffmpeg
@@ -136,14 +150,14 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     check_ffmpeg()
     check_free_space(out_dir, estimated_output_bytes(scripts, config))
 
-    spec = resolve_engine(config.voice)
     check_voice(spec)  # a corrupt or mismatched voice is refused before the output folder is touched
     if spec.fallback_reason:
         err.print(f"[bold red]WARNING:[/] {escape(spec.fallback_reason)}", markup=True, highlight=False,
                   soft_wrap=True)
 
     built: list[Episode] = []
-    unchanged = 0
+    unchanged = len(skipped)
+    published_as: dict[int, tuple[str, str]] = {}  # id(script) -> (slug, script hash), for the source index
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -151,9 +165,10 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     cache = config.clip_cache()
     synthesis_seconds = 0.0
     with OutputLock(out_dir, wait=wait_for_lock), SynthesisPool(spec, jobs, cache) as pool:
+        if removed := remove_stale_temp_files(out_dir):  # left by a build that was killed
+            log.info("removed %d temp file(s) left by an interrupted build", removed)
         err.print(f"Engine: {pool.engine_name}, voice {spec.voice} ({pool.sample_rate} Hz), "
                   f"{pool.jobs} worker(s)", highlight=False, markup=False)
-        settings = {"voice": pool.voice_id, "audio": audio_settings(config)}
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=err) as progress:
@@ -162,6 +177,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                     script_hash = compute_script_hash(script, pool.engine_name, spec.voice, settings)
                     plan = plan_episode(out_dir, script.article)
                     episode_dir = out_dir / "episodes" / plan.slug
+                    published_as[id(script)] = (plan.slug, script_hash)
                     if plan.published_script_hash == script_hash and _published_is_intact(episode_dir):
                         log.info("%s: unchanged, not rebuilt", plan.slug)
                         unchanged += 1
@@ -184,6 +200,10 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                 publish(out_dir, config, built)
             raise
         feed = publish(out_dir, config, built)
+        for location, found in prepared:
+            if len(found) == 1 and id(found[0]) in published_as:
+                index.record(location, *published_as[id(found[0])])
+        index.save()
 
     if cache is not None:
         cache.prune()

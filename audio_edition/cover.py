@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from .config import Config
-from .errors import InputError
+from .errors import AudioEditionError, InputError
 from .fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,24 @@ def ensure_cover(out_dir: Path, config: Config) -> str:
     if source is not None:
         data, extension = _checked_cover(source)
     else:
+        # Drawing the default cover costs more than a whole unchanged rebuild should: a marker records which
+        # title the published cover.jpg was drawn for, and the same title is not drawn again.
+        key = hashlib.sha256(f"{_DRAWING_VERSION}:{config.podcast.title}".encode()).hexdigest()
+        marker = Path(out_dir) / ".audio-edition" / "default-cover.key"
+        try:
+            if (Path(out_dir) / "cover.jpg").is_file() and marker.read_text(encoding="ascii") == key:
+                (Path(out_dir) / "cover.png").unlink(missing_ok=True)
+                return "cover.jpg"
+        except (OSError, UnicodeDecodeError):
+            pass
         data, extension = _default_cover(config.podcast.title), "jpg"
+        target = Path(out_dir) / "cover.jpg"
+        if not (target.is_file() and target.read_bytes() == data):
+            atomic_write_bytes(target, data)
+        try:
+            atomic_write_bytes(marker, key.encode("ascii"))
+        except AudioEditionError:  # only a shortcut for next time
+            pass
     name = f"cover.{extension}"
     target = Path(out_dir) / name
     if not (target.is_file() and target.read_bytes() == data):

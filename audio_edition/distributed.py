@@ -13,6 +13,8 @@
 - Idempotent: a retried or duplicated task builds in its own staging folder; the publish step compares the
   article's identity and script hash with the store and discards a second copy, so an article is published once.
   New slugs are claimed in Redis (SET NX) so two workers never give one slug to two articles.
+- Batched publishing: the publisher also takes every other episode already built and waiting, so a burst of
+  articles costs one store transaction, one feed/pages regeneration and one upload.
 
 Job status lives in Redis (the result backend, default the broker): queued → running → built → published
 (or unchanged, or failed; a site feed becomes "fanned-out" with one child job per item).
@@ -30,6 +32,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .config import Config, DistributedConfig
 from .errors import AudioEditionError, InputError
@@ -170,8 +173,19 @@ def _public_job(data: dict) -> dict:
 
 
 def registry(config: Config) -> JobRegistry:
+    """The job registry, after checking that Redis answers (one line, not a traceback, when it does not)."""
     _import_celery()
-    return JobRegistry(_backend_url(require_broker(config)))
+    import redis
+
+    url = _backend_url(require_broker(config))
+    jobs = JobRegistry(url)
+    try:
+        jobs.redis.ping()
+    except redis.RedisError as exc:
+        where = urlsplit(url)
+        raise AudioEditionError(f"cannot reach Redis at {where.hostname}:{where.port or 6379}: {exc}",
+                                "start redis-server or check AUDIO_EDITION_BROKER_URL") from None
+    return jobs
 
 
 # --- the Celery app ------------------------------------------------------------------------------------------
@@ -252,7 +266,9 @@ class WorkerContext:
 
 
 _CONTEXT: WorkerContext | None = None
-_POOL: tuple[int, Any] | None = None  # (pid, SynthesisPool): one voice per worker process, opened on first use
+_POOL: tuple[int, Any] | None = None  # (pid, (EngineSpec, SynthesisPool)): one voice per process, opened once
+_BUILT_HERE = 0  # articles built by this process: the clip cache is pruned every PRUNE_EVERY of them
+PRUNE_EVERY = 50
 
 
 def configure_worker(config: Config, out_dir: Path, app) -> None:
@@ -284,6 +300,8 @@ def _synthesis_pool():
         ctx = _context()
         spec = resolve_engine(ctx.config.voice)
         _POOL = (os.getpid(), (spec, SynthesisPool(spec, 1, ctx.config.clip_cache())))
+        log.info("process %d opened voice %s (%s); it is kept for every article", os.getpid(), spec.voice,
+                 spec.engine)
     return _POOL[1]
 
 
@@ -342,23 +360,17 @@ def _store_row_by_slug(out_dir: Path, slug: str):
 def _choose_slug(out_dir: Path, article: Article, identity: str, jobs: JobRegistry) -> str:
     """The slug for an article new to the store: its title's slug, claimed in Redis so no other worker takes it."""
     from .slug import slugify
-    from .store import EpisodeStore, store_path
 
     base = slugify(article.title)
-    taken = lambda slug: False  # noqa: E731
-    if store_path(out_dir).is_file():
-        store = EpisodeStore(out_dir, create=False)
-        taken = lambda slug: (row := store.by_slug(slug)) is not None and row.identity != identity  # noqa: E731
-    try:
-        n = 1
-        while True:
-            slug = base if n == 1 else f"{base}-{n}"
-            if not taken(slug) and jobs.claim_slug(slug, identity):
-                return slug
-            n += 1
-    finally:
-        if store_path(out_dir).is_file():
-            store.close()
+    n = 1
+    while True:
+        slug = base if n == 1 else f"{base}-{n}"
+        holder = _store_row_by_slug(out_dir, slug)
+        # Like the local build: a folder the store does not know is not ours to write into.
+        free = holder.identity == identity if holder is not None else not (out_dir / "episodes" / slug).exists()
+        if free and jobs.claim_slug(slug, identity):
+            return slug
+        n += 1
 
 
 def _intact(episode_dir: Path, audio_file: str | None) -> bool:
@@ -412,14 +424,23 @@ def _build_article(task, ctx: WorkerContext, job_id: str, payload: dict) -> str:
     row = _store_row(out_dir, identity)
     if row is not None and row.status == "published" and row.script_hash == script_hash \
             and _intact(out_dir / "episodes" / row.slug, row.audio_file):
-        jobs.update(job_id, state="unchanged", slug=row.slug, guid=row.guid)
+        jobs.update(job_id, state="unchanged", error=None, slug=row.slug, guid=row.guid)
         return "unchanged"
     slug = row.slug if row is not None else _choose_slug(out_dir, article, identity, jobs)
 
     staging = out_dir / STAGING_DIR / f"{job_id}-{uuid.uuid4().hex[:8]}"  # unique per delivery of the task
     clips = pool.synthesize(script.utterances)
-    assemble_episode(script, clips, config, staging, slug, spec.voice, pool.engine_name, script_hash=script_hash)
-    jobs.update(job_id, state="built", slug=slug, guid=row.guid if row is not None else new_guid(article))
+    global _BUILT_HERE
+    _BUILT_HERE += 1
+    if pool.cache is not None and _BUILT_HERE % PRUNE_EVERY == 0:
+        pool.cache.prune()  # keep the shared cache under [cache] max_mb, as a local build does after each run
+    try:
+        assemble_episode(script, clips, config, staging, slug, spec.voice, pool.engine_name, script_hash=script_hash)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a half-built episode is never handed to the publisher
+        raise
+    jobs.update(job_id, state="built", error=None, slug=slug, guid=row.guid if row is not None else new_guid(article),
+                staging=staging.name)
     ctx.app.send_task(PUBLISH_TASK, args=[job_id, staging.name], queue=settings(config).publish_queue)
     return "built"
 
@@ -444,64 +465,109 @@ def _publish_article_task(task, job_id: str, staging_name: str) -> str:
 
 def _publish_article(ctx: WorkerContext, job_id: str, staging_name: str) -> str:
     from .fileio import OutputLock
-    from .models import episode_from_dict
-    from .publish import article_identity, publish
-    from .store import EpisodeStore
 
     out_dir, jobs = ctx.out_dir, ctx.jobs
     assert jobs is not None
     staging = out_dir / STAGING_DIR / Path(staging_name).name  # a name, never a path from the message
     if not (staging / "episode.json").is_file():
         job = jobs.get(job_id) or {}
-        if job.get("state") in ("published", "unchanged"):  # a duplicate delivery of a finished publish
+        if job.get("state") in ("published", "unchanged"):  # published in an earlier batch, or a duplicate delivery
             return "duplicate"
         # The publisher died after moving the files (episode.json goes last) and committing, before saying so.
         row = _store_row_by_slug(out_dir, job.get("slug") or "")
         if row is not None and row.status == "published" and _intact(out_dir / "episodes" / row.slug, row.audio_file):
-            jobs.update(job_id, state="published", slug=row.slug, guid=row.guid)
+            jobs.update(job_id, state="published", error=None, slug=row.slug, guid=row.guid)
             return "published"
         raise InputError(f"staged episode {staging_name} is missing", "enqueue the article again")
-    data = json.loads((staging / "episode.json").read_text(encoding="utf-8"))
-    episode = episode_from_dict(data, str(staging))
-    identity = article_identity(episode.script.article)
 
     with OutputLock(out_dir):
-        with EpisodeStore(out_dir) as store:
+        # Every other episode already built and waiting goes out in the same batch: one store transaction, one
+        # feed/pages regeneration and one upload for a burst of articles, instead of one per article.
+        batch = [(job_id, staging)] + _ready_stagings(out_dir, jobs, exclude=staging)
+        outcomes = _publish_batch(ctx, batch)
+    _clean_stale_staging(out_dir)
+    return outcomes[job_id]
+
+
+def _ready_stagings(out_dir: Path, jobs: JobRegistry, exclude: Path) -> list[tuple[str, Path]]:
+    """Staged episodes whose build finished and handed them to the publisher (job "built" with this folder)."""
+    root = out_dir / STAGING_DIR
+    ready = []
+    for folder in sorted(root.iterdir()):
+        if folder == exclude or not (folder / "episode.json").is_file():
+            continue
+        other = folder.name.rsplit("-", 1)[0]
+        record = jobs.redis.hmget(JobRegistry._key(other), "state", "staging")
+        if record == ["built", folder.name]:
+            ready.append((other, folder))
+    return ready
+
+
+def _publish_batch(ctx: WorkerContext, batch: list[tuple[str, Path]]) -> dict[str, str]:
+    """Commit staged episodes (the caller holds the output lock). Returns each job's outcome."""
+    from .models import episode_from_dict
+    from .publish import article_identity, publish
+    from .store import EpisodeStore
+
+    out_dir, jobs = ctx.out_dir, ctx.jobs
+    assert jobs is not None
+    outcomes: dict[str, str] = {}
+    accepted: list[tuple[str, Path, Any]] = []
+    seen: set[str] = set()
+    with EpisodeStore(out_dir) as store:
+        for job_id, staging in batch:
+            data = json.loads((staging / "episode.json").read_text(encoding="utf-8"))
+            episode = episode_from_dict(data, str(staging))
+            identity = article_identity(episode.script.article)
             row = store.by_identity(identity)
             holder = store.by_slug(episode.slug)
-        if row is not None and row.status == "published" and row.script_hash == episode.script_hash \
-                and _intact(out_dir / "episodes" / row.slug, row.audio_file):
-            # A retried or duplicated task: this audio is already in the feed. Never a second episode.
-            shutil.rmtree(staging, ignore_errors=True)
-            jobs.update(job_id, state="published", slug=row.slug, guid=row.guid, duplicate=1)
-            return "duplicate"
-        if (holder is not None and holder.identity != identity) or (row is not None and row.slug != episode.slug):
-            # Someone (a local build) took this slug meanwhile: build again, the slug will be chosen anew.
-            shutil.rmtree(staging, ignore_errors=True)
-            payload = jobs.payload(job_id) or {}
-            jobs.update(job_id, state="queued", error="slug taken meanwhile: rebuilding")
-            ctx.app.send_task(BUILD_TASK, args=[job_id, payload], queue=settings(ctx.config).articles_queue)
-            return "requeued"
+            already = row is not None and row.status == "published" and row.script_hash == episode.script_hash \
+                and _intact(out_dir / "episodes" / row.slug, row.audio_file)
+            if already or identity in seen:
+                # A retried or duplicated task: this audio is (or is about to be) in the feed. Never a second episode.
+                shutil.rmtree(staging, ignore_errors=True)
+                jobs.update(job_id, state="published", error=None, slug=episode.slug,
+                            guid=row.guid if row is not None else "", duplicate=1)
+                outcomes[job_id] = "duplicate"
+            elif (holder is not None and holder.identity != identity) or (row is not None and row.slug != episode.slug):
+                # Someone (a local build) took this slug meanwhile: build again, the slug will be chosen anew.
+                shutil.rmtree(staging, ignore_errors=True)
+                jobs.update(job_id, state="queued", error="slug taken meanwhile: rebuilding")
+                ctx.app.send_task(BUILD_TASK, args=[job_id, jobs.payload(job_id) or {}],
+                                  queue=settings(ctx.config).articles_queue)
+                outcomes[job_id] = "requeued"
+            else:
+                seen.add(identity)
+                accepted.append((job_id, staging, episode))
+    if not accepted:
+        return outcomes
 
-        final_dir = out_dir / "episodes" / episode.slug
-        final_dir.mkdir(parents=True, exist_ok=True)
-        # The MP3 first (its name is its content: an existing one has the same bytes and stays untouched),
-        # episode.json last: a folder with an episode.json is whole.
-        names = sorted((p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith(".")),
-                       key=lambda n: (not n.endswith(".mp3"), n == "episode.json", n))
-        for name in names:
-            target = final_dir / name
-            if name.endswith(".mp3") and target.exists():
-                continue
-            os.replace(staging / name, target)
-        episode = dataclasses.replace(episode, directory=str(final_dir))
-        publish(out_dir, ctx.config, [episode])
-        with EpisodeStore(out_dir, create=False) as store:
-            stored = store.by_identity(identity)
-    shutil.rmtree(staging, ignore_errors=True)
-    jobs.update(job_id, state="published", slug=episode.slug, guid=stored.guid if stored else "")
-    _clean_stale_staging(out_dir)
-    return "published"
+    episodes = [dataclasses.replace(episode, directory=str(_move_into_place(out_dir, staging, episode.slug)))
+                for _, staging, episode in accepted]
+    publish(out_dir, ctx.config, episodes)
+    with EpisodeStore(out_dir, create=False) as store:
+        guids = {e.slug: (row.guid if (row := store.by_slug(e.slug)) else "") for e in episodes}
+    for (job_id, staging, episode) in accepted:
+        shutil.rmtree(staging, ignore_errors=True)
+        jobs.update(job_id, state="published", error=None, slug=episode.slug, guid=guids[episode.slug])
+        outcomes[job_id] = "published"
+    log.info("published %d episode(s) in one batch", len(accepted))
+    return outcomes
+
+
+def _move_into_place(out_dir: Path, staging: Path, slug: str) -> Path:
+    """Move a staged episode's files into episodes/<slug>/: the MP3 first (its name is its content, so one already
+    there has the same bytes and stays untouched), episode.json last (a folder with an episode.json is whole)."""
+    final_dir = out_dir / "episodes" / slug
+    final_dir.mkdir(parents=True, exist_ok=True)
+    names = sorted((p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith(".")),
+                   key=lambda n: (not n.endswith(".mp3"), n == "episode.json", n))
+    for name in names:
+        target = final_dir / name
+        if name.endswith(".mp3") and target.exists():
+            continue
+        os.replace(staging / name, target)
+    return final_dir
 
 
 def _clean_stale_staging(out_dir: Path, older_than_s: float = 2 * 24 * 3600) -> None:

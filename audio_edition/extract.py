@@ -14,7 +14,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin, urlparse, urlsplit
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
 
@@ -216,7 +216,7 @@ def _extract_html(doc: SourceDocument) -> Article:
     base = doc.url or (doc.location if doc.location.startswith(("http://", "https://")) else None)
     base_tag = soup.find("base", href=True)
     if base_tag:  # <base href> decides how the page's relative links resolve
-        base = urljoin(base or "", base_tag["href"].strip())
+        base = _absolute(base_tag["href"], base) or base
     meta = _read_metadata(soup, base)
     published_time = _first_time(soup)  # read before the byline line holding it is dropped
 
@@ -406,11 +406,17 @@ def _read_metadata(soup: BeautifulSoup, base: str | None) -> _Meta:
 
 
 def _absolute(url: str | None, base: str | None) -> str | None:
+    """`url` resolved against `base`; None when either is not a URL at all ("https://[x", "http://h:99999")."""
     if not url:
         return None
     url = url.strip()
-    if base:
-        return urljoin(base, url)
+    try:
+        if base:
+            url = urljoin(base, url)
+        urlsplit(url).port  # raises ValueError for a bad host or port, as the store would later
+    except ValueError:
+        log.debug("unusable URL %r ignored", url)
+        return None
     return url
 
 

@@ -38,8 +38,15 @@ def _describe_os_error(path: Path, exc: OSError) -> AudioEditionError:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a partial one."""
+    """Write `data` to `path` so that readers see the old file or the new one, never a partial one.
+    A file that already holds exactly `data` is left alone: no rewrite, no fsync (a rebuild that changes nothing
+    stays fast), and its date keeps saying when it last changed (for rsync, CDNs and HTTP caches)."""
     path = Path(path)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        pass  # absent or unreadable: write it
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +84,20 @@ def check_free_space(directory: Path, needed_bytes: int) -> None:
         raise AudioEditionError(
             f"not enough free space for {directory}: {free / 1e6:.1f} MB free, this build needs about "
             f"{needed_bytes / 1e6:.1f} MB", "free some space on that disk, or choose another --out")
+
+
+def remove_stale_temp_files(out_dir: Path) -> int:
+    """Delete the temp files (`.<name>.<random>.tmp`) a killed build left in `out_dir`. Call it only while holding
+    the OutputLock: then no other build is writing one. Returns how many were removed."""
+    removed = 0
+    for path in Path(out_dir).rglob(".*.tmp"):
+        try:
+            if path.is_file():
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:

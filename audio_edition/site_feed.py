@@ -126,8 +126,13 @@ def _published_checker(out_dir: Path | None) -> Callable[[str], bool]:
 def _entry_link(entry, feed_url: str | None) -> str | None:  # type: ignore[no-untyped-def]
     for candidate in (entry.get("link"), entry.get("id")):
         if candidate:
-            url = urljoin(feed_url or "", candidate.strip())
-            if urlsplit(url).scheme in ("http", "https"):
+            try:
+                url = urljoin(feed_url or "", candidate.strip())
+                parts = urlsplit(url)
+                parts.port  # raises ValueError for a bad port
+            except ValueError:  # "https://[x", "http://h:99999": not a link we can follow
+                continue
+            if parts.scheme in ("http", "https"):
                 return url
     return None
 

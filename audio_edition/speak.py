@@ -208,6 +208,13 @@ def check_voice(spec: EngineSpec) -> None:
         checked = None
     if checked is not None and checked in _CHECKED_VOICES:  # the build checked it, the pool need not again
         return
+    # A voice whose exact bytes (and settings) loaded before with this onnxruntime needs no second look: a rebuild
+    # with nothing to speak then never touches the model (its content hash is computed for the cache key anyway).
+    marker = _verified_marker(spec)
+    if marker is not None and marker.is_file():
+        if checked is not None:
+            _CHECKED_VOICES.add(checked)
+        return
     from types import SimpleNamespace
 
     config = _read_piper_config(spec)
@@ -218,6 +225,26 @@ def check_voice(spec: EngineSpec) -> None:
                          f"{config.num_speakers} speaker(s) (0 to {max(config.num_speakers, 1) - 1})")
     if checked is not None:
         _CHECKED_VOICES.add(checked)
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:  # only a shortcut for next time
+            pass
+
+
+def _verified_marker(spec: EngineSpec) -> Path | None:
+    """Where we note that this exact voice (content hash, settings) loaded fine with this onnxruntime and piper."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .cache import default_cache_dir
+
+    try:
+        runtime = f"{version('onnxruntime')}:{version('piper-tts')}"
+        key = hashlib.sha256(f"{_piper_voice_id(spec)}:{runtime}".encode()).hexdigest()
+    except (InputError, PackageNotFoundError):
+        return None
+    return default_cache_dir().parent / "verified-voices" / key
 
 
 _CHECKED_VOICES: set[tuple[EngineSpec, int, int]] = set()

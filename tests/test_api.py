@@ -180,6 +180,8 @@ def test_wrong_content_type_and_route(api):
     assert status == 415
     status, body, _ = request(port, "GET", "/admin")
     assert status == 404 and body["error"] == "not found"
+    status, body, headers = request(port, "PUT", "/articles", {"url": "https://example.org/a"})
+    assert status == 501 and body["error"] == "not implemented"  # JSON, like every other error
 
 
 def test_openapi_is_served_and_matches_the_committed_copy(api):
@@ -267,3 +269,22 @@ def test_redirects_are_checked_too(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_worker_side_checks_of_webhook_jobs(tmp_path):
+    """What the worker does with a webhook job: the URL is checked again where it is fetched, and a site feed
+    posted as "html" is refused (its item links would be fetched)."""
+    from audio_edition.config import Config
+    from audio_edition.distributed import _read_payload
+    from conftest import DATA
+
+    config = Config()
+    with pytest.raises(InputError, match="refused"):
+        _read_payload({"url": "http://localhost:9/article", "untrusted": True}, config, tmp_path)
+    feed = (DATA / "feeds" / "site-rss-latin1.xml").read_bytes().decode("latin-1")
+    with pytest.raises(InputError, match="site feeds are not accepted through the webhook"):
+        _read_payload({"html": feed, "url": None, "untrusted": True}, config, tmp_path)
+    article = _read_payload({"html": "<html><body><article><h1>Titre du jour</h1><p>Un paragraphe.</p></article>"
+                                     "</body></html>", "url": "https://journal.example/t", "untrusted": True},
+                            config, tmp_path)
+    assert article.title == "Titre du jour"

@@ -89,6 +89,7 @@ def test_sigkill_at_random_points_never_corrupts_and_the_rerun_finishes(tmp_path
     rng.shuffle(delays)
     expected = 1
     finished_early = 0
+    temp_files_seen = 0
     for n, delay in enumerate(delays, start=1):
         source = tmp_path / f"article-{n}.txt"
         if n % 3 == 0:  # every third kill hits the rebuild of a changed article (same GUID, new audio)
@@ -100,12 +101,15 @@ def test_sigkill_at_random_points_never_corrupts_and_the_rerun_finishes(tmp_path
         before = {item.findtext("guid") for item in feed_items(out)}
         if _kill_after(source, out, delay) is not None:
             finished_early += 1
+        temp_files_seen += bool(list(out.rglob("*.tmp")))
         published = _check_consistent(out)
         assert before <= {item.findtext("guid") for item in feed_items(out)}, f"kill at {delay:.2f} s lost an episode"
         assert len(published) <= expected
         _run(source, out)  # the next build finishes the job
+        assert not list(out.rglob("*.tmp")), "the rerun left (or did not clean) temp files"
         published = _check_consistent(out)
         items = feed_items(out)
         assert len(items) == len(published) == expected, f"after kill {n} at {delay:.2f} s"
         assert len({slug for _, slug, _ in published}) == expected
+    print(f"{KILLS} kills: {finished_early} build(s) finished first, {temp_files_seen} caught a write in progress")
     assert finished_early < KILLS // 2, "the delays no longer cover the build: most builds finished before the kill"

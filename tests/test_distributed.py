@@ -132,6 +132,14 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> N
     raise AssertionError("the webhook did not start")
 
 
+def _wait_ready(tmp: Path, name: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    log = tmp / f"{name}.log"
+    deadline = time.monotonic() + timeout
+    while " ready." not in log.read_text(errors="replace"):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
+        time.sleep(0.1)
+
+
 def test_ten_articles_two_workers_one_killed_all_published_once(newsroom):
     launch, jobs = newsroom["launch"], JobRegistry(newsroom["redis_url"])
     # Worker A builds articles only; worker B builds articles and is the one publisher (concurrency 1).
@@ -140,6 +148,8 @@ def test_ten_articles_two_workers_one_killed_all_published_once(newsroom):
     port = free_port()
     api = launch("serve", "--api", "--port", str(port), name="api")
     _wait_listening(port, api)
+    _wait_ready(newsroom["tmp"], "worker-a", worker_a)  # both consume before the first article arrives
+    _wait_ready(newsroom["tmp"], "worker-b", worker_b)
 
     ids = {}
     for n in range(10):
@@ -167,8 +177,10 @@ def test_ten_articles_two_workers_one_killed_all_published_once(newsroom):
         if all(state in ("published", "failed") for state in states.values()):
             break
         time.sleep(0.5)
-    logs = (newsroom["tmp"] / "worker-b.log").read_text()[-3000:]
-    assert all(state == "published" for state in states.values()), (states, logs)
+    log_b = (newsroom["tmp"] / "worker-b.log").read_text()
+    assert all(state == "published" for state in states.values()), (states, log_b[-3000:])
+    # Worker B built several articles with one voice, opened once in its one process.
+    assert log_b.count("succeeded") >= 5 and log_b.count("opened voice") == 1
     killed = jobs.get(killed_job)
     assert killed["worker"].startswith(f"audio-edition-{worker_b.pid}@")  # finished by the surviving worker
     assert killed["attempts"] >= 2  # redelivered: acks_late + the dead worker's message restored
@@ -265,3 +277,115 @@ def test_enqueue_fans_a_site_feed_and_a_folder_out_into_one_job_per_article(tmp_
     titles = {payload["article"]["title"] for _, payload in found if "article" in payload}
     assert "Chartreuse : les refuges manquent déjà d'eau" in titles
     assert all(payload["document"]["text"] for _, payload in found if "document" in payload)
+
+
+def test_s3_push_uploads_audio_first_feed_last_and_only_what_changed(tmp_path, s3_endpoint):  # noqa: F811
+    import boto3
+
+    from audio_edition.config import Config
+    from audio_edition.s3_target import push_output
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="order-test")
+    sent: list[str] = []
+    client.meta.events.register("before-call.s3.PutObject", lambda params, **_: sent.append(params["url_path"]))
+    out = tmp_path / "out"
+    files = {"feed.xml": b"<rss/>", "episodes/a/index.html": b"<html>a</html>", "episodes/a/a-1.mp3": b"ID3a",
+             "episodes/a/transcript.vtt": b"WEBVTT", ".audio-edition/store.sqlite3": b"db"}
+    for name, data in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    config = Config().replace("publish", target="s3", bucket="order-test", endpoint_url=s3_endpoint, prefix="/p/")
+
+    report = push_output(out, config, client=client)
+    assert report.uploaded[0] == "p/episodes/a/a-1.mp3" and report.uploaded[-1] == "p/feed.xml"
+    assert [path.rsplit("/", 1)[-1] for path in sent][-1] == "feed.xml"
+    assert "p/.audio-edition/store.sqlite3" not in report.uploaded and len(report.uploaded) == 4
+
+    # Nothing changed: nothing sent. A changed page and feed go up again; the MP3 is never rewritten.
+    assert push_output(out, config, client=client).uploaded == ()
+    (out / "episodes/a/index.html").write_bytes(b"<html>a, v2</html>")
+    (out / "feed.xml").write_bytes(b"<rss>v2</rss>")
+    (out / "episodes/a/a-1.mp3").write_bytes(b"ID3 tampered")
+    again = push_output(out, config, client=client)
+    assert again.uploaded == ("p/episodes/a/index.html", "p/feed.xml")
+    assert client.get_object(Bucket="order-test", Key="p/episodes/a/a-1.mp3")["Body"].read() == b"ID3a"
+    head = client.head_object(Bucket="order-test", Key="p/episodes/a/transcript.vtt")
+    assert head["ContentType"] == "text/vtt; charset=utf-8" and head["CacheControl"] == "public, max-age=3600"
+
+
+def test_s3_target_errors_are_one_line(tmp_path, s3_endpoint, monkeypatch):  # noqa: F811
+    from audio_edition.config import Config
+    from audio_edition.errors import AudioEditionError, InputError
+    from audio_edition.s3_target import push_output, s3_target
+
+    with pytest.raises(InputError, match="needs a bucket"):
+        s3_target(Config().replace("publish", target="s3"))
+    with pytest.raises(InputError, match="unknown publish target"):
+        s3_target(Config().replace("publish", target="ftp"))
+    (tmp_path / "feed.xml").write_text("<rss/>")
+    missing = Config().replace("publish", target="s3", bucket="no-such-bucket", endpoint_url=s3_endpoint)
+    for name, value in S3_ENV.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(AudioEditionError, match="no-such-bucket.*NoSuchBucket"):
+        push_output(tmp_path, missing)
+
+
+def test_local_build_publishes_to_the_bucket_too(tmp_path, s3_endpoint):  # noqa: F811
+    """No broker: `build` works as before, and with [publish] target = "s3" the output goes to the bucket."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="local-build")
+    config = tmp_path / "audio-edition.toml"
+    config.write_text(f"""
+[podcast]
+base_url = "{s3_endpoint}/local-build/"
+[publish]
+target = "s3"
+endpoint_url = "{s3_endpoint}"
+bucket = "local-build"
+""", encoding="utf-8")
+    url, html = article_html(0)
+    (tmp_path / "article.html").write_text(html, encoding="utf-8")
+    result = run_cli("--config", str(config), "build", str(tmp_path / "article.html"), "--out", str(tmp_path / "out"),
+                     "--voice", str(TINY_VOICE), "--jobs", "1", cwd=tmp_path,
+                     env={**S3_ENV, "AUDIO_EDITION_BROKER_URL": ""})
+    assert result.code == 0, result.stderr
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket="local-build")["Contents"]}
+    assert "feed.xml" in keys and sum(k.endswith(".mp3") for k in keys) == 1
+    assert keys == set(publishable_files(tmp_path / "out"))
+
+
+def test_publisher_commits_a_burst_in_one_batch_and_drops_duplicates(newsroom):
+    """Articles built while the publisher is busy (here: not started yet) go out in one store commit and one feed
+    regeneration; the same article sent twice is still one episode."""
+    from audio_edition.config import load_config
+    from audio_edition.distributed import submit
+
+    launch, jobs = newsroom["launch"], JobRegistry(newsroom["redis_url"])
+    builder = launch("worker", "--queues", "articles", name="builder")
+    config = load_config(newsroom["config"])
+    ids = []
+    for n in (0, 1, 2, 0):  # article 0 twice: a CMS that retried
+        url, html = article_html(n)
+        ids.append(submit(config, {"html": html, "url": url}, url))
+    deadline = time.monotonic() + 90
+    while any((jobs.get(i) or {}).get("state") != "built" for i in ids):
+        assert builder.poll() is None and time.monotonic() < deadline, [jobs.get(i) for i in ids]
+        time.sleep(0.2)
+
+    publisher = launch("worker", "--queues", "publish", name="publisher")
+    deadline = time.monotonic() + 60
+    while any((jobs.get(i) or {}).get("state") != "published" for i in ids):
+        assert publisher.poll() is None and time.monotonic() < deadline, [jobs.get(i) for i in ids]
+        time.sleep(0.2)
+    log = (newsroom["tmp"] / "publisher.log").read_text()
+    assert "published 3 episode(s) in one batch" in log
+    assert sum(1 for i in ids if jobs.get(i).get("duplicate")) == 1
+    with sqlite3.connect(newsroom["out"] / ".audio-edition" / "store.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM episodes WHERE status = 'published'").fetchone()[0] == 3
+    assert len(feedparser.parse((newsroom["out"] / "feed.xml").read_bytes()).entries) == 3
+    assert not any((newsroom["out"] / ".audio-edition" / "staging").iterdir())  # nothing left behind

@@ -1,6 +1,7 @@
 """Speed work that must not silently regress (issue 7) — behaviour, not timings (those are in bench/).
 
-- A rebuild with nothing to speak loads no voice and starts no worker, whatever --jobs says.
+- A rebuild with nothing to speak loads no voice and starts no worker, whatever --jobs says, and does not read
+  unchanged article files again — but sees a changed byte.
 - No text longer than the segmentation cap reaches the engine, even when spelling out figures makes a written
   piece several times longer.
 """
@@ -50,6 +51,14 @@ def test_rebuild_with_nothing_to_speak_loads_no_voice_and_starts_no_worker(tmp_p
     assert (unchanged["built"], unchanged["unchanged"], unchanged["utterances_synthesized"]) == (0, 3, 0)
     assert unchanged["engines_opened"] == 0, "an unchanged rebuild must not load the voice or start workers"
     assert (tmp_path / "out" / "feed.xml").read_bytes() == feed
+
+    # The unchanged files were not even read again (source index), but a changed byte is always seen.
+    index = json.loads((tmp_path / "out" / ".audio-edition" / "sources.json").read_text())
+    assert len(index) == 3
+    piscine = tmp_path / "site" / "piscine.txt"
+    piscine.write_text(ARTICLES["piscine.txt"].replace("lundi", "mardi"), encoding="utf-8")  # same length
+    edited = _build(tmp_path, "out", "--jobs", "2")
+    assert (edited["built"], edited["unchanged"], edited["utterances_synthesized"]) == (1, 2, 1)
 
     # A new output folder: every episode is built again, but every sentence comes from the clip cache.
     elsewhere = _build(tmp_path, "out2", "--jobs", "2")

@@ -13,6 +13,8 @@ _TRANSLATE = str.maketrans({
     "\u2212": "-", "\u2010": "-", "\u2011": "-",
     "\u2024": ".",
     **{c: " " for c in _SPACES},
+    # Roman numerals as single characters ("Ⅻ", "ⅳ"): espeak spells their Unicode names; the letters it reads.
+    **{chr(c): unicodedata.normalize("NFKC", chr(c)).upper() for c in range(0x2160, 0x2180)},
 })
 # Thousands groups ("1 000 000", NBSP or NNBSP in print): joined, so that each number is one token.
 _THOUSANDS = re.compile(r"(?<![\d,])\d{1,3}(?: \d{3})+(?![\d]| \d)")

@@ -124,9 +124,14 @@ def _counted(match: re.Match) -> str:
     return cardinal(int(match.group(1)), feminine=True) if feminine else match.group(1)
 
 
+# More digits than an amount can have (num2words stops at 15): an identifier or a code, read digit by digit.
+_LONG_DIGITS = re.compile(r"(?<![\w,.+\-/])\d{16,}(?![\w]|[,.]\d|-\w)")
+
+
 def apply_cardinals(text: str) -> str:
     text = _COUNTED.sub(_counted, text)
     text = _BARE_NUMBER.sub(lambda m: say_number(m.group(1)), text)
+    text = _LONG_DIGITS.sub(lambda m: " ".join(cardinal(int(digit)) for digit in m.group(0)), text)
     return re.sub(r"\s?%", " pour cent", text)
 
 

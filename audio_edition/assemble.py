@@ -117,7 +117,10 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
         pause = np.zeros(int(round(max(0, utterance.pause_after_ms) * rate / 1000)), dtype=np.float32)
         pieces += [samples, pause]
         cursor += len(samples) + len(pause)
-    speech = ffmpeg.resample(np.concatenate(pieces), rate, out_rate)
+    joined = np.concatenate(pieces)
+    del pieces  # a 30-minute episode is ~300 MB per copy at 44.1 kHz: no copy is kept longer than needed
+    speech = ffmpeg.resample(joined, rate, out_rate)
+    del joined
 
     intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
     outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
@@ -125,10 +128,12 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     head = [intro, gap] if intro is not None else []
     tail = [outro] if outro is not None else []
     offset = sum(len(p) for p in head) / out_rate
-    samples = np.concatenate([*head, speech, *tail]).astype(np.float32)
     # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
-    samples = np.concatenate([samples, np.zeros(-len(samples) % (out_rate // 100), dtype=np.float32)])
+    length = sum(len(p) for p in (*head, speech, *tail))
+    pad = np.zeros(-length % (out_rate // 100), dtype=np.float32)
+    samples = np.concatenate([*head, speech, *tail, pad], dtype=np.float32)
+    del speech
     duration = len(samples) / out_rate
 
     def at(sample: int) -> float:
@@ -190,10 +195,10 @@ def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_
     gain, previous = target_lufs - first.integrated_lufs, (0.0, first.integrated_lufs - target_lufs)
     out = samples
     for _ in range(3):
-        out = (samples * _db_to_gain(gain)).astype(np.float32)
-        if first.true_peak_dbtp + gain <= ceiling_db:
-            return out  # a plain gain: the result is known without measuring again
-        out = _limit(out, rate, ceiling_db)
+        if first.true_peak_dbtp + gain <= ceiling_db:  # a plain gain: the result is known without measuring again
+            return np.multiply(samples, _db_to_gain(gain), dtype=np.float32)
+        out = None  # the previous attempt goes before the next one is made (a 30-minute episode is 300 MB)
+        out = _limit(samples, rate, ceiling_db, gain)
         measured = ffmpeg.measure_samples(out, rate)
         miss = measured.integrated_lufs - target_lufs
         log.debug("gain %+.2f dB + limiter: %.2f LUFS, true peak %.2f dBTP", gain, measured.integrated_lufs,
@@ -206,10 +211,11 @@ def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_
     return out  # the MP3 made from it is measured again in _encode_checked
 
 
-def _limit(samples: np.ndarray, rate: int, ceiling_db: float) -> np.ndarray:
+def _limit(samples: np.ndarray, rate: int, ceiling_db: float, gain_db: float = 0.0) -> np.ndarray:
     # alimiter sees sample peaks only: at 4x the rate, its sample peaks are (close to) the true peaks.
+    # The gain is applied by ffmpeg too, so no gained copy of the whole episode is made here.
     limit = max(0.0625, _db_to_gain(ceiling_db))
-    chain = (f"aresample={4 * rate}:resampler=soxr,"
+    chain = (f"volume={gain_db:.4f}dB:precision=float,aresample={4 * rate}:resampler=soxr,"
              f"alimiter=limit={limit:.6f}:attack=1:release=60:level=false:latency=true,"
              f"aresample={rate}:resampler=soxr")
     out = ffmpeg.filter_samples(samples, rate, chain)
@@ -278,9 +284,10 @@ def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episod
     out_rate = stitched.sample_rate
     codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, out_rate)
     # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
+    timeline = stitched.timeline
     samples = normalize_loudness(stitched.samples, out_rate, audio_cfg.target_lufs - codec_db,
                                  audio_cfg.true_peak_db)
-    timeline = stitched.timeline
+    del stitched  # normalize_loudness returned a new array: the unnormalised one can go
 
     fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
     os.close(fd)
@@ -344,6 +351,6 @@ def _encode_checked(samples: np.ndarray, rate: int, bitrate: int, true_peak_db: 
             break
         if abs(change) < 0.05 or attempt == 2:
             break
-        samples = (samples * _db_to_gain(change)).astype(np.float32)
+        samples = np.multiply(samples, _db_to_gain(change), dtype=np.float32)
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

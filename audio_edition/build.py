@@ -188,6 +188,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                     phase_started = time.monotonic()
                     clips = pool.synthesize(script.utterances, on_clip=lambda _clip, t=task: progress.advance(t))
                     synthesis_seconds += time.monotonic() - phase_started
+                    if script is scripts[-1]:
+                        pool.release()  # nothing more to speak: the voices' memory goes before assembly needs it
                     progress.update(task, description=f"  {label} (assembling)")
                     episode = assemble_episode(script, clips, config, episode_dir, plan.slug, spec.voice,
                                                pool.engine_name, script_hash=script_hash)

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,7 +76,7 @@ _WRITE_FAILURES = (
 )
 
 
-def run_ffmpeg(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run_ffmpeg(args: list[str], stdin: bytes | memoryview | None = None) -> subprocess.CompletedProcess:
     """Run ffmpeg with `args` (an argument list); stdout is returned as bytes, stderr as text."""
     # -nostdin when we do not feed it: ffmpeg would otherwise read keys from the terminal.
     cmd = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *args]
@@ -86,35 +87,96 @@ def run_ffmpeg(args: list[str], stdin: bytes | None = None) -> subprocess.Comple
         raise AudioEditionError(f"cannot run ffmpeg ({cmd[0]}): {exc.strerror or exc}",
                                 "reinstall it: pip install --force-reinstall imageio-ffmpeg") from None
     if proc.returncode != 0:
-        output = proc.stderr.decode("utf-8", "replace")
-        if proc.returncode == -signal.SIGXFSZ:  # killed for writing past the file size limit (ulimit -f)
-            output += "\nFile too large"
-        elif proc.returncode < 0:
-            raise AudioEditionError(f"ffmpeg was killed by {signal.Signals(-proc.returncode).name}",
-                                    "out of memory? rerun with --debug to see the ffmpeg command")
-        for symptom, what, fix in _WRITE_FAILURES:  # say plainly what a user can fix, with the file
-            if symptom in output:
-                raise AudioEditionError(f"{what} while ffmpeg wrote {args[-1]}", fix)
-        tail = output.strip().splitlines()[-3:]
-        raise AudioEditionError(f"ffmpeg failed: {' / '.join(tail) or 'exit status ' + str(proc.returncode)}",
-                                "rerun with --debug to see the ffmpeg command")
+        raise _failure(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
     return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+def _failure(args: list[str], returncode: int, output: str) -> AudioEditionError:
+    """The one-line error for a failed ffmpeg run."""
+    if returncode == -signal.SIGXFSZ:  # killed for writing past the file size limit (ulimit -f)
+        output += "\nFile too large"
+    elif returncode < 0:
+        return AudioEditionError(f"ffmpeg was killed by {signal.Signals(-returncode).name}",
+                                 "out of memory? rerun with --debug to see the ffmpeg command")
+    for symptom, what, fix in _WRITE_FAILURES:  # say plainly what a user can fix, with the file
+        if symptom in output:
+            return AudioEditionError(f"{what} while ffmpeg wrote {args[-1]}", fix)
+    tail = output.strip().splitlines()[-3:]
+    return AudioEditionError(f"ffmpeg failed: {' / '.join(tail) or 'exit status ' + str(returncode)}",
+                             "rerun with --debug to see the ffmpeg command")
+
+
+def _run_to_samples(args: list[str], stdin: memoryview | None, expected: int) -> np.ndarray:
+    """Run ffmpeg writing raw float32 to stdout, read straight into one array (about `expected` samples).
+
+    subprocess.run would hold the whole output twice (its chunks, then their join) and the caller a third copy
+    as an array: for a 30-minute episode at 44.1 kHz that is 300 MB each. Here the input is a view of the
+    caller's array and the output is read into the array that is returned: memory stays flat.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *args]
+    log.debug("ffmpeg %s", " ".join(args))
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:  # not executable, wrong architecture...
+        raise AudioEditionError(f"cannot run ffmpeg ({cmd[0]}): {exc.strerror or exc}",
+                                "reinstall it: pip install --force-reinstall imageio-ffmpeg") from None
+    stderr: list[bytes] = []
+
+    def feed() -> None:
+        try:
+            if stdin is not None:
+                proc.stdin.write(stdin)
+        except OSError:  # ffmpeg stopped reading: its exit status and stderr say why
+            pass
+        finally:
+            try:
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            except OSError:
+                pass
+
+    helpers = [threading.Thread(target=feed, daemon=True),
+               threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)]
+    for helper in helpers:
+        helper.start()
+    out = np.empty(max(expected, 0) + 4096, dtype="<f4")
+    filled = 0  # bytes
+    while True:
+        raw = memoryview(out).cast("B")
+        if filled == len(raw):  # more than expected: grow by a quarter
+            raw.release()
+            out = np.concatenate([out, np.empty(len(out) // 4 + 4096, dtype="<f4")])
+            continue
+        count = proc.stdout.readinto(raw[filled:])
+        raw.release()
+        if not count:
+            break
+        filled += count
+    proc.stdout.close()
+    proc.wait()
+    for helper in helpers:
+        helper.join()
+    if proc.returncode != 0:
+        raise _failure(args, proc.returncode, b"".join(stderr).decode("utf-8", "replace"))
+    return out[: filled // 4]
 
 
 def _raw_input(sample_rate: int) -> list[str]:
     return ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0"]
 
 
-def _as_bytes(samples: np.ndarray) -> bytes:
-    return np.ascontiguousarray(samples, dtype="<f4").tobytes()
+def _as_bytes(samples: np.ndarray) -> memoryview:
+    """The samples as raw little-endian float32 bytes: a view, not a copy, when they already are float32."""
+    return memoryview(np.ascontiguousarray(samples, dtype="<f4")).cast("B")
 
 
 def filter_samples(samples: np.ndarray, sample_rate: int, audio_filter: str, out_rate: int | None = None) -> np.ndarray:
     """Pass mono float32 samples through an ffmpeg audio filter chain; returns mono float32."""
     out_rate = out_rate or sample_rate
-    proc = run_ffmpeg([*_raw_input(sample_rate), "-af", audio_filter,
-                       "-f", "f32le", "-ar", str(out_rate), "-ac", "1", "pipe:1"], stdin=_as_bytes(samples))
-    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    return _run_to_samples([*_raw_input(sample_rate), "-af", audio_filter,
+                            "-f", "f32le", "-ar", str(out_rate), "-ac", "1", "pipe:1"], _as_bytes(samples),
+                           expected=int(len(samples) * out_rate / sample_rate))
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -131,8 +193,8 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
 def decode_file(path: Path, sample_rate: int) -> np.ndarray:
     """Decode any audio file ffmpeg reads (jingles, MP3s) to mono float32 at `sample_rate`."""
-    proc = run_ffmpeg(["-i", str(path), "-vn", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "pipe:1"])
-    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    return _run_to_samples(["-i", str(path), "-vn", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "pipe:1"],
+                           None, expected=sample_rate * 60)
 
 
 @dataclass(frozen=True)

@@ -512,6 +512,14 @@ class SynthesisPool:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def release(self) -> None:
+        """Free the loaded voices now (the workers exit); a later cache miss opens them again. The build calls it
+        before assembling its last episode, the step that needs the most memory on a long article."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._engine = None
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,8 +1,9 @@
 """What every benchmark needs: paths, the benchmark voice, and running a command while sampling its memory.
 
 Peak RSS is the peak of the *sum* of the resident set sizes of the command and all its descendants (the spawn
-workers of a build), sampled every 50 ms with psutil. Shared pages (onnxruntime's library, numpy) are counted
-once per process, so the figure errs on the high side — the safe side for a memory budget.
+workers of a build, ffmpeg), sampled every 50 ms with psutil. Shared pages (onnxruntime's library, numpy) are
+counted once per process, so the figure errs on the high side — the safe side for a memory budget. The peak of
+the summed PSS (proportional set size: shared pages split between the processes sharing them) is kept too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Run:
     wall_seconds: float
     peak_rss_bytes: int
     returncode: int
+    peak_pss_bytes: int = 0
     stdout: str = ""
     stderr: str = ""
     stats: dict = field(default_factory=dict)  # the build's --stats-json, when it wrote one
@@ -45,18 +47,21 @@ def ensure_voice() -> Path:
     return VOICE
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) over PROC and its descendants."""
+    rss = pss = 0
     try:
         members = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            info = member.memory_full_info()
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
         except psutil.Error:  # a worker that just exited
             pass
-    return total
+    return rss, pss
 
 
 def run(args: list[str], *, stdin: str | None = None, env: dict | None = None, stats_file: Path | None = None,
@@ -69,13 +74,14 @@ def run(args: list[str], *, stdin: str | None = None, env: dict | None = None, s
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd, text=True)
     watched = psutil.Process(proc.pid)
-    peak = 0
+    peak = peak_pss = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not stop.is_set():
-            peak = max(peak, _tree_rss(watched))
+            rss, pss = _tree_memory(watched)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             stop.wait(SAMPLE_EVERY_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -87,7 +93,7 @@ def run(args: list[str], *, stdin: str | None = None, env: dict | None = None, s
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(map(str, args))}\n{err[-2000:]}")
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file and stats_file.is_file() else {}
-    return Run(wall, peak, proc.returncode, out, err, stats)
+    return Run(wall, peak, proc.returncode, peak_pss, out, err, stats)
 
 
 def audio_edition(*args: str) -> list[str]:

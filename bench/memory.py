@@ -66,13 +66,15 @@ def main() -> dict:
     results = {
         "words": words, "audio_seconds": s["audio_seconds"], "wall_seconds": result.wall_seconds,
         "utterances": s["utterances_synthesized"], "jobs": s["jobs"], "peak_rss": result.peak_rss_bytes,
+        "peak_pss": result.peak_pss_bytes,
         "longest_spoken_chars": s.get("longest_spoken_chars"), "cap_chars": cap,
         "targets_met": {"peak_rss_le_1GB": result.peak_rss_bytes <= LIMIT_BYTES,
                         "no_utterance_over_cap": (s.get("longest_spoken_chars") or 0) <= cap},
     }
     print(f"audio {s['audio_seconds'] / 60:.1f} min, {s['utterances_synthesized']} utterances, {s['jobs']} workers, "
           f"wall {result.wall_seconds:.0f} s")
-    print(f"peak RSS (build + workers): {mb(result.peak_rss_bytes)}   target <= {mb(LIMIT_BYTES)}")
+    print(f"peak RSS (build + workers): {mb(result.peak_rss_bytes)}   target <= {mb(LIMIT_BYTES)}"
+          f"   (peak PSS {mb(result.peak_pss_bytes)})")
     print(f"longest text sent to the engine: {s.get('longest_spoken_chars')} characters   target <= {cap}")
     print(f"targets met: {results['targets_met']}")
     print(f"results: {write_results('memory', results)}")

@@ -169,9 +169,10 @@ _AROUND = ".,;:!?()[]{}«»\"'’…–—-\u00a0\u202f"
 
 
 def _standalone_numbers(spoken: str) -> list[str]:
-    # A leading "." or "," is not stripped: ".45" is a decimal fragment, and espeak reads it right ("quarante-cinq").
-    return [word for word in spoken.split() if word.lstrip(_AROUND.replace(".", "").replace(",", ""))
-            .rstrip(_AROUND).isdecimal()]
+    # A leading "." or "," is not stripped: ".45" is a decimal fragment, and espeak reads it right ("quarante-cinq");
+    # nor is a typewriter dash "--", which espeak skips before reading the number right.
+    return [word for word in spoken.split() if not word.startswith("--")
+            and word.lstrip(_AROUND.replace(".", "").replace(",", "")).rstrip(_AROUND).isdecimal()]
 
 
 def _check_no_digits(text: str) -> None:

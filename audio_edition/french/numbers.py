@@ -94,8 +94,8 @@ def _phone(match: re.Match) -> str:
 
 
 # --- signed numbers and ranges -------------------------------------------------------------------------------
-_SIGNED = re.compile(r"(?<![\w,.\-+])(±|\+/-|\+|-)(?=\d)")
-_SIGN_WORDS = {"-": "moins ", "+": "plus ", "±": "plus ou moins ", "+/-": "plus ou moins "}
+_SIGNED = re.compile(r"(?<![\w,.\-+])(±|\+/-|\+-|\+|-)(?=\d)")  # "+-3" is a typed "±3"
+_SIGN_WORDS = {"-": "moins ", "+": "plus ", "±": "plus ou moins ", "+/-": "plus ou moins ", "+-": "plus ou moins "}
 # "1945-1950", "3-1", "10 – 15": a dash between two numbers is read "à".
 _RANGE = re.compile(r"(?<=\d)\s?[-–]\s?(?=\d)")
 

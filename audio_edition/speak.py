@@ -521,10 +521,7 @@ class SynthesisPool:
         self._engine = None
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-        self._engine = None
+        self.release()
         self._closed = True
 
     def synthesize(self, utterances: Sequence[Utterance],

@@ -48,6 +48,7 @@ def long_article(copies: int) -> str:
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=None, help="synthesis workers (default: all cores)")
     args = parser.parse_args()
     voice = ensure_voice()
     cap = ScriptConfig().max_utterance_chars
@@ -56,10 +57,12 @@ def main() -> dict:
         article = work / "long-article.txt"
         article.write_text(long_article(args.copies), encoding="utf-8")
         words = len(article.read_text(encoding="utf-8").split())
-        print(f"{article.name}: {words} words; building with {voice.name}, all cores, --no-cache...", flush=True)
+        workers = f"--jobs {args.jobs}" if args.jobs else "all cores"
+        print(f"{article.name}: {words} words; building with {voice.name}, {workers}, --no-cache...", flush=True)
         stats = work / "stats.json"
         result = run(audio_edition("build", str(article), "--voice", str(voice), "--no-cache", "--out",
-                                   str(work / "out"), "--stats-json", str(stats)), stats_file=stats)
+                                   str(work / "out"), "--stats-json", str(stats),
+                                   *(["--jobs", str(args.jobs)] if args.jobs else [])), stats_file=stats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     s = result.stats
@@ -77,7 +80,7 @@ def main() -> dict:
           f"   (peak PSS {mb(result.peak_pss_bytes)})")
     print(f"longest text sent to the engine: {s.get('longest_spoken_chars')} characters   target <= {cap}")
     print(f"targets met: {results['targets_met']}")
-    print(f"results: {write_results('memory', results)}")
+    print(f"results: {write_results('memory' if not args.jobs else f'memory-jobs{args.jobs}', results)}")
     return results
 
 

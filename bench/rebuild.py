@@ -17,6 +17,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,12 +25,12 @@ from _common import audio_edition, ensure_voice, mb, median, run, write_results 
 from articles import article_html  # noqa: E402
 
 EDITED = 17  # the article whose sentence changes
-DAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+RUN = int(time.time()) % 90000 + 10000  # a new number each run: an edit is never in the clip cache already
 
 
 def edit(version: int) -> str:
-    """The sentence that changes: a new day each version, so every edit is new text (never in the cache)."""
-    return f"Une correction a été apportée à cet article {DAYS[version % len(DAYS)]}."
+    """The sentence that changes: a new reference number each version, so every edit is text never spoken."""
+    return f"Une correction a été apportée à cet article, référence {RUN + version}."
 
 
 def write_articles(folder: Path, count: int, edited: str | None = None) -> None:
@@ -44,7 +45,8 @@ def main() -> dict:
     parser.add_argument("--articles", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--voice", type=Path, default=None, help="default: the benchmark voice")
-    parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="work in this folder and keep it (an earlier run's feed there is reused)")
     args = parser.parse_args()
     voice = args.voice or ensure_voice()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-rebuild-"))
@@ -60,9 +62,10 @@ def main() -> dict:
         write_articles(articles, args.articles, edited=edit(0))
         print(f"{args.articles} articles in {articles}; first build with {voice.name}...", flush=True)
         first_wall, first_rss, first = build()
-        print(f"  first build: {first['built']} episodes, {first['utterances_synthesized']} utterances spoken, "
+        print(f"  first build: {first['built']} episodes built, {first['unchanged']} already there, "
+              f"{first['utterances_synthesized']} utterances spoken, "
               f"{first_wall:.1f} s, peak RSS {mb(first_rss)}", flush=True)
-        assert first["built"] == args.articles, first
+        assert first["built"] + first["unchanged"] == args.articles, first
 
         unchanged, edited = [], []
         for rep in range(args.repeat):

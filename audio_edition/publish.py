@@ -218,7 +218,14 @@ def check_config(config: Config) -> None:
 
 def publish(out_dir: Path, config: Config, episodes: Sequence[Episode]) -> Path:
     """Commit `episodes` to the store (all or nothing), then regenerate feed.xml and the pages. Returns feed.xml."""
+    from .pages import install_player, write_episode_page
+
     out_dir = Path(out_dir)
+    # Every file an episode needs is in place before the store says it is published: a build killed between the
+    # commit and the page regeneration must not leave a published episode without its page.
+    install_player(out_dir)
+    for episode in episodes:
+        write_episode_page(out_dir, config, episode)
     with EpisodeStore(out_dir) as store, store.transaction():
         changed = sum(_record(store, out_dir, e) for e in episodes)
     log.info("store: %d episode(s) new or changed, %d unchanged", changed, len(episodes) - changed)

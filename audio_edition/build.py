@@ -7,7 +7,6 @@ Progress (rich) goes to stderr; the summary and where the files are go to stdout
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -20,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .config import Config
 from .errors import AudioEditionError, InputError
+from .fileio import file_digest
 from .models import Episode, Script
 
 log = logging.getLogger(__name__)
@@ -42,12 +42,6 @@ class BuildSummary:
         return self.wall_seconds / self.audio_seconds if self.audio_seconds > 0 else None
 
 
-def _file_digest(path: Path | None) -> str | None:
-    if path is None or not path.is_file():
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def audio_settings(config: Config) -> dict:
     """The settings besides the voice that change the MP3's sound: part of the script hash."""
     audio = config.audio
@@ -55,8 +49,8 @@ def audio_settings(config: Config) -> dict:
         "bitrate_kbps": audio.bitrate_kbps,
         "target_lufs": audio.target_lufs,
         "true_peak_db": audio.true_peak_db,
-        "jingle_intro": _file_digest(config.resolve(audio.jingle_intro)),
-        "jingle_outro": _file_digest(config.resolve(audio.jingle_outro)),
+        "jingle_intro": file_digest(config.resolve(audio.jingle_intro)),
+        "jingle_outro": file_digest(config.resolve(audio.jingle_outro)),
     }
 
 

@@ -7,6 +7,7 @@ Every file the tool publishes is written to a temp file in the same folder, fsyn
 from __future__ import annotations
 
 import errno
+import hashlib
 import fcntl
 import os
 import tempfile
@@ -35,6 +36,16 @@ def _describe_os_error(path: Path, exc: OSError) -> AudioEditionError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return InputError(f"cannot write {path}: {exc.strerror}", "choose a writable folder with --out")
     return AudioEditionError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def file_digest(path: Path | None) -> str | None:
+    """sha256 of a file's bytes, or None when there is no such readable file."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import AudioEditionError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, file_digest
 from .store import STORE_DIR, EpisodeStore, store_path
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,8 @@ def code_digest() -> str:
 
 def signature(config: Config, settings: dict, engine: str) -> str:
     """Everything besides an article's bytes that goes into its script and audio."""
-    lexicon = config.resolve(config.script.lexicon)
-    lexicon_digest = hashlib.sha256(lexicon.read_bytes()).hexdigest() if lexicon and lexicon.is_file() else None
     material = {"config": dataclasses.asdict(config), "settings": settings, "engine": engine,
-                "lexicon": lexicon_digest, "code": code_digest()}
+                "lexicon": file_digest(config.resolve(config.script.lexicon)), "code": code_digest()}
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -53,13 +51,6 @@ def _local_file(location: str) -> Path | None:
         return None
     path = Path(location).expanduser()
     return path.resolve() if path.is_file() else None
-
-
-def _file_digest(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 class SourceIndex:
@@ -80,7 +71,7 @@ class SourceIndex:
     def _digest(self, path: Path) -> str | None:
         key = str(path)
         if key not in self._digests:
-            self._digests[key] = _file_digest(path)
+            self._digests[key] = file_digest(path)
         return self._digests[key]
 
     def unchanged(self, location: str, store: EpisodeStore | None) -> bool:

@@ -1,9 +1,11 @@
 """The assemble stage: clips + pauses -> one MP3 episode, its Timeline, tags, transcripts and episode.json.
 
 Stitching is done on numpy arrays, sample by sample, so that the Timeline is exact (pydub counts whole
-milliseconds and would drift over a long article); ffmpeg (imageio-ffmpeg) resamples, measures loudness,
-limits peaks and encodes. Loudness is set on the whole episode (a measured gain to -16 LUFS, then a 4x oversampled
-look-ahead limiter for the true peak), never per sentence, so quiet and loud sentences keep their relation.
+milliseconds and would drift over a long article); ffmpeg (imageio-ffmpeg) resamples and encodes. Loudness is set
+on the whole episode (a measured gain to -16 LUFS, with a look-ahead true-peak limiter where the gain would push
+peaks over), never per sentence, so quiet and loud sentences keep their relation. Measuring and limiting are done
+in this process (loudness.py) on pieces of the episode: besides the stitched episode itself, nothing of its size is
+held in memory — the gain is a curve applied piece by piece as the encoder is fed.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ffmpeg
+from . import ffmpeg, loudness
 from .config import Config
 from .errors import AudioEditionError, InputError
 from .fileio import atomic_write_text
-from .models import Clip, Episode, Script, Span, Timeline, episode_to_dict
+from .loudness import GainCurve, PeakMap, db_to_gain
+from .models import Clip, Episode, Script, Span, Timeline, episode_to_dict, to_float32
 from .slug import content_hash
 
 log = logging.getLogger(__name__)
@@ -51,34 +54,32 @@ class StitchedAudio:
 
 
 # --- stitching -----------------------------------------------------------------------------------------------
-def _db_to_gain(db: float) -> float:
-    return 10.0 ** (db / 20.0)
-
-
-def _trim(samples: np.ndarray, rate: int) -> np.ndarray:
-    loud = np.flatnonzero(np.abs(samples) > _db_to_gain(TRIM_THRESHOLD_DB))
+def _speech_bounds(samples: np.ndarray) -> tuple[int, int]:
+    """[start, end) of a clip without the engine's leading/trailing silence (a little air kept)."""
+    limit = db_to_gain(TRIM_THRESHOLD_DB) * (32767.0 if samples.dtype == np.int16 else 1.0)
+    loud = np.flatnonzero(np.abs(samples) > limit)
     if len(loud) == 0:
-        return samples[:0]
-    keep = int(TRIM_KEEP_S * rate)
-    return samples[max(0, loud[0] - keep): min(len(samples), loud[-1] + 1 + keep)]
+        return 0, 0
+    return int(loud[0]), int(loud[-1]) + 1
 
 
 def _fade(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Raised-cosine fade in and out, in place."""
     n = min(int(FADE_S * rate), len(samples) // 2)
     if n == 0:
         return samples
     ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n, dtype=np.float64))).astype(np.float32)
-    out = samples.copy()
-    out[:n] *= ramp
-    out[-n:] *= ramp[::-1]
-    return out
+    samples[:n] *= ramp
+    samples[-n:] *= ramp[::-1]
+    return samples
 
 
-def _prepare_clip(clip: Clip, rate: int) -> np.ndarray:
-    samples = np.clip(np.nan_to_num(np.asarray(clip.samples, dtype=np.float32).reshape(-1)), -1.0, 1.0)
-    if clip.sample_rate != rate:
-        samples = ffmpeg.resample(samples, clip.sample_rate, rate)
-    return _fade(_trim(samples, rate), rate)
+def _clip_at(clip: Clip, rate: int) -> np.ndarray:
+    """The clip's samples at `rate` (int16 or float32 as they are when no resampling is needed)."""
+    if clip.sample_rate == rate:
+        return np.asarray(clip.samples).reshape(-1)
+    samples = np.clip(np.nan_to_num(to_float32(np.asarray(clip.samples).reshape(-1))), -1.0, 1.0)
+    return ffmpeg.resample(samples, clip.sample_rate, rate)
 
 
 def _load_jingle(config: Config, setting: str | None, name: str, out_rate: int) -> np.ndarray | None:
@@ -93,7 +94,7 @@ def _load_jingle(config: Config, setting: str | None, name: str, out_rate: int) 
         raise InputError(f"{name} is not audio ffmpeg can read: {path}") from None
     if len(samples) == 0:
         raise InputError(f"{name} has no audio: {path}")
-    return _fade(samples, out_rate)
+    return _fade(samples.copy(), out_rate)
 
 
 def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAudio:
@@ -108,32 +109,42 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     out_rate = config.audio.sample_rate
     # Work at the voice's own rate (one resampling of the whole track at the end, not one per clip).
     rate = Counter(c.sample_rate for c in by_utterance.values()).most_common(1)[0][0]
-    pieces: list[np.ndarray] = []
+    # First where everything goes, then one array filled in place: no list of pieces joined into a copy.
+    placed: list[tuple[np.ndarray, int]] = []  # (speech of the clip, pause after it), in samples at `rate`
     positions: dict[int, tuple[int, int]] = {}  # utterance index -> (start, end) in samples at `rate`
     cursor = 0
     for utterance in script.utterances:
-        samples = _prepare_clip(by_utterance[utterance.index], rate)
-        positions[utterance.index] = (cursor, cursor + len(samples))
-        pause = np.zeros(int(round(max(0, utterance.pause_after_ms) * rate / 1000)), dtype=np.float32)
-        pieces += [samples, pause]
-        cursor += len(samples) + len(pause)
-    joined = np.concatenate(pieces)
-    del pieces  # a 30-minute episode is ~300 MB per copy at 44.1 kHz: no copy is kept longer than needed
-    speech = ffmpeg.resample(joined, rate, out_rate)
-    del joined
+        samples = _clip_at(by_utterance[utterance.index], rate)
+        start, end = _speech_bounds(samples)
+        keep = int(TRIM_KEEP_S * rate)
+        speech = samples[max(0, start - keep): min(len(samples), end + keep)] if end > start else samples[:0]
+        pause = int(round(max(0, utterance.pause_after_ms) * rate / 1000))
+        positions[utterance.index] = (cursor, cursor + len(speech))
+        placed.append((speech, pause))
+        cursor += len(speech) + pause
+    joined = np.zeros(cursor, dtype=np.float32)
+    for (speech, _pause), (start, end) in zip(placed, positions.values()):
+        segment = joined[start:end]
+        segment[:] = np.clip(np.nan_to_num(to_float32(speech)), -1.0, 1.0)
+        _fade(segment, rate)
+    del placed
 
     intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
     outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
-    gap = np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)
-    head = [intro, gap] if intro is not None else []
-    tail = [outro] if outro is not None else []
-    offset = sum(len(p) for p in head) / out_rate
+    head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
+    head_length = sum(len(p) for p in head)
+    speech_length = ffmpeg.resampled_length(len(joined), rate, out_rate)
+    length = head_length + speech_length + (len(outro) if outro is not None else 0)
     # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
-    length = sum(len(p) for p in (*head, speech, *tail))
-    pad = np.zeros(-length % (out_rate // 100), dtype=np.float32)
-    samples = np.concatenate([*head, speech, *tail, pad], dtype=np.float32)
-    del speech
+    samples = np.zeros(length + (-length % (out_rate // 100)), dtype=np.float32)
+    if head:
+        samples[:head_length] = np.concatenate(head)
+    ffmpeg.resample(joined, rate, out_rate, into=samples[head_length: head_length + speech_length])
+    del joined
+    if outro is not None:
+        samples[head_length + speech_length: length] = outro
+    offset = head_length / out_rate
     duration = len(samples) / out_rate
 
     def at(sample: int) -> float:
@@ -179,49 +190,37 @@ def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> 
 
 
 # --- loudness ------------------------------------------------------------------------------------------------
-def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float) -> np.ndarray:
-    """Whole-episode gain to `target_lufs`, with a true-peak limiter below `true_peak_db` (minus a margin for
-    the MP3 encoder) when the gain would push peaks over. Length and timing are unchanged (the limiter's
-    look-ahead delay is compensated).
+def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float) -> GainCurve:
+    """The whole-episode gain to `target_lufs`, with the limiter keeping true peaks under `true_peak_db` (minus
+    a margin for the MP3 encoder) where the gain would push them over. Length and timing are unchanged.
 
-    Limiting takes some loudness away, the more the harder it works, so the gain is found by a few secant
-    steps, each one applied to the original samples (never limiting twice).
+    Limiting takes some loudness away, the more the harder it works, so the gain is found by a few secant steps,
+    each one computed from the original samples (never limiting twice).
     """
     ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
-    first = ffmpeg.measure_samples(samples, rate)
+    first = loudness.measure(GainCurve().pieces(samples), rate)
     log.debug("episode before: %.2f LUFS, true peak %.2f dBTP", first.integrated_lufs, first.true_peak_dbtp)
     if not math.isfinite(first.integrated_lufs):
-        return samples  # silence (or too short to gate): nothing to normalise
-    gain, previous = target_lufs - first.integrated_lufs, (0.0, first.integrated_lufs - target_lufs)
-    out = samples
+        return GainCurve()  # silence (or too short to gate): nothing to normalise
+    gain = target_lufs - first.integrated_lufs
+    if first.true_peak_dbtp + gain <= ceiling_db:  # a plain gain: the result is known without measuring again
+        return GainCurve(scale=db_to_gain(gain))
+    # The peaks that the trial gains (up to 1 dB over the first; a larger step finds its own) push over, found once.
+    peaks = PeakMap.find(samples, db_to_gain(ceiling_db - gain - 1.0))
+    previous = (0.0, first.integrated_lufs - target_lufs)
+    curve = GainCurve()
     for _ in range(3):
-        if first.true_peak_dbtp + gain <= ceiling_db:  # a plain gain: the result is known without measuring again
-            return np.multiply(samples, _db_to_gain(gain), dtype=np.float32)
-        out = None  # the previous attempt goes before the next one is made (a 30-minute episode is 300 MB)
-        out = _limit(samples, rate, ceiling_db, gain)
-        measured = ffmpeg.measure_samples(out, rate)
+        curve = loudness.limiter_curve(samples, rate, gain, ceiling_db, peaks)
+        measured = loudness.measure(curve.pieces(samples), rate, true_peak=False)
         miss = measured.integrated_lufs - target_lufs
-        log.debug("gain %+.2f dB + limiter: %.2f LUFS, true peak %.2f dBTP", gain, measured.integrated_lufs,
-                  measured.true_peak_dbtp)
+        log.debug("gain %+.2f dB + limiter (%d regions): %.2f LUFS", gain, len(curve.regions),
+                  measured.integrated_lufs)
         if abs(miss) <= LOUDNESS_TOLERANCE_LU / 2:
             break
         slope = (miss - previous[1]) / (gain - previous[0]) if gain != previous[0] else 1.0
         previous = (gain, miss)
         gain -= miss / min(1.0, max(0.2, slope))
-    return out  # the MP3 made from it is measured again in _encode_checked
-
-
-def _limit(samples: np.ndarray, rate: int, ceiling_db: float, gain_db: float = 0.0) -> np.ndarray:
-    # alimiter sees sample peaks only: at 4x the rate, its sample peaks are (close to) the true peaks.
-    # The gain is applied by ffmpeg too, so no gained copy of the whole episode is made here.
-    limit = max(0.0625, _db_to_gain(ceiling_db))
-    chain = (f"volume={gain_db:.4f}dB:precision=float,aresample={4 * rate}:resampler=soxr,"
-             f"alimiter=limit={limit:.6f}:attack=1:release=60:level=false:latency=true,"
-             f"aresample={rate}:resampler=soxr")
-    out = ffmpeg.filter_samples(samples, rate, chain)
-    if len(out) >= len(samples):
-        return out[:len(samples)]
-    return np.concatenate([out, np.zeros(len(samples) - len(out), dtype=np.float32)])
+    return curve  # the MP3 made with it is measured again in _encode_checked
 
 
 # --- hashes --------------------------------------------------------------------------------------------------
@@ -285,17 +284,18 @@ def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episod
     codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, out_rate)
     # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
     timeline = stitched.timeline
-    samples = normalize_loudness(stitched.samples, out_rate, audio_cfg.target_lufs - codec_db,
-                                 audio_cfg.true_peak_db)
-    del stitched  # normalize_loudness returned a new array: the unnormalised one can go
+    samples = stitched.samples
+    del stitched
+    gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db)
 
     fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
     try:
-        _encode_checked(samples, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db, audio_cfg.target_lufs,
-                        tmp, timeline.duration)
+        _encode_checked(samples, gain, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db,
+                        audio_cfg.target_lufs, tmp, timeline.duration)
+        del samples
         write_tags(tmp, script, timeline, config)
         data = tmp.read_bytes()
         audio_file = f"{slug}-{content_hash(data)}.mp3"
@@ -329,18 +329,20 @@ def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episod
     return episode
 
 
-def _encode_checked(samples: np.ndarray, rate: int, bitrate: int, true_peak_db: float, target_lufs: float,
-                    dest: Path, duration: float) -> None:
-    """Encode, then measure the MP3 itself (what listeners get): correct the gain if the encoder pushed the true
-    peak over the limit or moved the loudness more than expected, and check that it lasts as long as the Timeline."""
+def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: int, true_peak_db: float,
+                    target_lufs: float, dest: Path, duration: float) -> None:
+    """Encode (the gain applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
+    get: correct the gain if the encoder pushed the true peak over the limit or moved the loudness more than
+    expected, and check that it lasts as long as the Timeline."""
     peak_limit = true_peak_db - 0.1
     for attempt in range(3):
-        ffmpeg.encode_mp3(samples, rate, bitrate, dest)
-        measured = ffmpeg.measure_file_ebur128(dest)
+        meter = loudness.LoudnessMeter(rate)  # fed with the MP3 decoded while it is encoded (on the other core)
+        ffmpeg.encode_mp3(gain.pieces(samples), rate, bitrate, dest, on_decoded=meter.add)
+        measured = meter.result()
         log.debug("MP3: %.2f LUFS, true peak %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
-        if measured.samples is not None and abs(measured.samples / rate - duration) > DURATION_TOLERANCE_S:
-            raise AudioEditionError(
-                f"the MP3 lasts {measured.samples / rate:.3f} s but the Timeline {duration:.3f} s")
+        length = ffmpeg.mp3_length_samples(dest)  # what players read from the file's header
+        if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
+            raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
         if not math.isfinite(measured.integrated_lufs):
             break
         if measured.true_peak_dbtp > peak_limit:
@@ -351,6 +353,6 @@ def _encode_checked(samples: np.ndarray, rate: int, bitrate: int, true_peak_db: 
             break
         if abs(change) < 0.05 or attempt == 2:
             break
-        samples = np.multiply(samples, _db_to_gain(change), dtype=np.float32)
+        gain.scale *= db_to_gain(change)
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

@@ -3,7 +3,8 @@
 Key: sha256 over the engine's voice id (which includes a hash of the voice file), the synthesis settings, the
 spoken text and SPEECH_CODE_VERSION (bump it when a change to our speech code changes the audio).
 Value: one file per clip — a small header (magic, sample rate, sample count, sha256 of the samples) followed by
-16-bit PCM. The checksum means a truncated or corrupted entry is detected, deleted and re-synthesised, never played.
+16-bit PCM, the very samples the synthesis pool hands on (clips are int16 from synthesis on), so a cached build
+and an uncached one give the same bytes. The checksum means a truncated or corrupted entry is detected, deleted and re-synthesised, never played.
 Least-recently-used pruning keeps the folder under a size cap (a hit refreshes the file's mtime).
 """
 
@@ -22,6 +23,7 @@ import platformdirs
 
 from .errors import AudioEditionError
 from .fileio import atomic_write_bytes
+from .models import to_pcm16
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +65,9 @@ class ClipCache:
         return self.directory / key[:2] / f"{key}.clip"
 
     def get(self, key: str) -> tuple[np.ndarray, int] | None:
-        """(float32 samples, sample rate), or None when absent or corrupted (a corrupted entry is deleted)."""
+        """(int16 samples, sample rate), or None when absent or corrupted (a corrupted entry is deleted).
+
+        The samples are a read-only view of the file's bytes: no float copy (half the memory for a long article)."""
         path = self._path(key)
         try:
             data = path.read_bytes()
@@ -72,7 +76,7 @@ class ClipCache:
         except OSError as exc:
             _LOGGER.warning("clip cache: cannot read %s: %s", path, exc)
             return None
-        pcm = data[_HEADER.size:]
+        pcm = memoryview(data)[_HEADER.size:]
         try:
             magic, rate, count, digest = _HEADER.unpack_from(data)
         except struct.error:
@@ -85,11 +89,13 @@ class ClipCache:
             os.utime(path)  # LRU: a hit makes the entry young again
         except OSError:
             pass
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32767.0
+        samples = np.frombuffer(data, dtype="<i2", offset=_HEADER.size).astype(np.int16, copy=False)
         return samples, rate
 
     def put(self, key: str, samples: np.ndarray, sample_rate: int) -> None:
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+        """Store int16 samples as they are; float samples in [-1, 1] are converted with `to_pcm16`."""
+        pcm16 = samples if samples.dtype == np.int16 else to_pcm16(samples)
+        pcm = pcm16.astype("<i2", copy=False).tobytes()
         header = _HEADER.pack(_MAGIC, sample_rate, len(pcm) // 2, hashlib.sha256(pcm).digest())
         path = self._path(key)
         try:

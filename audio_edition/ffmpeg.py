@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -106,12 +107,14 @@ def _failure(args: list[str], returncode: int, output: str) -> AudioEditionError
                              "rerun with --debug to see the ffmpeg command")
 
 
-def _run_to_samples(args: list[str], stdin: memoryview | None, expected: int) -> np.ndarray:
+def _run_to_samples(args: list[str], stdin: memoryview | None, expected: int,
+                    into: np.ndarray | None = None) -> np.ndarray:
     """Run ffmpeg writing raw float32 to stdout, read straight into one array (about `expected` samples).
 
     subprocess.run would hold the whole output twice (its chunks, then their join) and the caller a third copy
     as an array: for a 30-minute episode at 44.1 kHz that is 300 MB each. Here the input is a view of the
-    caller's array and the output is read into the array that is returned: memory stays flat.
+    caller's array and the output is read into the array that is returned: memory stays flat. With `into` (a
+    float32 array), the output fills it exactly: what is left over is dropped, what is missing is silence.
     """
     cmd = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *args]
     log.debug("ffmpeg %s", " ".join(args))
@@ -140,13 +143,17 @@ def _run_to_samples(args: list[str], stdin: memoryview | None, expected: int) ->
                threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)]
     for helper in helpers:
         helper.start()
-    out = np.empty(max(expected, 0) + 4096, dtype="<f4")
+    out = into if into is not None else np.empty(max(expected, 0) + 4096, dtype="<f4")
     filled = 0  # bytes
     while True:
         raw = memoryview(out).cast("B")
-        if filled == len(raw):  # more than expected: grow by a quarter
+        if filled == len(raw):
             raw.release()
-            out = np.concatenate([out, np.empty(len(out) // 4 + 4096, dtype="<f4")])
+            if into is not None:  # full: read the rest away
+                while proc.stdout.read(1 << 16):
+                    pass
+                break
+            out = np.concatenate([out, np.empty(len(out) // 4 + 4096, dtype="<f4")])  # grow by a quarter
             continue
         count = proc.stdout.readinto(raw[filled:])
         raw.release()
@@ -159,6 +166,9 @@ def _run_to_samples(args: list[str], stdin: memoryview | None, expected: int) ->
         helper.join()
     if proc.returncode != 0:
         raise _failure(args, proc.returncode, b"".join(stderr).decode("utf-8", "replace"))
+    if into is not None:
+        into[filled // 4:] = 0.0
+        return into
     return out[: filled // 4]
 
 
@@ -171,24 +181,35 @@ def _as_bytes(samples: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(samples, dtype="<f4")).cast("B")
 
 
-def filter_samples(samples: np.ndarray, sample_rate: int, audio_filter: str, out_rate: int | None = None) -> np.ndarray:
-    """Pass mono float32 samples through an ffmpeg audio filter chain; returns mono float32."""
+def filter_samples(samples: np.ndarray, sample_rate: int, audio_filter: str, out_rate: int | None = None,
+                   into: np.ndarray | None = None) -> np.ndarray:
+    """Pass mono float32 samples through an ffmpeg audio filter chain; returns mono float32 (in `into` if given)."""
     out_rate = out_rate or sample_rate
     return _run_to_samples([*_raw_input(sample_rate), "-af", audio_filter,
                             "-f", "f32le", "-ar", str(out_rate), "-ac", "1", "pipe:1"], _as_bytes(samples),
-                           expected=int(len(samples) * out_rate / sample_rate))
+                           expected=int(len(samples) * out_rate / sample_rate), into=into)
 
 
-def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """High-quality resampling (soxr), delay-compensated so that a sound stays at the same time."""
+def resampled_length(length: int, from_rate: int, to_rate: int) -> int:
+    return int(round(length * to_rate / from_rate))
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int, into: np.ndarray | None = None) -> np.ndarray:
+    """High-quality resampling (soxr), delay-compensated so that a sound stays at the same time.
+
+    The result has exactly resampled_length() samples (the Timeline is computed from it); `into`, an array of
+    that length, receives it without another copy being made."""
+    want = resampled_length(len(samples), from_rate, to_rate)
+    if into is not None and len(into) != want:
+        raise ValueError(f"resample: `into` holds {len(into)} samples, {want} needed")
     if from_rate == to_rate or len(samples) == 0:
-        return np.asarray(samples, dtype=np.float32)
-    out = filter_samples(samples, from_rate, f"aresample={to_rate}:resampler=soxr:precision=28", out_rate=to_rate)
-    # Keep the length exactly proportional: the Timeline is computed from it.
-    want = int(round(len(samples) * to_rate / from_rate))
-    if len(out) >= want:
-        return out[:want]
-    return np.concatenate([out, np.zeros(want - len(out), dtype=np.float32)])
+        if into is None:
+            return np.asarray(samples, dtype=np.float32)
+        into[:] = samples
+        return into
+    into = into if into is not None else np.empty(want, dtype=np.float32)
+    return filter_samples(samples, from_rate, f"aresample={to_rate}:resampler=soxr:precision=28", out_rate=to_rate,
+                          into=into)
 
 
 def decode_file(path: Path, sample_rate: int) -> np.ndarray:
@@ -221,8 +242,9 @@ def _ebur128_summary(stderr: str, what: str) -> Loudness:
                     int(count.group(1)) if count else None)
 
 
-# ebur128 (ITU-R BS.1770 / EBU R128) with a 4x oversampled true peak. On a file, astats rides along to count the
-# decoded samples — only that: its full statistics would cost a third of the measurement.
+# ebur128 (ITU-R BS.1770 / EBU R128) with a 4x oversampled true peak: ffmpeg's own meter, the independent
+# reference the tests check loudness.py and the MP3s against (the build measures in-process: loudness.py).
+# On a file, astats rides along to count the decoded samples — only that.
 _MEASURE = "ebur128=peak=true"
 _MEASURE_AND_COUNT = "ebur128=peak=true,astats=measure_perchannel=none:measure_overall=Number_of_samples"
 
@@ -243,20 +265,164 @@ def measure_file_ebur128(path: Path) -> Loudness:
     return _ebur128_summary(proc.stderr, str(path))
 
 
-def encode_mp3(samples: np.ndarray, sample_rate: int, bitrate_kbps: int, dest: Path) -> None:
-    """Encode mono float32 samples to a CBR MP3 with a Xing/LAME ("Info") header.
+def _spawn(args: list[str], **streams) -> subprocess.Popen:
+    cmd = [ffmpeg_exe(), "-hide_banner", *args]
+    log.debug("ffmpeg %s", " ".join(args))
+    try:
+        return subprocess.Popen(cmd, **streams)
+    except OSError as exc:
+        raise AudioEditionError(f"cannot run ffmpeg ({cmd[0]}): {exc.strerror or exc}",
+                                "reinstall it: pip install --force-reinstall imageio-ffmpeg") from None
+
+
+def _read_samples(stream, on_piece: Callable[[np.ndarray], None], size: int = 1 << 18) -> None:
+    """Read raw float32 from `stream` until it ends, handing it on `size` samples at a time."""
+    while True:
+        piece = np.empty(size, dtype="<f4")
+        raw = memoryview(piece).cast("B")
+        filled = 0
+        while filled < len(raw):
+            count = stream.readinto(raw[filled:])
+            if not count:
+                break
+            filled += count
+        raw.release()
+        if filled // 4:
+            on_piece(piece[: filled // 4])
+        if filled < len(piece) * 4:
+            return
+
+
+def _run_fed(args: list[str], pieces: Iterable[np.ndarray],
+             decoder: tuple[list[str], Callable[[np.ndarray], None]] | None = None,
+             output_name: str | None = None) -> None:
+    """Run ffmpeg with float32 `pieces` written one after the other to its stdin (no whole-signal bytes).
+
+    With `decoder` (its arguments, and what receives its float32 output), the first ffmpeg's stdout is piped into
+    a second one, whose output is read in a thread while the first is fed."""
+    proc = _spawn(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE if decoder else subprocess.DEVNULL,
+                  stderr=subprocess.PIPE)
+    helpers: list[threading.Thread] = []
+    errors: dict[str, bytes] = {}
+    decoding = None
+    if decoder is not None:
+        decoding = _spawn(decoder[0], stdin=proc.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # the decoder holds it now: it sees the end when the encoder exits
+        received: list[BaseException] = []
+
+        def decode() -> None:
+            try:
+                _read_samples(decoding.stdout, decoder[1])
+            except BaseException as exc:  # handed to the caller below
+                received.append(exc)
+                decoding.stdout.close()
+
+        helpers += [threading.Thread(target=decode, daemon=True),
+                    threading.Thread(target=lambda: errors.__setitem__("decoder", decoding.stderr.read()),
+                                     daemon=True)]
+    helpers.append(threading.Thread(target=lambda: errors.__setitem__("encoder", proc.stderr.read()), daemon=True))
+    for helper in helpers:
+        helper.start()
+    try:
+        for piece in pieces:
+            proc.stdin.write(_as_bytes(piece))
+    except OSError:  # ffmpeg stopped reading: its exit status and stderr say why
+        pass
+    finally:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        proc.wait()
+        if decoding is not None:
+            decoding.wait()
+        for helper in helpers:
+            helper.join()
+    named = [*args[:-1], output_name] if output_name else args
+    if proc.returncode != 0:
+        raise _failure(named, proc.returncode, errors.get("encoder", b"").decode("utf-8", "replace"))
+    if decoding is not None:
+        if received:
+            raise received[0]
+        if decoding.returncode != 0:
+            raise _failure(["the MP3 check"], decoding.returncode,
+                           errors.get("decoder", b"").decode("utf-8", "replace"))
+
+
+_MP3_MUXER = "id3v2_version=0:write_id3v1=0"  # no ID3 here: tags.py writes ID3v2.3 afterwards
+
+
+def _tee_path(path: Path) -> str:
+    """A file name as the tee muxer reads it: its separators and quotes escaped, and a file: prefix so that no
+    part of it is taken for a protocol."""
+    escaped = "".join("\\" + c if c in "\\'|[]" else c for c in str(Path(path).resolve()))
+    return "file:" + escaped
+
+
+def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bitrate_kbps: int, dest: Path,
+               on_decoded: Callable[[np.ndarray], None] | None = None) -> None:
+    """Encode mono float32 samples (an array, or consecutive pieces of one) to a CBR MP3 with a Xing/LAME
+    ("Info") header.
 
     The LAME header records the encoder delay and padding, so players and decoders report and play exactly
     len(samples) samples. No ID3 tag here: tags.py writes ID3v2.3 afterwards. Deterministic (bitexact): the same
     samples give the same bytes, hence the same content hash.
+
+    With `on_decoded`, the MP3 frames are also decoded as they are made (ffmpeg's tee muxer sends them to a
+    second ffmpeg), and the decoded audio is handed to `on_decoded` piece by piece: the MP3 is checked on the
+    other core while it is encoded. That stream has no final header, so it carries the encoder's delay and
+    padding (~50 ms of near-silence) around the audio: read the length from the file (mp3_length_samples).
     """
-    run_ffmpeg([
-        "-y", *_raw_input(sample_rate),
-        "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-ar", str(sample_rate), "-ac", "1",
-        "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-map_metadata", "-1",
-        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "mp3", str(dest),
-    ], stdin=_as_bytes(samples))
+    pieces = [samples] if isinstance(samples, np.ndarray) else samples
+    encoder_args = [*_raw_input(sample_rate), "-map", "0:a",
+                    "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-ar", str(sample_rate), "-ac", "1",
+                    "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
+    if on_decoded is None:
+        _run_fed(["-y", *encoder_args, "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0",
+                  "-f", "mp3", str(dest)], pieces)
+    else:
+        outputs = f"[f=mp3:write_xing=1:{_MP3_MUXER}]{_tee_path(dest)}|[f=mp3:write_xing=0:{_MP3_MUXER}]pipe:1"
+        _run_fed(["-y", *encoder_args, "-f", "tee", outputs], pieces,
+                 decoder=(["-f", "mp3", "-i", "pipe:0", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1",
+                           "pipe:1"], on_decoded), output_name=str(dest))
     _label_lame_tag(dest)
+
+
+def mp3_length_samples(path: Path) -> int | None:
+    """The length in samples that players read from an MP3's Xing/LAME header (frames x 1152 - encoder delay -
+    padding), or None without such a header."""
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag: the first frame follows it
+            size = sum((b & 0x7F) << (7 * (3 - n)) for n, b in enumerate(head[6:10]))
+            fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
+        else:
+            fh.seek(0)
+        head = fh.read(512)
+    found = _lame_tag_offsets(head)
+    if found is None:
+        return None
+    xing, flags, tag = found
+    if not flags & 1 or tag + 24 > len(head):
+        return None
+    frames = int.from_bytes(head[xing + 8:xing + 12], "big")
+    delay_padding = int.from_bytes(head[tag + 21:tag + 24], "big")
+    mpeg1 = (head[1] >> 3) & 3 == 3
+    return frames * (1152 if mpeg1 else 576) - (delay_padding >> 12) - (delay_padding & 0xFFF)
+
+
+def _lame_tag_offsets(head: bytes) -> tuple[int, int, int] | None:
+    """(offset of the Xing/Info tag, its flags, offset of the LAME extension) in an MP3's first bytes."""
+    if len(head) < 200 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    mpeg1 = (head[1] >> 3) & 3 == 3
+    mono = (head[3] >> 6) & 3 == 3
+    xing = 4 + (17 if mono else 32) if mpeg1 else 4 + (9 if mono else 17)
+    if head[xing:xing + 4] not in (b"Info", b"Xing"):
+        return None
+    flags = int.from_bytes(head[xing + 4:xing + 8], "big")
+    tag = xing + 8 + 4 * (flags & 1) + 4 * (flags >> 1 & 1) + 100 * (flags >> 2 & 1) + 4 * (flags >> 3 & 1)
+    return xing, flags, tag
 
 
 def _crc16(data: bytes) -> int:
@@ -279,15 +445,10 @@ def _label_lame_tag(path: Path) -> bool:
     """
     with open(path, "r+b") as fh:
         head = bytearray(fh.read(512))
-        if len(head) < 200 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        found = _lame_tag_offsets(bytes(head))
+        if found is None:
             return False
-        mpeg1 = (head[1] >> 3) & 3 == 3
-        mono = (head[3] >> 6) & 3 == 3
-        xing = 4 + (17 if mono else 32) if mpeg1 else 4 + (9 if mono else 17)
-        if head[xing:xing + 4] not in (b"Info", b"Xing"):
-            return False
-        flags = int.from_bytes(head[xing + 4:xing + 8], "big")
-        tag = xing + 8 + 4 * (flags & 1) + 4 * (flags >> 1 & 1) + 100 * (flags >> 2 & 1) + 4 * (flags >> 3 & 1)
+        tag = found[2]
         if tag + 36 > len(head) or not head[tag:tag + 4] in (b"Lavf", b"Lavc"):
             return False
         head[tag:tag + 9] = b"LAME3.100"

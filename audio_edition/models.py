@@ -124,9 +124,27 @@ class Script:
     utterances: tuple[Utterance, ...]
 
 
+PCM16_FULL_SCALE = 32767.0
+
+
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] -> 16-bit PCM (int16), rounded and clipped."""
+    scaled = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * np.float32(PCM16_FULL_SCALE)
+    return np.rint(scaled).astype(np.int16)
+
+
+def to_float32(samples: np.ndarray) -> np.ndarray:
+    """16-bit PCM -> float32 in [-1, 1]; float samples are returned as float32."""
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / np.float32(PCM16_FULL_SCALE)
+    return np.asarray(samples, dtype=np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class Clip:
-    """Synthesised audio of one utterance: mono float32 samples in [-1, 1]."""
+    """Synthesised audio of one utterance, mono: 16-bit PCM (int16) as the synthesis pool and the clip cache give
+    it — half the memory of float32 for a long article, and a clip from the cache is then the very clip that was
+    synthesised — or float32 in [-1, 1] (both are accepted by the assemble stage)."""
 
     utterance: int  # Utterance.index
     samples: np.ndarray

@@ -1,13 +1,20 @@
 """Speech engines behind one interface, and parallel synthesis of a script's utterances.
 
 - `PiperEngine`: piper-tts `PiperVoice` on an onnxruntime session we build ourselves with one thread
-  (`intra_op_num_threads=1`, `inter_op_num_threads=1`): parallelism comes from several worker processes, and
-  Piper's default session would use every core per call and oversubscribe the machine.
+  (`intra_op_num_threads=1`, `inter_op_num_threads=1`): parallelism comes from several threads calling the same
+  session at once (onnxruntime's `run` is thread-safe and releases the GIL), and Piper's default session would
+  use every core per call and oversubscribe the machine. Every call runs with the arena shrinkage run option, so
+  the memory a long utterance needed goes back when it is done instead of staying (and fragmenting) in the arena.
+  Only espeak-ng's phonemizer (one global state per process) is serialised, under `_PHONEMIZE_LOCK`.
 - `EspeakEngine`: espeak-ng from the `espeakng-loader` wheel (its libespeak-ng.so and data, through ctypes):
   the offline fallback, robotic but always there. Never chosen silently: `resolve_engine` sets
   `fallback_reason`, logs a WARNING, and the build prints it.
-- `synthesize_clips` / `SynthesisPool`: utterances in, `Clip`s out in the same order; a process pool whose
-  workers open the engine once and keep it for every task (and every article of a build).
+- `synthesize_clips` / `SynthesisPool`: utterances in, `Clip`s (16-bit PCM) out in the same order. An engine
+  whose class says `parallel_threads = True` (Piper) is opened once in this process and shared by a thread pool:
+  one model in memory instead of one per worker (a medium voice's process was ~150 MB before it spoke and grew
+  ~22 MB per second of audio of its utterance), one arena shared and shrunk after each call, and no process
+  start-up. espeak-ng synthesises under one global lock, so threads would take turns: it keeps a pool of spawned
+  worker processes, each opening the engine once for every task (and every article of a build).
 """
 
 from __future__ import annotations
@@ -21,19 +28,19 @@ import os
 import re
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Callable, ClassVar, Literal, Protocol, Sequence
 
 import numpy as np
 
 from .cache import ClipCache, clip_key
 from .config import VoiceConfig
 from .errors import AudioEditionError, InputError
-from .models import Clip, Utterance
+from .models import Clip, Utterance, to_pcm16
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,9 @@ def resolve_engine(config: VoiceConfig) -> EngineSpec:
 
 class Engine(Protocol):
     name: str  # "piper" | "espeak"
+    # True: one engine may be shared by several threads that call `synthesize` at once and really run in
+    # parallel. False: the pool runs one engine per worker process instead.
+    parallel_threads: ClassVar[bool]
     voice_id: str  # stable: changes when the voice file or the synthesis settings change (cache key part)
     sample_rate: int
 
@@ -116,12 +126,17 @@ def describe_engine(spec: EngineSpec) -> EngineInfo:
     raise InputError(f"unknown engine {spec.engine!r}", "use piper or espeak")
 
 
-def open_engine(spec: EngineSpec) -> Engine:
+def engine_class(spec: EngineSpec) -> type:
+    """The class `open_engine` would use, to read its class attributes without loading anything."""
     if spec.engine == "piper":
-        return PiperEngine(spec)
+        return PiperEngine
     if spec.engine == "espeak":
-        return EspeakEngine(spec)
+        return EspeakEngine
     raise InputError(f"unknown engine {spec.engine!r}", "use piper or espeak")
+
+
+def open_engine(spec: EngineSpec) -> Engine:
+    return engine_class(spec)(spec)
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -142,7 +157,7 @@ def _file_digest(path: Path) -> str:
 
 # --- Piper ---------------------------------------------------------------------------------------------------
 def make_session(model_path: Path, *, optimize: bool = True):
-    """A single-threaded CPU onnxruntime session (parallelism comes from worker processes)."""
+    """A single-threaded CPU onnxruntime session (parallelism comes from several threads calling it at once)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -249,9 +264,60 @@ def _verified_marker(spec: EngineSpec) -> Path | None:
 
 _CHECKED_VOICES: set[tuple[EngineSpec, int, int]] = set()
 
+# Piper's phonemizer is espeak-ng (statically linked in piper's espeakbridge): one global state per process, so
+# only one thread may phonemize at a time. Inference, the expensive part, runs outside this lock.
+_PHONEMIZE_LOCK = threading.Lock()
+ARENA_SHRINKAGE = ("memory.enable_memory_arena_shrinkage", "cpu:0")
+# Past this resident size, a run gives the arena's free blocks back. Shrinking after every run costs 13-15 % of
+# synthesis time (the next run maps and faults those pages in again); never shrinking lets the arena fragment and
+# grow (measured: 1.25 GB after the 194 utterances of a 33-minute article, two threads). Above the size that two
+# concurrent runs need, shrinking only when it has grown keeps both: the speed, and a bounded footprint.
+ARENA_SHRINK_ABOVE_BYTES = 640 * 2**20
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size now (Linux), or None where /proc is not there."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class ShrinkingSession:
+    """The onnxruntime session as PiperVoice sees it: `run` adds our RunOptions (arena shrinkage) when the process
+    has grown past ARENA_SHRINK_ABOVE_BYTES (always where its size cannot be read); everything else
+    (`get_inputs`, `get_session_options`, ...) is the real session's.
+
+    Why a proxy: `PiperVoice.phoneme_ids_to_audio` calls `session.run(None, feeds)` with no run options."""
+
+    def __init__(self, session) -> None:
+        import onnxruntime
+
+        self.session = session
+        self.run_options = onnxruntime.RunOptions()
+        self.run_options.add_run_config_entry(*ARENA_SHRINKAGE)
+        self.shrinks = 0  # runs that gave memory back
+
+    def run(self, output_names, input_feed, run_options=None):
+        if run_options is None and self._should_shrink():
+            self.shrinks += 1
+            run_options = self.run_options  # only read by `run`: one instance is safe to share between threads
+        return self.session.run(output_names, input_feed, run_options)
+
+    def _should_shrink(self) -> bool:
+        size = resident_bytes()
+        return size is None or size > ARENA_SHRINK_ABOVE_BYTES
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
 
 class PiperEngine:
+    """A Piper voice on one single-threaded session; `synthesize` may be called from several threads at once."""
+
     name = "piper"
+    parallel_threads = True
 
     def __init__(self, spec: EngineSpec) -> None:
         from piper import PiperVoice, SynthesisConfig
@@ -269,7 +335,8 @@ class PiperEngine:
             raise InputError(f"speaker {spec.speaker} out of range: voice {spec.voice} has "
                              f"{config.num_speakers} speaker(s) (0 to {max(config.num_speakers, 1) - 1})")
 
-        self.voice = PiperVoice(session=session, config=config)
+        self.voice = PiperVoice(session=ShrinkingSession(session), config=config)
+        self._phonemized: dict[str, list[list[str]]] = {}  # text -> phonemes, from `cost` until `synthesize`
         self.sample_rate = int(config.sample_rate)
         self.spec = spec
         # normalize_audio off: Piper would peak-normalise every sentence; loudness is set on the whole episode.
@@ -299,11 +366,32 @@ class PiperEngine:
     def voice_id(self) -> str:
         return _piper_voice_id(self.spec)
 
+    def cost(self, spoken: str) -> int:
+        """How much the text will weigh on memory when spoken: its phonemes (an onnxruntime run's memory grows
+        with the audio, that is with the phonemes, not the characters: a spelled-out figure is short to write and
+        long to say). The phonemes are kept for `synthesize`."""
+        with _PHONEMIZE_LOCK:
+            sentences = self._phonemized.get(spoken)
+            if sentences is None:
+                sentences = self._phonemized[spoken] = self.voice.phonemize(spoken)
+        return sum(len(phonemes) for phonemes in sentences)
+
     def synthesize(self, spoken: str) -> np.ndarray:
+        """Mono float32 in [-1, 1]: what `PiperVoice.synthesize` gives sentence by sentence, joined (not used
+        itself because it phonemizes inside: we phonemize under the lock and infer outside it)."""
         if not spoken or not spoken.strip():
             return np.zeros(0, dtype=np.float32)
         try:
-            chunks = [c.audio_float_array for c in self.voice.synthesize(spoken, self.synthesis_config)]
+            with _PHONEMIZE_LOCK:
+                sentences = self._phonemized.pop(spoken, None) or self.voice.phonemize(spoken)
+            chunks = []
+            for phonemes in sentences:
+                if not phonemes:
+                    continue
+                audio = self.voice.phoneme_ids_to_audio(self.voice.phonemes_to_ids(phonemes), self.synthesis_config)
+                if self.synthesis_config.volume != 1.0:
+                    audio = audio * self.synthesis_config.volume
+                chunks.append(np.clip(audio, -1.0, 1.0).astype(np.float32))
         except InputError:
             raise
         except Exception as exc:
@@ -311,8 +399,7 @@ class PiperEngine:
                                     f"{str(exc).strip()[:200]}", "check that the .onnx.json matches the model") from None
         if not chunks:
             return np.zeros(0, dtype=np.float32)
-        audio = np.concatenate(chunks).astype(np.float32, copy=False)
-        return np.clip(audio, -1.0, 1.0)
+        return np.concatenate(chunks)
 
 
 # --- espeak-ng -----------------------------------------------------------------------------------------------
@@ -329,6 +416,7 @@ class EspeakEngine:
     """espeak-ng through the espeakng-loader wheel (libespeak-ng.so + espeak-ng-data): no apt, no subprocess."""
 
     name = "espeak"
+    parallel_threads = False  # one global synthesiser per process (`_ESPEAK_LOCK`): threads would take turns
 
     def __init__(self, spec: EngineSpec) -> None:
         global _ESPEAK_LIB
@@ -427,18 +515,93 @@ def _init_worker(spec: EngineSpec) -> None:
         _WORKER_ERROR = _error_value(exc)
 
 
-def _timed_synthesis(engine: Engine, spoken: str) -> tuple[np.ndarray, float]:
+def _timed_pcm16(engine: Engine, spoken: str) -> tuple[np.ndarray, float]:
+    """The engine's audio as 16-bit PCM (what the cache stores and the Clip carries), and the seconds the engine
+    took. Converted where it was synthesised: half the bytes to hold, and to pickle back from a worker process."""
     started = time.perf_counter()
     samples = engine.synthesize(spoken)
-    return samples, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    return to_pcm16(samples), seconds
+
+
+_LIBC = None
+
+
+def _glibc():
+    """glibc through ctypes, or None elsewhere (musl, macOS): only used to hand freed memory back to the system."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+            libc.malloc_trim.argtypes = [ctypes.c_size_t]
+            _LIBC = libc
+        except (OSError, AttributeError):
+            _LIBC = False
+    return _LIBC or None
+
+
+def _map_large_blocks() -> None:
+    """Blocks of 1 MB and more come straight from the system and go straight back when freed. glibc's default
+    raises that threshold to 32 MB as soon as one large block is freed, after which the arena's freed blocks and
+    the assembly's arrays stay in the heap, counted in the process's size, until the process ends."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (fixed: no more dynamic raising)
+
+
+def _give_back_freed_memory() -> None:
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+class _SharedWork:
+    """The utterances waiting for the synthesis threads, handed out so that what is being spoken at the same
+    moment never weighs more than a budget (a run's memory grows with its audio: ~330 MB for a 17-second
+    sentence on a medium voice; weight = phonemes, see PiperEngine.cost): at most (threads + 1) / 2 times the
+    heaviest. A thread takes the heaviest waiting text that fits — a long one pairs with a shorter one, and the
+    run ends on short texts, so the threads finish together. Order does not matter: each result says where it
+    goes."""
+
+    def __init__(self, items: list[tuple[int, str, int]], threads: int) -> None:
+        self.budget = max(cost for _, _, cost in items) * (threads + 1) / 2
+        self.waiting = sorted(items, key=lambda item: -item[2])
+        self.in_flight = 0
+        self.changed = threading.Condition()
+
+    def take(self) -> tuple[int, str, int]:
+        with self.changed:
+            while True:
+                for n, item in enumerate(self.waiting):
+                    if self.in_flight == 0 or self.in_flight + item[2] <= self.budget:
+                        del self.waiting[n]
+                        self.in_flight += item[2]
+                        return item
+                self.changed.wait()
+
+    def finished(self, item: tuple[int, str, int]) -> None:
+        with self.changed:
+            self.in_flight -= item[2]
+            self.changed.notify_all()
+
+
+def _synthesize_shared(engine: Engine, work: _SharedWork) -> tuple[int, np.ndarray, float]:
+    """Runs in a synthesis thread: one utterance from the shared work -> (its position, PCM, engine seconds)."""
+    item = work.take()
+    try:
+        return (item[0], *_timed_pcm16(engine, item[1]))
+    finally:
+        work.finished(item)
 
 
 def _synthesize_in_worker(spoken: str) -> tuple[np.ndarray | None, float, tuple[str, str, str | None] | None]:
-    """Runs in a worker: our errors come back as values (their hint does not survive pickling as an exception)."""
+    """Runs in a worker process: our errors come back as values (their hint does not survive pickling as an
+    exception)."""
     if _WORKER_ENGINE is None:
         return None, 0.0, _WORKER_ERROR or ("AudioEditionError", "the synthesis worker has no engine", None)
     try:
-        samples, seconds = _timed_synthesis(_WORKER_ENGINE, spoken)
+        samples, seconds = _timed_pcm16(_WORKER_ENGINE, spoken)
         return samples, seconds, None
     except AudioEditionError as exc:
         return None, 0.0, _error_value(exc)
@@ -450,8 +613,8 @@ class SynthesisStats:
 
     synthesized: int = 0  # utterances sent to the engine
     cached: int = 0  # utterances served from the clip cache
-    engine_seconds: float = 0.0  # time inside engine.synthesize, summed over workers
-    engines_opened: int = 0  # voice loads in this process (jobs=1) or worker pools started (jobs>1)
+    engine_seconds: float = 0.0  # time inside engine.synthesize, summed over threads / workers
+    engines_opened: int = 0  # voice loads in this process (jobs=1, or threads) or worker process pools started
     longest_spoken: int = 0  # characters of the longest text sent to the engine (memory grows with it)
 
 
@@ -463,12 +626,17 @@ def default_jobs() -> int:
 
 
 class SynthesisPool:
-    """Engines kept open across calls: in-process for jobs=1, else one engine per worker process.
+    """Engines kept open across calls, so every article of a build reuses the loaded voice.
+
+    - jobs=1: the engine in this process, called in the calling thread.
+    - jobs>1, an engine that is `parallel_threads` (Piper): ONE engine in this process, shared by `jobs` threads.
+    - jobs>1, any other engine (espeak): `jobs` spawned worker processes, each with its own engine.
 
     Nothing is loaded until a sentence is missing from the cache: a rebuild where everything is cached or
-    unchanged neither loads the voice nor starts a worker (the voice id and sample rate come from its files).
+    unchanged neither loads the voice nor starts a thread or worker (voice id and sample rate come from its files).
+    Clips come back as 16-bit PCM, whether synthesised or read from the cache (the same bytes either way).
 
-    Keep one open for a whole build so every article reuses the loaded voices:
+    Keep one open for a whole build:
         with SynthesisPool(spec, jobs) as pool:
             for script in scripts:
                 clips = pool.synthesize(script.utterances, on_clip=progress)
@@ -484,27 +652,38 @@ class SynthesisPool:
         self.sample_rate = info.sample_rate
         self.voice_id = info.voice_id
         self.engine_name = info.name
-        self._engine: Engine | None = None
-        self._executor: ProcessPoolExecutor | None = None
+        self.uses_threads = self.jobs > 1 and engine_class(spec).parallel_threads
+        self._engine: Engine | None = None  # in this process: jobs=1, or shared by the threads
+        self._threads: ThreadPoolExecutor | None = None
+        self._processes: ProcessPoolExecutor | None = None
 
     def _local_engine(self) -> Engine:
-        """jobs=1: the engine in this process, opened on the first cache miss."""
+        """The engine in this process, opened on the first cache miss (in the calling thread: a voice that cannot
+        load fails here, in one line, before any task is queued)."""
         if self._engine is None:
             self._engine = open_engine(self.spec)
             self.stats.engines_opened += 1
         return self._engine
 
-    def _workers(self) -> ProcessPoolExecutor:
-        """The worker processes, started on the first cache miss (a fully cached rebuild starts none)."""
-        if self._executor is None:
+    def _submit_shared(self, work: _SharedWork) -> Future:
+        """Queue one synthesis from `work` on the threads, opening the engine and starting them on the first miss."""
+        engine = self._local_engine()
+        if self._threads is None:
+            _map_large_blocks()
+            self._threads = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="synthesis")
+        return self._threads.submit(_synthesize_shared, engine, work)
+
+    def _submit(self, spoken: str) -> Future:
+        """Queue one synthesis on the worker processes, starting them on the first cache miss."""
+        if self._processes is None:
             # A model that onnxruntime cannot load fails here, in one line, before any worker starts (an
             # unoptimised session: a fraction of the cost of the workers' real ones).
             check_voice(self.spec)
             self.stats.engines_opened += 1
             # spawn, not fork: a forked onnxruntime/espeak state is not safe to reuse
-            self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
-                                                 initializer=_init_worker, initargs=(self.spec,))
-        return self._executor
+            self._processes = ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
+                                                  initializer=_init_worker, initargs=(self.spec,))
+        return self._processes.submit(_synthesize_in_worker, spoken)
 
     def __enter__(self) -> "SynthesisPool":
         return self
@@ -513,12 +692,18 @@ class SynthesisPool:
         self.close()
 
     def release(self) -> None:
-        """Free the loaded voices now (the workers exit); a later cache miss opens them again. The build calls it
-        before assembling its last episode, the step that needs the most memory on a long article."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-        self._engine = None
+        self._release()
+        _give_back_freed_memory()
+
+    def _release(self) -> None:
+        """Free the loaded voice now (threads stop, workers exit); a later cache miss opens it again. The build
+        calls it before assembling its last episode, the step that needs the most memory on a long article."""
+        executors: list[Executor | None] = [self._threads, self._processes]
+        self._threads = self._processes = None
+        for executor in executors:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+        self._engine = None  # after the threads stopped: none of them still uses it
 
     def close(self) -> None:
         self.release()
@@ -526,7 +711,8 @@ class SynthesisPool:
 
     def synthesize(self, utterances: Sequence[Utterance],
                    on_clip: Callable[[Clip], None] | None = None) -> list[Clip]:
-        """One Clip per utterance, in the same order. `on_clip` is called as each clip is ready."""
+        """One Clip (16-bit PCM) per utterance, in the same order. `on_clip` is called as each clip is ready,
+        always in the calling thread (so are the cache writes)."""
         clips: list[Clip | None] = [None] * len(utterances)
 
         if self._closed:
@@ -546,9 +732,10 @@ class SynthesisPool:
             done(position, samples)
 
         pending: dict[Future, int] = {}
+        missing: list[tuple[int, str]] = []  # (position, text) to speak on the threads
         for position, utterance in enumerate(utterances):
             if not utterance.spoken or not utterance.spoken.strip():
-                done(position, np.zeros(0, dtype=np.float32))
+                done(position, np.zeros(0, dtype=np.int16))
                 continue
             if self.cache is not None:
                 hit = self.cache.get(clip_key(self.voice_id, {}, utterance.spoken))
@@ -558,20 +745,30 @@ class SynthesisPool:
                     continue
             self.stats.longest_spoken = max(self.stats.longest_spoken, len(utterance.spoken))
             if self.jobs == 1:
-                synthesized(position, *_timed_synthesis(self._local_engine(), utterance.spoken))
+                synthesized(position, *_timed_pcm16(self._local_engine(), utterance.spoken))
+            elif self.uses_threads:
+                missing.append((position, utterance.spoken))
             else:
-                pending[self._workers().submit(_synthesize_in_worker, utterance.spoken)] = position
+                pending[self._submit(utterance.spoken)] = position
+        if missing:
+            engine = self._local_engine()
+            work = _SharedWork([(position, text, engine.cost(text)) for position, text in missing], self.jobs)
+            pending.update((self._submit_shared(work), -1) for _ in missing)  # each result carries its position
 
         try:
             remaining = set(pending)
             while remaining:
                 finished, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
                 for future in finished:
-                    samples, seconds, error = future.result()
-                    if error is not None:
-                        kind, message, hint = error
-                        raise (InputError if kind == "InputError" else AudioEditionError)(message, hint)
-                    synthesized(pending[future], samples, seconds)
+                    if self.uses_threads:  # a thread raises our errors as they are (nothing is pickled)
+                        position, samples, seconds = future.result()
+                    else:
+                        samples, seconds, error = future.result()
+                        if error is not None:
+                            kind, message, hint = error
+                            raise (InputError if kind == "InputError" else AudioEditionError)(message, hint)
+                        position = pending[future]
+                    synthesized(position, samples, seconds)
         except BrokenProcessPool:
             raise AudioEditionError("a synthesis worker died (out of memory?)", "retry with --jobs 1") from None
         finally:
@@ -582,7 +779,8 @@ class SynthesisPool:
 
 def synthesize_clips(utterances: Sequence[Utterance], spec: EngineSpec, jobs: int | None = None,
                      on_clip: Callable[[Clip], None] | None = None, cache: ClipCache | None = None) -> list[Clip]:
-    """Synthesise every utterance, in order (jobs=1: in this process; else a process pool, default = cores)."""
+    """Synthesise every utterance, in order (jobs=1: in this process; else threads or processes, see
+    SynthesisPool; default = cores)."""
     speakable = sum(1 for u in utterances if u.spoken and u.spoken.strip())
     jobs = max(1, min(jobs if jobs is not None else default_jobs(), max(speakable, 1)))
     with SynthesisPool(spec, jobs, cache) as pool:

@@ -129,6 +129,17 @@ def test_missing_clip_is_an_error():
 
 
 # --- the episode -------------------------------------------------------------------------------------------
+def test_episode_folder_with_characters_ffmpeg_treats_as_syntax(tmp_path):
+    # The MP3 is written through ffmpeg's tee muxer (encoded and checked at once), whose file names use | [ ] ' \
+    # as syntax and "x:" as a protocol: a user's output folder may hold any of them.
+    folder = tmp_path / "a|b [c] 'd' e:f \\g"
+    episode = assemble_episode(SCRIPT, clips_for(SCRIPT, level=0.02), Config(), folder, "le-titre", "v", "piper")
+    mp3 = folder / episode.audio_file
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".mp3") == [episode.audio_file]
+    assert ffmpeg.mp3_length_samples(mp3) == round(episode.timeline.duration * OUTPUT_RATE)
+    assert abs(MP3(mp3).info.length - episode.timeline.duration) <= 0.001
+
+
 def test_episode_mp3_is_cbr_mono_44k_at_minus_16_lufs_and_lasts_the_timeline(tmp_path):
     config = Config(audio=AudioConfig(bitrate_kbps=96))
     episode = assemble_episode(SCRIPT, clips_for(SCRIPT, level=0.02), config, tmp_path, "le-titre", "v", "piper")

@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from audio_edition.cache import ClipCache, clip_key
+from audio_edition.models import to_float32, to_pcm16
 
 
 def _tone(seconds: float = 0.2, rate: int = 22050) -> np.ndarray:
@@ -21,16 +22,25 @@ def test_key_changes_with_everything_that_changes_the_audio():
     assert base != clip_key("voice-a", {"length_scale": 1.0}, "Bonsoir.")
 
 
-def test_round_trip_keeps_audio_within_16_bit_precision(tmp_path):
+def test_round_trip_gives_back_the_16_bit_clip_exactly(tmp_path):
     cache = ClipCache(tmp_path)
     samples = _tone()
     key = clip_key("v", {}, "Bonjour.")
     assert cache.get(key) is None
-    cache.put(key, samples, 22050)
+    cache.put(key, samples, 22050)  # float in: stored as 16-bit PCM
     got, rate = cache.get(key)
-    assert rate == 22050
-    assert len(got) == len(samples)
-    assert np.max(np.abs(got - samples)) < 1e-4
+    assert rate == 22050 and got.dtype == np.int16
+    assert got.tobytes() == to_pcm16(samples).tobytes()
+    assert np.max(np.abs(to_float32(got) - samples)) < 1e-4
+    # int16 in: stored as is, and what comes back is those very samples
+    pcm = to_pcm16(samples[::-1])
+    cache.put(key, pcm, 24000)
+    again, rate = cache.get(key)
+    assert rate == 24000 and again.dtype == np.int16 and again.tobytes() == pcm.tobytes()
+    # an empty clip (an utterance of punctuation only) round-trips too
+    cache.put(key, np.zeros(0, dtype=np.int16), 22050)
+    empty, _ = cache.get(key)
+    assert empty.dtype == np.int16 and len(empty) == 0
 
 
 def test_corrupted_or_truncated_entry_is_dropped_not_played(tmp_path):
@@ -69,6 +79,8 @@ def test_prune_removes_least_recently_used_first(tmp_path):
 
 
 def test_pool_rebuild_serves_every_clip_from_cache_and_only_new_text_is_spoken(tmp_path, tiny_voice):
+    import multiprocessing
+
     from audio_edition.models import Utterance
     from audio_edition.speak import EngineSpec, SynthesisPool
 
@@ -86,9 +98,33 @@ def test_pool_rebuild_serves_every_clip_from_cache_and_only_new_text_is_spoken(t
     with SynthesisPool(spec, jobs=2, cache=cache) as pool:
         second = pool.synthesize(utterances(texts))
         assert (pool.stats.synthesized, pool.stats.cached) == (0, 3)
-        assert pool._executor is None, "a fully cached run must not start worker processes"
-    for a, b in zip(first, second):
-        assert len(a.samples) == len(b.samples) and np.max(np.abs(a.samples - b.samples)) < 1e-4
+        assert pool.stats.engines_opened == 0 and not multiprocessing.active_children(), \
+            "a fully cached run must neither load the voice nor start workers"
+    for a, b in zip(first, second):  # the cached clip is the very clip that was synthesised
+        assert a.samples.dtype == b.samples.dtype == np.int16
+        assert a.samples.tobytes() == b.samples.tobytes()
     with SynthesisPool(spec, jobs=1, cache=cache) as pool:
         pool.synthesize(utterances(texts[:2] + ["Il pleut à Lyon."]))
         assert (pool.stats.synthesized, pool.stats.cached) == (1, 2)
+
+
+def test_corrupted_entry_is_spoken_again_by_the_threads_and_gives_the_same_bytes(tmp_path, tiny_voice):
+    from audio_edition.models import Utterance
+    from audio_edition.speak import EngineSpec, SynthesisPool
+
+    spec = EngineSpec(engine="piper", voice="tiny", voice_path=str(tiny_voice), config_path=f"{tiny_voice}.json",
+                      noise_scale=0.0, noise_w_scale=0.0)
+    texts = ["Le conseil se réunit jeudi.", "Le budget sera voté.", "La séance est publique."]
+    items = [Utterance(i, "paragraph", 0, i, t, t, 300) for i, t in enumerate(texts)]
+    cache = ClipCache(tmp_path)
+    with SynthesisPool(spec, jobs=2, cache=cache) as pool:
+        first = pool.synthesize(items)
+    damaged = next(tmp_path.glob(f"*/{clip_key(pool.voice_id, {}, texts[1])}.clip"))
+    data = bytearray(damaged.read_bytes())
+    data[-3] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    with SynthesisPool(spec, jobs=2, cache=cache) as pool:
+        second = pool.synthesize(items)
+        assert (pool.stats.synthesized, pool.stats.cached) == (1, 2)
+    assert [c.samples.tobytes() for c in first] == [c.samples.tobytes() for c in second]
+    assert cache.get(clip_key(pool.voice_id, {}, texts[1]))[0].tobytes() == first[1].samples.tobytes()

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 from piper import PiperVoice
 
+from audio_edition import speak
+
 from audio_edition.config import VoiceConfig
 from audio_edition.errors import AudioEditionError, InputError
-from audio_edition.models import Utterance
+from audio_edition.models import Utterance, to_pcm16
 from audio_edition.speak import (
     EngineSpec,
     EspeakEngine,
@@ -84,6 +90,10 @@ def test_empty_text_gives_empty_audio():
     assert len(engine.synthesize("")) == 0 and len(engine.synthesize("   ")) == 0
 
 
+def threads_now() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
 def test_sessions_use_one_thread():
     session = make_session(TINY_VOICE)
     options = session.get_session_options()
@@ -91,9 +101,54 @@ def test_sessions_use_one_thread():
     engine = open_engine(piper_spec())
     assert engine.voice.session.get_session_options().intra_op_num_threads == 1
     # and no thread pool appears when it runs (Piper's default session would add cores-1 threads)
-    before = len(os.listdir("/proc/self/task"))
+    before = threads_now()
     engine.synthesize(TEXT)
-    assert len(os.listdir("/proc/self/task")) <= before
+    assert threads_now() <= before
+    # a jobs=2 pool adds its own two threads and nothing else, even while both run the session
+    most = 0
+    with SynthesisPool(piper_spec(), jobs=2) as pool:
+        def count(_clip) -> None:
+            nonlocal most
+            most = max(most, threads_now())
+        pool.synthesize(utterances(*SENTENCES), on_clip=count)
+        most = max(most, threads_now())
+    assert before < most <= before + 2
+
+
+@pytest.mark.parametrize("grown", [True, False])
+def test_the_arena_is_shrunk_only_once_the_process_has_grown(monkeypatch, grown):
+    # Shrinking after every run costs ~14 % of synthesis time; never shrinking lets the arena grow without bound.
+    seen = []
+    real_run = onnxruntime.InferenceSession.run
+
+    def recording_run(self, output_names, input_feed, run_options=None):
+        seen.append(run_options)
+        return real_run(self, output_names, input_feed, run_options)
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", recording_run)
+    size = speak.resident_bytes()
+    assert size is not None and size > 50 * 2**20  # this process, read from /proc
+    # a limit under this process's size: it has "grown"; over it by a lot: it has not
+    monkeypatch.setattr(speak, "ARENA_SHRINK_ABOVE_BYTES", size // 2 if grown else size * 100)
+    engine = open_engine(piper_spec())
+    engine.synthesize("Première phrase. Deuxième phrase, un peu plus longue. Troisième.")
+    assert len(seen) == 3  # one run per sentence
+    key, value = speak.ARENA_SHRINKAGE
+    if grown:
+        assert all(options is not None and options.get_run_config_entry(key) == value for options in seen)
+        assert engine.voice.session.shrinks == 3
+    else:
+        assert seen == [None, None, None] and engine.voice.session.shrinks == 0
+
+
+def test_engine_gives_what_piper_gives_sentence_by_sentence():
+    # Phonemizing under our lock and running inference outside it must not change a sample: the same audio as
+    # PiperVoice.synthesize (which phonemizes inside), joined, for several sentences and a [[phonemes]] block.
+    engine = open_engine(piper_spec(noise_scale=0.0, noise_w_scale=0.0))
+    text = "Le maire de [[ʁɛn]] a parlé. Les travaux commencent lundi ! Fin."
+    expected = np.concatenate([c.audio_float_array for c in engine.voice.synthesize(text, engine.synthesis_config)])
+    got = engine.synthesize(text)
+    assert got.dtype == np.float32 and got.tobytes() == np.clip(expected, -1.0, 1.0).tobytes()
 
 
 def test_voice_id_changes_with_settings_and_voice_file(tmp_path):
@@ -233,7 +288,10 @@ def test_jobs_2_gives_the_same_clips_in_the_same_order_as_jobs_1():
     assert sorted(seen) == [u.index for u in items]
     for a, b in zip(serial, parallel):
         assert a.sample_rate == b.sample_rate == 22050
+        assert a.samples.dtype == b.samples.dtype == np.int16  # clips carry 16-bit PCM
         assert a.samples.tobytes() == b.samples.tobytes()
+    # the very samples the engine gives, converted once to 16-bit
+    assert serial[0].samples.tobytes() == to_pcm16(open_engine(spec).synthesize(SENTENCES[0])).tobytes()
     assert len(serial[1].samples) == 0 and serial[1].duration == 0.0
     assert all(len(c.samples) > 0 for i, c in enumerate(serial) if i != 1)
 
@@ -254,3 +312,119 @@ def test_bad_voice_fails_before_any_worker_starts(tmp_path):
     spec = EngineSpec(engine="piper", voice="broken", voice_path=str(bad), config_path=str(bad) + ".json")
     with pytest.raises(AudioEditionError, match="broken.onnx"):
         synthesize_clips(utterances("Bonjour."), spec, jobs=2)
+
+
+def test_piper_pool_shares_one_engine_between_threads_that_really_run_at_once(monkeypatch):
+    # Both threads must be inside the session's run at the same moment: the barrier breaks (and the test fails)
+    # if anything serialised the calls, e.g. a lock held around inference.
+    barrier = threading.Barrier(2, timeout=10)
+    entered = iter(range(1_000_000))  # next() on it is atomic under the GIL: numbers each run as it enters
+    inside: list[tuple[str, float, float]] = []
+    real_run = speak.ShrinkingSession.run
+
+    def meeting_run(self, output_names, input_feed, run_options=None):
+        started = time.perf_counter()
+        if next(entered) < 2:  # the first two runs wait for each other
+            barrier.wait()
+        result = real_run(self, output_names, input_feed, run_options)
+        inside.append((threading.current_thread().name, started, time.perf_counter()))
+        return result
+
+    monkeypatch.setattr(speak.ShrinkingSession, "run", meeting_run)
+    items = utterances(*SENTENCES)
+    with SynthesisPool(piper_spec(noise_scale=0.0, noise_w_scale=0.0), jobs=2) as pool:
+        assert pool.uses_threads
+        clips = pool.synthesize(items)
+        assert not multiprocessing.active_children(), "a Piper pool must not start worker processes"
+        assert pool.stats.engines_opened == 1 and pool.stats.synthesized == 4
+        assert pool.stats.engine_seconds > 0 and pool.stats.longest_spoken == max(map(len, SENTENCES))
+        first, second = sorted(inside, key=lambda run: run[1])[:2]
+        assert first[0] != second[0] and second[1] < first[2], "the first two runs did not overlap"
+        assert len(inside) == 4 and all(name.startswith("synthesis") for name, *_ in inside)  # not the caller
+        pool.release()  # memory back: the engine and its threads are gone, a later miss opens it again
+        assert pool._engine is None and pool._threads is None
+        again = pool.synthesize(items[:1])
+        assert pool.stats.engines_opened == 2
+    assert [c.utterance for c in clips] == [u.index for u in items]
+    assert again[0].samples.tobytes() == clips[0].samples.tobytes()
+
+
+def test_an_engine_error_in_a_thread_is_raised_with_its_hint_and_the_pool_keeps_working(monkeypatch):
+    real = PiperEngine.synthesize
+
+    def failing(self, spoken):
+        if "grève" in spoken:
+            raise AudioEditionError("Piper failed on voice tiny: boom", "check the voice")
+        return real(self, spoken)
+
+    monkeypatch.setattr(PiperEngine, "synthesize", failing)
+    with SynthesisPool(piper_spec(), jobs=2) as pool:
+        with pytest.raises(AudioEditionError, match="boom") as info:
+            pool.synthesize(utterances(*SENTENCES))
+        assert info.value.hint == "check the voice"
+        assert len(pool.synthesize(utterances("Une phrase qui passe."))) == 1
+
+
+def test_espeak_keeps_a_process_pool_and_gives_the_same_clips_as_jobs_1():
+    spec = EngineSpec(engine="espeak", voice="fr")
+    items = utterances("Bonjour à tous.", "Le budget a été voté hier soir.", "", "Fin de l'article.")
+    serial = synthesize_clips(items, spec, jobs=1)
+    with SynthesisPool(spec, jobs=2) as pool:
+        assert not pool.uses_threads
+        parallel = pool.synthesize(items)
+        workers = multiprocessing.active_children()
+        assert 1 <= len(workers) <= 2, "espeak (one global synthesiser) runs in worker processes"
+    assert [c.utterance for c in parallel] == [u.index for u in items]
+    assert all(c.samples.dtype == np.int16 for c in serial + parallel)
+    # espeak-ng is not sample-exact from one call to the next, even in one process (a few samples of difference):
+    # the same clips here means the same text at the same place, with the same duration to within 1%.
+    for a, b in zip(serial, parallel):
+        assert abs(len(a.samples) - len(b.samples)) <= 0.01 * len(a.samples)
+    assert len(parallel[1].samples) > len(parallel[0].samples) > 0 and len(parallel[2].samples) == 0
+
+
+def test_threads_never_speak_more_text_at_once_than_the_memory_budget():
+    # A run's memory grows with its audio: two of the heaviest texts must never be spoken at the same moment.
+    lengths = [300, 290, 280, 40, 150, 120, 60, 260, 30, 10, 200, 140]
+    work = speak._SharedWork([(n, "x" * size, size) for n, size in enumerate(lengths)], threads=2)
+    assert work.budget == 450
+    seen_at_once, taken, lock = [], [], threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if len(taken) == len(lengths):
+                    return
+                taken.append(None)
+            item = work.take()
+            seen_at_once.append(work.in_flight)
+            time.sleep(0.002 * item[2] / 10)  # heavier texts take longer, as they do
+            work.finished(item)
+            with lock:
+                taken[taken.index(None)] = item[0]
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(taken) == list(range(len(lengths)))  # every text spoken once
+    assert max(seen_at_once) <= 450 and max(seen_at_once) > 300  # the budget bound, and it was used
+    assert work.in_flight == 0 and not work.waiting
+
+
+def test_a_text_weighs_its_phonemes_not_its_characters():
+    # Spelled-out figures are short to write and long to say: the memory gate must see them as heavy.
+    engine = open_engine(piper_spec())
+    plain = "Le conseil municipal se réunira demain soir."
+    figures = "mille neuf cent quatre-vingt-dix-neuf virgule quatre-vingt-dix-sept"
+    for text in (plain, figures, "1999,97 %"):
+        assert engine.cost(text) == sum(len(p) for p in engine.voice.phonemize(text)) > 0
+    assert engine.cost("1999,97 %") > 3 * len("1999,97 %")  # nine characters, dozens of sounds
+    assert engine.cost("Un. Deux.") == engine.cost("Un.") + engine.cost("Deux.")  # every sentence counts
+    # the phonemes found for the cost are the ones spoken: same audio as without asking the cost first
+    spec = piper_spec(noise_scale=0.0, noise_w_scale=0.0)
+    asked = open_engine(spec)
+    asked.cost(plain)
+    assert asked.synthesize(plain).tobytes() == open_engine(spec).synthesize(plain).tobytes()
+    assert not asked._phonemized  # nothing kept once spoken

@@ -1,0 +1,140 @@
+"""loudness.py: our in-process BS.1770 meter and true-peak limiter, checked against ffmpeg's ebur128 filter (the
+independent reference, a separate program) on real speech and on signals whose answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from audio_edition import ffmpeg, loudness
+from audio_edition.loudness import GainCurve, PeakMap, limiter_curve, measure
+from audio_edition.speak import EngineSpec, open_engine
+
+RATE = 44100
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """Real French speech (espeak-ng), 44.1 kHz, about 20 s, with pauses."""
+    engine = open_engine(EngineSpec(engine="espeak", voice="fr"))
+    sentences = ["Le gouvernement a présenté mardi son projet de loi de finances pour l'année prochaine.",
+                 "Les syndicats appellent à une journée de grève dans les transports publics.",
+                 "À Marseille, la fréquentation des plages a battu un record cet été."]
+    parts = []
+    for text in sentences:
+        parts += [engine.synthesize(text), np.zeros(engine.sample_rate // 3, dtype=np.float32)]
+    return ffmpeg.resample(np.concatenate(parts), engine.sample_rate, RATE)
+
+
+@pytest.fixture(scope="module")
+def push(speech) -> float:
+    """A gain that puts the speech's loudest peak 4 dB over a -2.5 dBTP ceiling (a typical limiter workload)."""
+    return -2.5 - measure(speech, RATE).true_peak_dbtp + 4.0
+
+
+def sine(freq: float, seconds: float, amplitude: float, phase: float = 0.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (amplitude * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
+
+
+def pieces(x: np.ndarray, sizes: list[int]):
+    at, k = 0, 0
+    while at < len(x):
+        yield x[at: at + sizes[k % len(sizes)]]
+        at += sizes[k % len(sizes)]
+        k += 1
+
+
+def test_a_1khz_sine_at_minus_20_dbfs_is_minus_23_lufs_like_ffmpeg_says():
+    x = sine(1000, 5.0, 0.1)
+    ours = measure(x, RATE)
+    assert ours.integrated_lufs == pytest.approx(-23.0, abs=0.05)  # BS.1770: 0 dBFS 1 kHz mono = -3.01 LUFS
+    assert ours.integrated_lufs == pytest.approx(ffmpeg.measure_samples(x, RATE).integrated_lufs, abs=0.1)
+    assert ours.true_peak_dbtp == pytest.approx(-20.0, abs=0.05)
+
+
+def test_speech_loudness_and_true_peak_match_ffmpeg(speech):
+    reference = ffmpeg.measure_samples(speech, RATE)
+    ours = measure(speech, RATE)
+    assert ours.integrated_lufs == pytest.approx(reference.integrated_lufs, abs=0.1)
+    assert ours.true_peak_dbtp == pytest.approx(reference.true_peak_dbtp, abs=0.15)
+    assert ours.samples == len(speech)
+
+
+def test_true_peak_between_samples_is_found():
+    # a quarter-rate sine sampled 45 degrees off its crests: every sample is at 0.707 of the real peak (-3 dB)
+    x = sine(RATE / 4, 1.0, 0.5, phase=math.pi / 4)
+    assert 20 * math.log10(np.abs(x).max()) == pytest.approx(-9.03, abs=0.05)
+    ours = measure(x, RATE)
+    assert ours.true_peak_dbtp == pytest.approx(-6.02, abs=0.15)  # the real crest, 3 dB over every sample
+    # (ffmpeg's ebur128 reads -5.4 here: its resampler rings; both err on the safe side)
+    assert ours.true_peak_dbtp <= ffmpeg.measure_samples(x, RATE).true_peak_dbtp + 0.05
+
+
+def test_a_peak_at_a_piece_boundary_is_measured_the_same_in_pieces(speech):
+    whole = measure(speech, RATE)
+    loudest = int(np.argmax(np.abs(speech)))
+    sizes = [loudest, 7, 1, 4096, 100_000]  # a cut right at the loudest sample, then odd sizes
+    split = measure(pieces(speech, sizes), RATE)
+    assert split.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-6)
+    assert split.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-6)
+    assert split.samples == whole.samples
+
+
+def test_silence_and_too_short_signals_have_no_loudness():
+    assert measure(np.zeros(RATE * 3, dtype=np.float32), RATE).integrated_lufs == -math.inf
+    assert measure(np.zeros(RATE * 3, dtype=np.float32), RATE).true_peak_dbtp == -math.inf
+    assert measure(sine(440, 0.3, 0.5), RATE).integrated_lufs == -math.inf  # under one 400 ms block
+    assert measure(np.zeros(0, dtype=np.float32), RATE).samples == 0
+
+
+def test_other_rates_agree_with_ffmpeg(speech):
+    for rate in (22050, 48000):
+        x = ffmpeg.resample(speech, RATE, rate)
+        assert measure(x, rate).integrated_lufs == pytest.approx(
+            ffmpeg.measure_samples(x, rate).integrated_lufs, abs=0.1)
+
+
+def test_limiter_holds_the_true_peak_under_the_ceiling_as_ffmpeg_measures_it(speech, push):
+    gain_db, ceiling_db = push, -2.5
+    plain = speech * loudness.db_to_gain(gain_db)
+    assert ffmpeg.measure_samples(plain, RATE).true_peak_dbtp > ceiling_db + 3.5
+    curve = limiter_curve(speech, RATE, gain_db, ceiling_db)
+    limited = np.concatenate(list(curve.pieces(speech)))
+    assert len(limited) == len(speech)
+    assert ffmpeg.measure_samples(limited, RATE).true_peak_dbtp <= ceiling_db + 0.1
+    # away from the limited regions the gain is exactly the plain gain
+    touched = np.zeros(len(speech), dtype=bool)
+    for start, gains in curve.regions:
+        touched[start: start + len(gains)] = True
+    assert 0 < touched.mean() < 0.9
+    np.testing.assert_allclose(limited[~touched], plain[~touched], rtol=1e-6, atol=1e-7)
+    # the loudness moves by much less than the peaks are pulled down
+    assert measure(limited, RATE).integrated_lufs > measure(plain, RATE).integrated_lufs - 2.0  # peaks: -4 dB
+
+
+def test_limiter_gain_moves_in_ramps_never_jumps(speech, push):
+    curve = limiter_curve(speech, RATE, push, -2.5)
+    attack = round(loudness.ATTACK_S * RATE)
+    for start, gains in curve.regions:
+        g = np.concatenate([[1.0], gains.astype(np.float64), [1.0]])  # regions start and end at full gain
+        assert np.abs(np.diff(g)).max() <= 1.0 / attack + 1e-3
+
+
+def test_limiter_leaves_a_quiet_signal_alone_and_peak_map_can_be_reused(speech, push):
+    assert limiter_curve(speech, RATE, push - 5.0, -2.5).regions == []
+    fresh = limiter_curve(speech, RATE, push, -2.5)
+    reused = limiter_curve(speech, RATE, push, -2.5, PeakMap.find(speech, loudness.db_to_gain(-2.5 - push - 1.0)))
+    assert [s for s, _ in fresh.regions] == [s for s, _ in reused.regions]
+    for (_, a), (_, b) in zip(fresh.regions, reused.regions):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gain_curve_gives_the_same_samples_whatever_the_piece_size(speech, push):
+    curve = limiter_curve(speech, RATE, push, -2.5)
+    whole = curve.apply(speech, 0)
+    cut = np.concatenate([curve.apply(speech[a: a + 999], a) for a in range(0, len(speech), 999)])
+    np.testing.assert_array_equal(whole, cut)
+    assert isinstance(curve, GainCurve) and whole.dtype == np.float32

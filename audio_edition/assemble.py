@@ -109,39 +109,46 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     out_rate = config.audio.sample_rate
     # Work at the voice's own rate (one resampling of the whole track at the end, not one per clip).
     rate = Counter(c.sample_rate for c in by_utterance.values()).most_common(1)[0][0]
-    # First where everything goes, then one array filled in place: no list of pieces joined into a copy.
+    # First where everything goes; then the clips are streamed through the resampler into the final array.
     placed: list[tuple[np.ndarray, int]] = []  # (speech of the clip, pause after it), in samples at `rate`
     positions: dict[int, tuple[int, int]] = {}  # utterance index -> (start, end) in samples at `rate`
     cursor = 0
     for utterance in script.utterances:
-        samples = _clip_at(by_utterance[utterance.index], rate)
-        start, end = _speech_bounds(samples)
+        clip_samples = _clip_at(by_utterance[utterance.index], rate)
+        start, end = _speech_bounds(clip_samples)
         keep = int(TRIM_KEEP_S * rate)
-        speech = samples[max(0, start - keep): min(len(samples), end + keep)] if end > start else samples[:0]
+        speech = clip_samples[max(0, start - keep): min(len(clip_samples), end + keep)] if end > start \
+            else clip_samples[:0]
         pause = int(round(max(0, utterance.pause_after_ms) * rate / 1000))
         positions[utterance.index] = (cursor, cursor + len(speech))
         placed.append((speech, pause))
         cursor += len(speech) + pause
-    joined = np.zeros(cursor, dtype=np.float32)
-    for (speech, _pause), (start, end) in zip(placed, positions.values()):
-        segment = joined[start:end]
-        segment[:] = np.clip(np.nan_to_num(to_float32(speech)), -1.0, 1.0)
-        _fade(segment, rate)
-    del placed
+
+    def speech_then_pause():
+        """The episode's speech at `rate`, clip by clip: made as the resampler reads it, never held whole."""
+        silence = np.zeros(int(round(max(p for _, p in placed) if placed else 0)) + 1, dtype=np.float32)
+        for speech, pause in placed:
+            yield _fade(np.clip(np.nan_to_num(to_float32(speech)), -1.0, 1.0), rate)
+            if pause:
+                yield silence[:pause]
 
     intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
     outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
     head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
     head_length = sum(len(p) for p in head)
-    speech_length = ffmpeg.resampled_length(len(joined), rate, out_rate)
+    speech_length = ffmpeg.resampled_length(cursor, rate, out_rate)
     length = head_length + speech_length + (len(outro) if outro is not None else 0)
     # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
     samples = np.zeros(length + (-length % (out_rate // 100)), dtype=np.float32)
     if head:
         samples[:head_length] = np.concatenate(head)
-    ffmpeg.resample(joined, rate, out_rate, into=samples[head_length: head_length + speech_length])
-    del joined
+    speech = samples[head_length: head_length + speech_length]
+    if rate == out_rate:
+        np.concatenate(list(speech_then_pause()) or [np.zeros(0, np.float32)], out=speech)
+    else:
+        ffmpeg.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech)
+    del placed
     if outro is not None:
         samples[head_length + speech_length: length] = outro
     offset = head_length / out_rate

@@ -107,7 +107,7 @@ def _failure(args: list[str], returncode: int, output: str) -> AudioEditionError
                              "rerun with --debug to see the ffmpeg command")
 
 
-def _run_to_samples(args: list[str], stdin: memoryview | None, expected: int,
+def _run_to_samples(args: list[str], stdin: memoryview | Iterable[np.ndarray] | None, expected: int,
                     into: np.ndarray | None = None) -> np.ndarray:
     """Run ffmpeg writing raw float32 to stdout, read straight into one array (about `expected` samples).
 
@@ -128,8 +128,11 @@ def _run_to_samples(args: list[str], stdin: memoryview | None, expected: int,
 
     def feed() -> None:
         try:
-            if stdin is not None:
+            if isinstance(stdin, memoryview):
                 proc.stdin.write(stdin)
+            elif stdin is not None:  # float32 pieces, made as they are written
+                for piece in stdin:
+                    proc.stdin.write(_as_bytes(piece))
         except OSError:  # ffmpeg stopped reading: its exit status and stderr say why
             pass
         finally:
@@ -210,6 +213,18 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int, into: np.ndarray
     into = into if into is not None else np.empty(want, dtype=np.float32)
     return filter_samples(samples, from_rate, f"aresample={to_rate}:resampler=soxr:precision=28", out_rate=to_rate,
                           into=into)
+
+
+def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, to_rate: int,
+                    into: np.ndarray) -> np.ndarray:
+    """resample() of a signal given as consecutive float32 pieces (`length` samples in all), into `into`
+    (resampled_length() samples): the signal itself is never held whole."""
+    if len(into) != resampled_length(length, from_rate, to_rate):
+        raise ValueError(f"resample_pieces: `into` holds {len(into)} samples, "
+                         f"{resampled_length(length, from_rate, to_rate)} needed")
+    return _run_to_samples([*_raw_input(from_rate), "-af", f"aresample={to_rate}:resampler=soxr:precision=28",
+                            "-f", "f32le", "-ar", str(to_rate), "-ac", "1", "pipe:1"], pieces,
+                           expected=len(into), into=into)
 
 
 def decode_file(path: Path, sample_rate: int) -> np.ndarray:

@@ -3,17 +3,17 @@
 - `PiperEngine`: piper-tts `PiperVoice` on an onnxruntime session we build ourselves with one thread
   (`intra_op_num_threads=1`, `inter_op_num_threads=1`): parallelism comes from several threads calling the same
   session at once (onnxruntime's `run` is thread-safe and releases the GIL), and Piper's default session would
-  use every core per call and oversubscribe the machine. Every call runs with the arena shrinkage run option, so
-  the memory a long utterance needed goes back when it is done instead of staying (and fragmenting) in the arena.
-  Only espeak-ng's phonemizer (one global state per process) is serialised, under `_PHONEMIZE_LOCK`.
+  use every core per call and oversubscribe the machine. Once the process has grown past ARENA_SHRINK_ABOVE_BYTES,
+  calls run with the arena shrinkage run option, so the memory long utterances needed goes back instead of
+  staying (and fragmenting) in the arena. Only espeak-ng's phonemizer (one global state per process) is serialised, under `_PHONEMIZE_LOCK`.
 - `EspeakEngine`: espeak-ng from the `espeakng-loader` wheel (its libespeak-ng.so and data, through ctypes):
   the offline fallback, robotic but always there. Never chosen silently: `resolve_engine` sets
   `fallback_reason`, logs a WARNING, and the build prints it.
 - `synthesize_clips` / `SynthesisPool`: utterances in, `Clip`s (16-bit PCM) out in the same order. An engine
   whose class says `parallel_threads = True` (Piper) is opened once in this process and shared by a thread pool:
   one model in memory instead of one per worker (a medium voice's process was ~150 MB before it spoke and grew
-  ~22 MB per second of audio of its utterance), one arena shared and shrunk after each call, and no process
-  start-up. espeak-ng synthesises under one global lock, so threads would take turns: it keeps a pool of spawned
+  ~22 MB per second of audio of its utterance), one arena shared, and no process start-up. The threads take
+  their texts so that what runs at once stays under a memory budget weighted by phonemes (`_SharedWork`). espeak-ng synthesises under one global lock, so threads would take turns: it keeps a pool of spawned
   worker processes, each opening the engine once for every task (and every article of a build).
 """
 
@@ -661,6 +661,7 @@ class SynthesisPool:
         """The engine in this process, opened on the first cache miss (in the calling thread: a voice that cannot
         load fails here, in one line, before any task is queued)."""
         if self._engine is None:
+            _map_large_blocks()
             self._engine = open_engine(self.spec)
             self.stats.engines_opened += 1
         return self._engine
@@ -669,7 +670,6 @@ class SynthesisPool:
         """Queue one synthesis from `work` on the threads, opening the engine and starting them on the first miss."""
         engine = self._local_engine()
         if self._threads is None:
-            _map_large_blocks()
             self._threads = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="synthesis")
         return self._threads.submit(_synthesize_shared, engine, work)
 

@@ -258,3 +258,17 @@ def test_any_title_gives_a_safe_file_name(title):
     slug = slugify(title)
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug) and len(slug) <= 80
     assert slug.split("-")[0] not in {"con", "prn", "aux", "nul"} or "-" in slug
+
+
+def test_voice_at_the_output_rate_and_16_bit_clips_stitch_like_float_ones():
+    # A 44.1 kHz voice needs no resampling (its clips go straight into the episode); 16-bit clips (what the
+    # synthesis pool and the clip cache give) must sound exactly like the float clips they came from.
+    from audio_edition.models import to_pcm16
+
+    for rate in (OUTPUT_RATE, 22050):
+        floats = clips_for(SCRIPT, rate=rate)
+        pcm = [Clip(c.utterance, to_pcm16(c.samples), c.sample_rate) for c in floats]
+        a, b = stitch(SCRIPT, floats, Config()), stitch(SCRIPT, pcm, Config())
+        assert a.timeline == b.timeline and len(a.samples) == len(b.samples)
+        assert np.max(np.abs(a.samples - b.samples)) < 2e-4  # 16-bit rounding, nothing more
+        assert rms_db(a.samples) > -40  # speech is there, not a square wave nor silence

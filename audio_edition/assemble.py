@@ -148,7 +148,6 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
         np.concatenate(list(speech_then_pause()) or [np.zeros(0, np.float32)], out=speech)
     else:
         ffmpeg.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech)
-    del placed
     if outro is not None:
         samples[head_length + speech_length: length] = outro
     offset = head_length / out_rate

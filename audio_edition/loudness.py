@@ -74,7 +74,7 @@ def _interpolation_kernel() -> np.ndarray:
     """Windowed-sinc weights (Kaiser) giving the points 0.25, 0.5 and 0.75 of the way from sample i to i+1, from
     the samples i-TAPS+1 .. i+TAPS: shape (2 * TAPS, 3), each column summing to 1."""
     offsets = np.arange(-TAPS + 1, TAPS + 1, dtype=np.float64)[:, None]
-    t = np.array([0.25, 0.5, 0.75])[None, :] - offsets
+    t = (np.arange(1, OVERSAMPLE) / OVERSAMPLE)[None, :] - offsets
     window = np.i0(KAISER_BETA * np.sqrt(np.clip(1.0 - (t / TAPS) ** 2, 0.0, 1.0))) / np.i0(KAISER_BETA)
     kernel = np.sinc(t) * window
     return (kernel / kernel.sum(axis=0, keepdims=True)).astype(np.float32)

@@ -200,7 +200,7 @@ def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_
     """The whole-episode gain to `target_lufs`, with the limiter keeping true peaks under `true_peak_db` (minus
     a margin for the MP3 encoder) where the gain would push them over. Length and timing are unchanged.
 
-    Limiting takes some loudness away, the more the harder it works, so the gain is found by a few secant steps,
+    Limiting takes some loudness away, the more the harder it works, so the gain is found by secant steps,
     each one computed from the original samples (never limiting twice).
     """
     ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
@@ -215,7 +215,7 @@ def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_
     peaks = PeakMap.find(samples, db_to_gain(ceiling_db - gain - 1.0))
     previous = (0.0, first.integrated_lufs - target_lufs)
     curve = GainCurve()
-    for _ in range(3):
+    for _ in range(5):  # hard limiting (espeak's peaky speech: 6 dB and more) takes 4 steps to land
         curve = loudness.limiter_curve(samples, rate, gain, ceiling_db, peaks)
         measured = loudness.measure(curve.pieces(samples), rate, true_peak=False)
         miss = measured.integrated_lufs - target_lufs

@@ -107,43 +107,23 @@ def _failure(args: list[str], returncode: int, output: str) -> AudioEditionError
                              "rerun with --debug to see the ffmpeg command")
 
 
-def _run_to_samples(args: list[str], stdin: memoryview | Iterable[np.ndarray] | None, expected: int,
+def _run_to_samples(args: list[str], pieces: Iterable[np.ndarray] | None, expected: int,
                     into: np.ndarray | None = None) -> np.ndarray:
     """Run ffmpeg writing raw float32 to stdout, read straight into one array (about `expected` samples).
 
     subprocess.run would hold the whole output twice (its chunks, then their join) and the caller a third copy
-    as an array: for a 30-minute episode at 44.1 kHz that is 300 MB each. Here the input is a view of the
-    caller's array and the output is read into the array that is returned: memory stays flat. With `into` (a
-    float32 array), the output fills it exactly: what is left over is dropped, what is missing is silence.
+    as an array: for a 30-minute episode at 44.1 kHz that is 300 MB each. Here the input is written piece by
+    piece (views of the caller's arrays) and the output is read into the array that is returned: memory stays
+    flat. With `into` (a float32 array), the output fills it exactly: what is left over is dropped, what is
+    missing is silence.
     """
-    cmd = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *args]
-    log.debug("ffmpeg %s", " ".join(args))
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as exc:  # not executable, wrong architecture...
-        raise AudioEditionError(f"cannot run ffmpeg ({cmd[0]}): {exc.strerror or exc}",
-                                "reinstall it: pip install --force-reinstall imageio-ffmpeg") from None
+    proc = _spawn([*(["-nostdin"] if pieces is None else []), *args],
+                  stdin=subprocess.PIPE if pieces is not None else subprocess.DEVNULL,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stderr: list[bytes] = []
-
-    def feed() -> None:
-        try:
-            if isinstance(stdin, memoryview):
-                proc.stdin.write(stdin)
-            elif stdin is not None:  # float32 pieces, made as they are written
-                for piece in stdin:
-                    proc.stdin.write(_as_bytes(piece))
-        except OSError:  # ffmpeg stopped reading: its exit status and stderr say why
-            pass
-        finally:
-            try:
-                if proc.stdin is not None:
-                    proc.stdin.close()
-            except OSError:
-                pass
-
-    helpers = [threading.Thread(target=feed, daemon=True),
-               threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)]
+    helpers = [threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)]
+    if pieces is not None:
+        helpers.append(threading.Thread(target=_feed, args=(proc.stdin, pieces), daemon=True))
     for helper in helpers:
         helper.start()
     out = into if into is not None else np.empty(max(expected, 0) + 4096, dtype="<f4")
@@ -184,15 +164,6 @@ def _as_bytes(samples: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(samples, dtype="<f4")).cast("B")
 
 
-def filter_samples(samples: np.ndarray, sample_rate: int, audio_filter: str, out_rate: int | None = None,
-                   into: np.ndarray | None = None) -> np.ndarray:
-    """Pass mono float32 samples through an ffmpeg audio filter chain; returns mono float32 (in `into` if given)."""
-    out_rate = out_rate or sample_rate
-    return _run_to_samples([*_raw_input(sample_rate), "-af", audio_filter,
-                            "-f", "f32le", "-ar", str(out_rate), "-ac", "1", "pipe:1"], _as_bytes(samples),
-                           expected=int(len(samples) * out_rate / sample_rate), into=into)
-
-
 def resampled_length(length: int, from_rate: int, to_rate: int) -> int:
     return int(round(length * to_rate / from_rate))
 
@@ -211,8 +182,7 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int, into: np.ndarray
         into[:] = samples
         return into
     into = into if into is not None else np.empty(want, dtype=np.float32)
-    return filter_samples(samples, from_rate, f"aresample={to_rate}:resampler=soxr:precision=28", out_rate=to_rate,
-                          into=into)
+    return resample_pieces([samples], len(samples), from_rate, to_rate, into)
 
 
 def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, to_rate: int,
@@ -290,6 +260,20 @@ def _spawn(args: list[str], **streams) -> subprocess.Popen:
                                 "reinstall it: pip install --force-reinstall imageio-ffmpeg") from None
 
 
+def _feed(stdin, pieces: Iterable[np.ndarray]) -> None:
+    """Write float32 pieces to ffmpeg's stdin, then close it (a view of each piece: no byte copies)."""
+    try:
+        for piece in pieces:
+            stdin.write(_as_bytes(piece))
+    except OSError:  # ffmpeg stopped reading: its exit status and stderr say why
+        pass
+    finally:
+        try:
+            stdin.close()
+        except OSError:
+            pass
+
+
 def _read_samples(stream, on_piece: Callable[[np.ndarray], None], size: int = 1 << 18) -> None:
     """Read raw float32 from `stream` until it ends, handing it on `size` samples at a time."""
     while True:
@@ -339,15 +323,8 @@ def _run_fed(args: list[str], pieces: Iterable[np.ndarray],
     for helper in helpers:
         helper.start()
     try:
-        for piece in pieces:
-            proc.stdin.write(_as_bytes(piece))
-    except OSError:  # ffmpeg stopped reading: its exit status and stderr say why
-        pass
+        _feed(proc.stdin, pieces)
     finally:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
         proc.wait()
         if decoding is not None:
             decoding.wait()

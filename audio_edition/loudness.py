@@ -216,7 +216,7 @@ class GainCurve:
         """`piece` (the signal's samples from `offset`) with the gain applied, as a new float32 array."""
         out = np.multiply(piece, np.float32(self.scale), dtype=np.float32)
         end = offset + len(piece)
-        first = bisect.bisect_right([s + len(g) for s, g in self.regions], offset) if self.regions else 0
+        first = bisect.bisect_right(self.regions, offset, key=lambda region: region[0] + len(region[1]))
         for start, gains in self.regions[first:]:
             if start >= end:
                 break

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -33,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, ClassVar, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Literal, Protocol, Sequence
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from .cache import ClipCache, clip_key
 from .config import VoiceConfig
 from .errors import AudioEditionError, InputError
 from .models import Clip, Utterance, to_pcm16
+
+if TYPE_CHECKING:
+    from .voice_graph import DecoderLayout
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +160,9 @@ def _file_digest(path: Path) -> str:
 
 
 # --- Piper ---------------------------------------------------------------------------------------------------
-def make_session(model_path: Path, *, optimize: bool = True):
-    """A single-threaded CPU onnxruntime session (parallelism comes from several threads calling it at once)."""
+def make_session(model_path: Path, *, optimize: bool = True, model_bytes: bytes | None = None):
+    """A single-threaded CPU onnxruntime session (parallelism comes from several threads calling it at once), on
+    the file or, when given, on `model_bytes` (a part of it: voice_graph)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -168,8 +173,8 @@ def make_session(model_path: Path, *, optimize: bool = True):
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only: no graph-optimizer chatter on stderr
     try:
-        return onnxruntime.InferenceSession(str(model_path), sess_options=options,
-                                            providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(model_bytes if model_bytes is not None else str(model_path),
+                                            sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"voice model {model_path} cannot be loaded (corrupt or not an ONNX model): "
@@ -313,6 +318,47 @@ class ShrinkingSession:
         return getattr(self.session, name)
 
 
+class SplitSession:
+    """What PiperVoice runs when the voice could be cut in two (voice_graph): `run` is the encoder, then the
+    decoder window by window; both shrink their arena like ShrinkingSession. Inputs, options, ... are the
+    encoder's (it has all of the voice's inputs)."""
+
+    def __init__(self, encoder, decoder, layout: "DecoderLayout") -> None:
+        self.encoder, self.decoder, self.layout = ShrinkingSession(encoder), ShrinkingSession(decoder), layout
+
+    def run(self, output_names, input_feed, run_options=None):
+        from .voice_graph import decode_in_windows
+
+        latent = self.encoder.run(None, input_feed, run_options)[0]
+        name = self.layout.latent_name
+        return [decode_in_windows(lambda frames: self.decoder.run(None, {name: frames}, run_options)[0],
+                                  latent, self.layout)]
+
+    @property
+    def shrinks(self) -> int:
+        return self.encoder.shrinks + self.decoder.shrinks
+
+    def __getattr__(self, name: str):
+        return getattr(self.encoder.session, name)
+
+
+def _open_piper_session(model_path: Path):
+    """The session PiperVoice will run: the voice cut in two when it can be (bounded memory per run, faster
+    decoder: voice_graph), else the whole model."""
+    from .voice_graph import NotSplittable, split_voice
+
+    try:
+        split = split_voice(model_path.read_bytes())
+    except NotSplittable as exc:
+        log.info("voice %s is run whole (%s)", model_path.name, exc)
+    except Exception as exc:  # unreadable or not ONNX: make_session says so in one line
+        log.debug("voice %s cannot be split: %s", model_path.name, exc)
+    else:
+        return SplitSession(make_session(model_path, model_bytes=split.encoder),
+                            make_session(model_path, model_bytes=split.decoder), split.layout)
+    return ShrinkingSession(make_session(model_path))
+
+
 class PiperEngine:
     """A Piper voice on one single-threaded session; `synthesize` may be called from several threads at once."""
 
@@ -329,13 +375,15 @@ class PiperEngine:
             log.warning("voice %s is a %r voice, not French: French text will sound foreign",
                         self.model_path.name, config.espeak_voice)
 
-        session = make_session(self.model_path)
+        session = _open_piper_session(self.model_path)
         self._check_matches(session, config)
         if spec.speaker is not None and not 0 <= spec.speaker < max(config.num_speakers, 1):
             raise InputError(f"speaker {spec.speaker} out of range: voice {spec.voice} has "
                              f"{config.num_speakers} speaker(s) (0 to {max(config.num_speakers, 1) - 1})")
 
-        self.voice = PiperVoice(session=ShrinkingSession(session), config=config)
+        self.voice = PiperVoice(session=session, config=config)
+        # A split voice's runs no longer grow with the sentence past one decoder window: no memory gate needed.
+        self.bounded_runs = isinstance(session, SplitSession)
         self._phonemized: dict[str, list[list[str]]] = {}  # text -> phonemes, from `cost` until `synthesize`
         self.sample_rate = int(config.sample_rate)
         self.spec = spec
@@ -564,8 +612,9 @@ class _SharedWork:
     run ends on short texts, so the threads finish together. Order does not matter: each result says where it
     goes."""
 
-    def __init__(self, items: list[tuple[int, str, int]], threads: int) -> None:
-        self.budget = max(cost for _, _, cost in items) * (threads + 1) / 2
+    def __init__(self, items: list[tuple[int, str, int]], threads: int, bounded_runs: bool = False) -> None:
+        # bounded_runs: the engine's memory per run stops growing past some length (a split Piper voice)
+        self.budget = math.inf if bounded_runs else max(cost for _, _, cost in items) * (threads + 1) / 2
         self.waiting = sorted(items, key=lambda item: -item[2])
         self.in_flight = 0
         self.changed = threading.Condition()
@@ -752,7 +801,8 @@ class SynthesisPool:
                 pending[self._submit(utterance.spoken)] = position
         if missing:
             engine = self._local_engine()
-            work = _SharedWork([(position, text, engine.cost(text)) for position, text in missing], self.jobs)
+            work = _SharedWork([(position, text, engine.cost(text)) for position, text in missing], self.jobs,
+                                   getattr(engine, "bounded_runs", False))
             pending.update((self._submit_shared(work), -1) for _ in missing)  # each result carries its position
 
         try:

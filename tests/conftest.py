@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 SEED = DATA / "seed"
 TINY_VOICE = DATA / "voices" / "fr_FR-tiny-test.onnx"
+# a real VITS graph (piper.train.vits), few channels: what voice_graph cuts in two; and one with two speakers
+TINY_VITS = DATA / "voices" / "fr_FR-tinyvits-test.onnx"
+TINY_VITS_2_SPEAKERS = DATA / "voices" / "fr_FR-tinyvits2-test.onnx"
 
 
 @dataclass

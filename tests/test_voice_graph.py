@@ -1,0 +1,141 @@
+"""A Piper VITS voice cut into encoder + decoder, the decoder run window by window (voice_graph), through
+PiperVoice and onnxruntime for real, on a tiny random-weight VITS made by piper.train.vits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from piper import PiperVoice
+
+from audio_edition import speak
+from audio_edition.models import Utterance
+from audio_edition.speak import EngineSpec, SplitSession, SynthesisPool, make_session, open_engine
+from audio_edition.voice_graph import WINDOW_FRAMES, NotSplittable, decode_in_windows, split_voice
+
+from conftest import TINY_VITS, TINY_VITS_2_SPEAKERS, TINY_VOICE
+
+# long enough for several decoder windows (about 2,000 latent frames at this voice's length scale)
+LONG = ("Le gouvernement a présenté mercredi un projet de loi qui réforme l'assurance chômage, en réduisant la "
+        "durée d'indemnisation des demandeurs d'emploi de plus de cinquante-cinq ans, une mesure que les "
+        "syndicats jugent injuste et que le patronat salue comme un encouragement au retour à l'emploi. "
+        "Le texte sera examiné à l'Assemblée nationale à partir du douze décembre, en procédure accélérée.")
+
+
+def spec(voice: Path, **settings) -> EngineSpec:
+    return EngineSpec(engine="piper", voice=voice.stem, voice_path=str(voice), config_path=f"{voice}.json",
+                      noise_scale=0.0, noise_w_scale=0.0, **settings)  # no noise: the same audio every run
+
+
+def decoder_runs(split):
+    session = make_session(TINY_VITS, model_bytes=split.decoder)
+    name = split.layout.latent_name
+    return lambda frames: session.run(None, {name: frames})[0]
+
+
+def latent_frames(split, text_ids: int = 400) -> np.ndarray:
+    encoder = make_session(TINY_VITS, model_bytes=split.encoder)
+    ids = np.random.default_rng(3).integers(1, 150, size=(1, text_ids))
+    feeds = {"input": ids, "input_lengths": np.array([text_ids]),
+             "scales": np.array([0.0, 1.5, 0.0], dtype=np.float32)}
+    return encoder.run(None, feeds)[0]
+
+
+def test_a_vits_voice_is_cut_where_its_hifigan_decoder_starts():
+    split = split_voice(TINY_VITS.read_bytes())
+    config = json.loads(Path(f"{TINY_VITS}.json").read_text())
+    assert split.layout.hop == config.get("hop_length", 256) == 256  # 8 x 8 x 4 upsampling
+    encoder, decoder = onnx.load_from_string(split.encoder), onnx.load_from_string(split.decoder)
+    assert [i.name for i in encoder.graph.input] == ["input", "input_lengths", "scales"]
+    assert [i.name for i in decoder.graph.input] == [split.layout.latent_name]
+    convolutions = [n for n in decoder.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    weights = {i.name: i for i in decoder.graph.initializer}
+    assert len(convolutions) >= 10 and all(len(weights[n.input[1]].dims) == 4 for n in convolutions)  # 2-D
+    assert not any(n.op_type in ("Conv", "ConvTranspose") for n in encoder.graph.node
+                   if n.name.startswith("/dec/"))  # the decoder is not run twice
+    onnx.checker.check_model(encoder)
+    onnx.checker.check_model(decoder)
+
+
+def test_windows_give_the_samples_of_one_run_and_the_context_is_what_makes_it_so():
+    split = split_voice(TINY_VITS.read_bytes())
+    run, latent = decoder_runs(split), latent_frames(split)
+    frames = latent.shape[2]
+    assert frames > 6 * 50
+    whole = run(latent)
+    windowed = decode_in_windows(run, latent, split.layout, window=50)
+    assert windowed.shape == whole.shape == (1, 1, frames * split.layout.hop)
+    assert np.abs(windowed - whole).max() < 1e-5 * np.abs(whole).max()
+    # the same windows without their context are audibly wrong at every seam: the check above can fail
+    no_context = dataclasses.replace(split.layout, context=0)
+    assert np.abs(decode_in_windows(run, latent, no_context, window=50) - whole).max() > 0.01 * np.abs(whole).max()
+
+
+def test_split_engine_gives_what_the_whole_model_gives_through_piper():
+    engine = open_engine(spec(TINY_VITS))
+    assert isinstance(engine.voice, PiperVoice) and isinstance(engine.voice.session, SplitSession)
+    assert engine.bounded_runs
+    split_audio = engine.synthesize(LONG)
+    whole = PiperVoice(session=make_session(TINY_VITS), config=engine.voice.config)
+    whole_audio = np.concatenate([whole.phoneme_ids_to_audio(whole.phonemes_to_ids(p), engine.synthesis_config)
+                                  for p in whole.phonemize(LONG)])
+    assert len(split_audio) == len(whole_audio) > 2 * WINDOW_FRAMES * 256  # several windows
+    assert np.abs(split_audio - whole_audio).max() < 1e-4
+    assert np.sqrt(np.mean(split_audio ** 2)) > 0.01  # it is not silence that matches silence
+
+
+def test_no_decoder_run_grows_with_the_sentence(monkeypatch):
+    # What bounds a run's memory: the decoder never gets more than a window and its context, however long the
+    # sentence (a whole-model run of a 20-second sentence holds ~330 MB on a medium voice).
+    engine = open_engine(spec(TINY_VITS))
+    sizes = []
+    real_run = engine.voice.session.decoder.session.run
+
+    def recording_run(output_names, feeds, run_options=None):
+        sizes.extend(value.shape[2] for value in feeds.values())
+        return real_run(output_names, feeds, run_options)
+
+    monkeypatch.setattr(engine.voice.session.decoder.session, "run", recording_run)
+    audio = engine.synthesize(LONG)
+    context = engine.voice.session.layout.context
+    sentences = len(engine.voice.phonemize(LONG))
+    assert len(sizes) >= sentences + 2 and max(sizes) <= WINDOW_FRAMES + 2 * context
+    # every seam between two windows of a sentence is decoded twice over 2 x context frames, nothing else is
+    assert len(audio) == (sum(sizes) - 2 * context * (len(sizes) - sentences)) * 256
+
+
+def test_a_pool_on_a_split_voice_lets_the_longest_sentences_run_together():
+    # The phoneme-weighted memory gate is for whole-model runs; a split voice's runs are bounded, so two long
+    # sentences may run at once and the pool keeps every clip in order.
+    texts = [LONG, "Bonjour.", LONG.upper(), "Une phrase de longueur moyenne pour finir."]
+    items = [Utterance(index=i, kind="paragraph", block=0, sentence=i, text=t, spoken=t, pause_after_ms=300)
+             for i, t in enumerate(texts)]
+    with SynthesisPool(spec(TINY_VITS), jobs=2) as pool:
+        clips = pool.synthesize(items)
+    alone = open_engine(spec(TINY_VITS))
+    for clip, text in zip(clips, texts):
+        assert np.array_equal(clip.samples, speak.to_pcm16(alone.synthesize(text)))
+    work = speak._SharedWork([(0, "a", 500), (1, "b", 480)], threads=2, bounded_runs=True)
+    assert work.take()[2] == 500 and work.take()[2] == 480  # both in flight: no gate
+
+
+@pytest.mark.parametrize("voice, reason", [
+    (TINY_VITS_2_SPEAKERS, "convolution before the first upsampling"),  # decoder conditioned on the speaker
+    (TINY_VOICE, "no upsampling convolution"),  # not a VITS graph at all
+])
+def test_voices_we_cannot_cut_run_whole(voice, reason, caplog):
+    with pytest.raises(NotSplittable, match=reason):
+        split_voice(voice.read_bytes())
+    engine = open_engine(spec(voice, speaker=1) if voice == TINY_VITS_2_SPEAKERS else spec(voice))
+    assert isinstance(engine.voice.session, speak.ShrinkingSession) and not engine.bounded_runs
+    assert len(engine.synthesize("Bonjour à tous.")) > 0
+
+
+def test_the_two_speakers_of_a_whole_run_voice_still_differ():
+    first = open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=0)).synthesize("Bonjour à tous.")
+    second = open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=1)).synthesize("Bonjour à tous.")
+    assert len(first) == len(second) and not np.allclose(first, second)

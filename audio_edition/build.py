@@ -104,6 +104,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
 
     Returns the episodes built in this run (unchanged articles are not rebuilt and not returned).
     """
+    from . import loudness
     from .assemble import assemble_episode, check_audio_config, compute_script_hash
     from .fileio import OutputLock, remove_stale_temp_files
     from .lexicon import load_lexicon
@@ -180,6 +181,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                     label = plan.slug if len(plan.slug) <= 40 else plan.slug[:39] + "…"
                     task = progress.add_task(f"  {label}", total=len(script.utterances))
                     phase_started = time.monotonic()
+                    loudness.warm_up()  # assembly's scipy loads while the voice speaks
                     clips = pool.synthesize(script.utterances, on_clip=lambda _clip, t=task: progress.advance(t))
                     synthesis_seconds += time.monotonic() - phase_started
                     if script is scripts[-1]:
@@ -207,7 +209,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     summary = BuildSummary(len(built), unchanged, sum(e.duration for e in built), time.monotonic() - started,
                            synthesis_seconds, stats.engine_seconds, stats.synthesized, stats.cached)
     if stats_file is not None:  # for bench/: machine-readable timings of this run
-        extra = {"jobs": pool.jobs, "engines_opened": stats.engines_opened, "longest_spoken_chars": stats.longest_spoken}
+        extra = {"jobs": pool.jobs, "engines_opened": stats.engines_opened, "longest_spoken_chars": stats.longest_spoken,
+                 "voice_load_seconds": stats.voice_load_seconds}
         stats_file.write_text(json.dumps(asdict(summary) | extra, indent=2), encoding="utf-8")
     for episode in built:
         out.print(f"{Path(episode.directory) / episode.audio_file}", highlight=False, markup=False, soft_wrap=True)

@@ -17,11 +17,34 @@ a window no longer than the minimum's reach can only lower the gain, so no sampl
 from __future__ import annotations
 
 import bisect
+import importlib
 import math
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+
+_WARMED = False
+
+
+def warm_up() -> None:
+    """Start importing scipy's filters in a background thread (scipy.signal takes ~1.5 s to import): the build
+    calls it when it starts speaking an episode, so assembly finds them loaded instead of waiting for them."""
+    global _WARMED
+    if _WARMED:
+        return
+    _WARMED = True
+
+    def load() -> None:
+        try:
+            for module in ("scipy.signal", "scipy.ndimage"):
+                importlib.import_module(module)
+        except Exception:  # the real import, later, reports it
+            pass
+
+    threading.Thread(target=load, name="import scipy", daemon=True).start()
+
 
 CHUNK = 1 << 18  # samples per step (~6 s at 44.1 kHz): small buffers, numpy still efficient
 OVERSAMPLE = 4  # BS.1770-4 Annex 2: 4x for 48 kHz and below

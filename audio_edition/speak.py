@@ -342,21 +342,87 @@ class SplitSession:
         return getattr(self.encoder.session, name)
 
 
+# Bump when voice_graph cuts a voice differently: parts cut by an older version are then not used.
+VOICE_PARTS_VERSION = 1
+
+
+def _voice_parts_dir(model_path: Path) -> Path | None:
+    """Where the cut of this exact voice file is kept: keyed by its content, our cut's version and onnx's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .cache import default_cache_dir
+
+    try:
+        material = f"{_file_digest(model_path)}:{VOICE_PARTS_VERSION}:{version('onnx')}"
+    except (OSError, PackageNotFoundError):
+        return None
+    return default_cache_dir().parent / "voice-parts" / hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
 def _open_piper_session(model_path: Path):
     """The session PiperVoice will run: the voice cut in two when it can be (bounded memory per run, faster
-    decoder: voice_graph), else the whole model."""
+    decoder: voice_graph), else the whole model. The cut is kept on disk: cutting reads the whole graph in
+    Python (~0.7 s and ~250 MB for a medium voice), loading the kept parts costs neither."""
     from .voice_graph import NotSplittable, split_voice
 
+    parts = _voice_parts_dir(model_path)
+    session = _open_kept_parts(parts, model_path)
+    if session is not None:
+        return session
     try:
         split = split_voice(model_path.read_bytes())
     except NotSplittable as exc:
         log.info("voice %s is run whole (%s)", model_path.name, exc)
+        _keep_parts(parts, {"whole": str(exc)})
     except Exception as exc:  # unreadable or not ONNX: make_session says so in one line
         log.debug("voice %s cannot be split: %s", model_path.name, exc)
     else:
+        _keep_parts(parts, {"layout": dataclasses.asdict(split.layout)},
+                    {"encoder.onnx": split.encoder, "decoder.onnx": split.decoder})
         return SplitSession(make_session(model_path, model_bytes=split.encoder),
                             make_session(model_path, model_bytes=split.decoder), split.layout)
     return ShrinkingSession(make_session(model_path))
+
+
+def _open_kept_parts(parts: Path | None, model_path: Path):
+    """The session from parts cut before, or None (none kept, or unusable: then they are removed)."""
+    import shutil
+
+    from .voice_graph import DecoderLayout
+
+    if parts is None or not (parts / "layout.json").is_file():
+        return None
+    try:
+        kept = json.loads((parts / "layout.json").read_text(encoding="utf-8"))
+        if "whole" in kept:
+            whole = True
+        else:
+            whole = False
+            layout = DecoderLayout(**kept["layout"])
+            encoder, decoder = make_session(parts / "encoder.onnx"), make_session(parts / "decoder.onnx")
+    except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
+        log.warning("kept parts of voice %s are unusable (%s): cutting it again", model_path.name, exc)
+        shutil.rmtree(parts, ignore_errors=True)
+        return None
+    if whole:  # outside the try: a voice that cannot load must say so, not be cut again
+        return ShrinkingSession(make_session(model_path))
+    return SplitSession(encoder, decoder, layout)
+
+
+def _keep_parts(parts: Path | None, description: dict, files: dict[str, bytes] | None = None) -> None:
+    """Write the parts, then layout.json last (each file written whole then renamed): a kept layout.json means
+    complete parts. Only a shortcut: a cache that cannot be written is skipped."""
+    from .fileio import atomic_write_bytes
+
+    if parts is None:
+        return
+    try:
+        parts.mkdir(parents=True, exist_ok=True)
+        for name, data in (files or {}).items():
+            atomic_write_bytes(parts / name, data)
+        atomic_write_bytes(parts / "layout.json", json.dumps(description).encode("utf-8"))
+    except (OSError, AudioEditionError) as exc:
+        log.debug("cannot keep the voice's parts in %s: %s", parts, exc)
 
 
 class PiperEngine:
@@ -665,6 +731,7 @@ class SynthesisStats:
     engine_seconds: float = 0.0  # time inside engine.synthesize, summed over threads / workers
     engines_opened: int = 0  # voice loads in this process (jobs=1, or threads) or worker process pools started
     longest_spoken: int = 0  # characters of the longest text sent to the engine (memory grows with it)
+    voice_load_seconds: float = 0.0  # opening the engine in this process (threads / jobs=1), part of the phase
 
 
 def default_jobs() -> int:
@@ -711,7 +778,9 @@ class SynthesisPool:
         load fails here, in one line, before any task is queued)."""
         if self._engine is None:
             _map_large_blocks()
+            started = time.perf_counter()
             self._engine = open_engine(self.spec)
+            self.stats.voice_load_seconds += time.perf_counter() - started
             self.stats.engines_opened += 1
         return self._engine
 

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from piper import PiperVoice
 
-from audio_edition import speak
+from audio_edition import speak, voice_graph
 from audio_edition.models import Utterance
 from audio_edition.speak import EngineSpec, SplitSession, SynthesisPool, make_session, open_engine
 from audio_edition.voice_graph import WINDOW_FRAMES, NotSplittable, decode_in_windows, split_voice
@@ -139,3 +139,34 @@ def test_the_two_speakers_of_a_whole_run_voice_still_differ():
     first = open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=0)).synthesize("Bonjour à tous.")
     second = open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=1)).synthesize("Bonjour à tous.")
     assert len(first) == len(second) and not np.allclose(first, second)
+
+
+def test_the_cut_is_kept_and_reused_and_a_damaged_one_is_cut_again(monkeypatch):
+    first = open_engine(spec(TINY_VITS))
+    reference = first.synthesize(LONG)
+    parts = speak._voice_parts_dir(TINY_VITS)
+    assert parts is not None and (parts / "layout.json").is_file() and (parts / "decoder.onnx").is_file()
+
+    def no_cutting(_model: bytes):
+        raise AssertionError("the voice was cut again although its parts are kept")
+
+    monkeypatch.setattr(voice_graph, "split_voice", no_cutting)
+    again = open_engine(spec(TINY_VITS))
+    assert isinstance(again.voice.session, SplitSession)
+    assert np.array_equal(again.synthesize(LONG), reference)
+
+    (parts / "decoder.onnx").write_bytes(b"not a model")  # damaged on disk: cut again, never played
+    monkeypatch.undo()
+    repaired = open_engine(spec(TINY_VITS))
+    assert isinstance(repaired.voice.session, SplitSession)
+    assert np.array_equal(repaired.synthesize(LONG), reference)
+    assert onnx.load(str(parts / "decoder.onnx")).graph.node  # kept again, whole
+
+
+def test_a_voice_that_cannot_be_cut_is_remembered_as_whole():
+    open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=0))
+    parts = speak._voice_parts_dir(TINY_VITS_2_SPEAKERS)
+    assert json.loads((parts / "layout.json").read_text())["whole"]
+    assert not (parts / "encoder.onnx").exists()
+    engine = open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=0))
+    assert isinstance(engine.voice.session, speak.ShrinkingSession) and len(engine.synthesize("Bonjour.")) > 0

@@ -305,17 +305,23 @@ def cache_info(obj: _Context, cache_dir: str | None) -> None:
     """Where the cache is, how many clips and bytes it holds."""
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
     info = config.clip_cache().info()
+    from .speak import voice_parts_root, voice_parts_usage
+
+    voices, size = voice_parts_usage()
     click.echo(f"directory: {info.directory}\nclips: {info.entries}\nsize: {info.total_bytes / 1e6:.1f} MB "
-               f"(cap {info.max_bytes / 1e6:.0f} MB)")
+               f"(cap {info.max_bytes / 1e6:.0f} MB)\n"
+               f"voice parts: {voices} voice(s) cut for faster synthesis, {size / 1e6:.1f} MB in {voice_parts_root()}")
 
 
 @cache.command("clear")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Cache folder.")
 @pass_ctx
 def cache_clear(obj: _Context, cache_dir: str | None) -> None:
-    """Delete every cached clip."""
+    """Delete every cached clip, and the kept voice parts (a build cuts its voice again)."""
+    from .speak import clear_voice_parts
+
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
-    click.echo(f"removed {config.clip_cache().clear()} clips")
+    click.echo(f"removed {config.clip_cache().clear()} clips and the parts of {clear_voice_parts()} voice(s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,9 @@
   use every core per call and oversubscribe the machine. Once the process has grown past ARENA_SHRINK_ABOVE_BYTES,
   calls run with the arena shrinkage run option, so the memory long utterances needed goes back instead of
   staying (and fragmenting) in the arena. Only espeak-ng's phonemizer (one global state per process) is serialised, under `_PHONEMIZE_LOCK`.
+  A VITS voice is cut into its encoder and its HiFi-GAN decoder (`voice_graph`), the decoder run window by
+  window on 2-D convolutions (`SplitSession`: same samples, a run's memory bounded, faster); the cut is kept in
+  the user cache dir (`voice-parts/`). A voice that cannot be cut runs whole.
 - `EspeakEngine`: espeak-ng from the `espeakng-loader` wheel (its libespeak-ng.so and data, through ctypes):
   the offline fallback, robotic but always there. Never chosen silently: `resolve_engine` sets
   `fallback_reason`, logs a WARNING, and the build prints it.
@@ -13,7 +16,8 @@
   whose class says `parallel_threads = True` (Piper) is opened once in this process and shared by a thread pool:
   one model in memory instead of one per worker (a medium voice's process was ~150 MB before it spoke and grew
   ~22 MB per second of audio of its utterance), one arena shared, and no process start-up. The threads take
-  their texts so that what runs at once stays under a memory budget weighted by phonemes (`_SharedWork`). espeak-ng synthesises under one global lock, so threads would take turns: it keeps a pool of spawned
+  the longest texts first; for a voice run whole, what runs at once also stays under a memory budget weighted
+  by phonemes (`_SharedWork`). espeak-ng synthesises under one global lock, so threads would take turns: it keeps a pool of spawned
   worker processes, each opening the engine once for every task (and every article of a build).
 """
 
@@ -346,17 +350,38 @@ class SplitSession:
 VOICE_PARTS_VERSION = 1
 
 
+def voice_parts_root() -> Path:
+    """Where cut voices are kept (next to the default clip cache; `cache info` / `cache clear` show and empty it)."""
+    from .cache import default_cache_dir
+
+    return default_cache_dir().parent / "voice-parts"
+
+
+def voice_parts_usage() -> tuple[int, int]:
+    """(voices kept, bytes)."""
+    root = voice_parts_root()
+    kept = [folder for folder in root.iterdir() if folder.is_dir()] if root.is_dir() else []
+    return len(kept), sum(f.stat().st_size for folder in kept for f in folder.iterdir() if f.is_file())
+
+
+def clear_voice_parts() -> int:
+    """Delete every kept cut (the next build cuts its voice again). Returns how many voices were removed."""
+    import shutil
+
+    count, _ = voice_parts_usage()
+    shutil.rmtree(voice_parts_root(), ignore_errors=True)
+    return count
+
+
 def _voice_parts_dir(model_path: Path) -> Path | None:
     """Where the cut of this exact voice file is kept: keyed by its content, our cut's version and onnx's."""
     from importlib.metadata import PackageNotFoundError, version
-
-    from .cache import default_cache_dir
 
     try:
         material = f"{_file_digest(model_path)}:{VOICE_PARTS_VERSION}:{version('onnx')}"
     except (OSError, PackageNotFoundError):
         return None
-    return default_cache_dir().parent / "voice-parts" / hashlib.sha256(material.encode()).hexdigest()[:32]
+    return voice_parts_root() / hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def _open_piper_session(model_path: Path):

@@ -10,7 +10,7 @@ on a medium voice, two of them at once with two threads). So:
   the audio is the same samples (tests compare with the whole model) and a run's memory no longer grows with the
   sentence;
 - its 1-D convolutions become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU kernels only exist
-  for 2-D convolutions (measured on the medium voice: the decoder 12-15 % faster, output equal to 2e-8).
+  for 2-D convolutions (measured on the medium voice: the decoder 6-15 % faster, output equal to 2e-8).
 
 Anything that does not look like that (a multi-speaker decoder conditioned on the speaker, an unknown operator in
 the decoder, a graph without a HiFi-GAN upsampler) is left whole: `split_voice` says why and returns None, and the
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# 3.5 s of audio per decoder run at 22.05 kHz (hop 256). Each window recomputes 2 x context frames (15 on a
-# medium voice: 3 %); measured, smaller windows did not make the decoder faster per sample, only lighter.
+# 3.5 s of audio per decoder run at 22.05 kHz (hop 256). Measured on the 16 longest sentences of the bench
+# article, medium voice, two threads: 300 frames 11.9-13.4 s and 568 MB peak; 800 frames 12.9 s and 875 MB (past
+# the arena-shrink threshold); whole sentences 22.3 s and 651 MB (with the memory gate they need); 120-200 frames
+# lighter still (414-435 MB), but the 2 x context frames every window recomputes start to cost (13.5-13.7 s).
 WINDOW_FRAMES = 300
 # What may sit between the decoder's convolutions. All act sample by sample, so they work on 2-D tensors as on 1-D.
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "LeakyRelu", "Relu", "Tanh", "Identity"}

@@ -17,7 +17,7 @@ from audio_edition.models import Utterance
 from audio_edition.speak import EngineSpec, SplitSession, SynthesisPool, make_session, open_engine
 from audio_edition.voice_graph import WINDOW_FRAMES, NotSplittable, decode_in_windows, split_voice
 
-from conftest import TINY_VITS, TINY_VITS_2_SPEAKERS, TINY_VOICE
+from conftest import TINY_VITS, TINY_VITS_2_SPEAKERS, TINY_VOICE, run_cli
 
 # long enough for several decoder windows (about 2,000 latent frames at this voice's length scale)
 LONG = ("Le gouvernement a présenté mercredi un projet de loi qui réforme l'assurance chômage, en réduisant la "
@@ -170,3 +170,16 @@ def test_a_voice_that_cannot_be_cut_is_remembered_as_whole():
     assert not (parts / "encoder.onnx").exists()
     engine = open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=0))
     assert isinstance(engine.voice.session, speak.ShrinkingSession) and len(engine.synthesize("Bonjour.")) > 0
+
+
+def test_cache_info_shows_the_kept_parts_and_cache_clear_removes_them(tmp_path):
+    open_engine(spec(TINY_VITS))  # cut and kept (in this test session's private cache dir)
+    info = run_cli("cache", "info", "--cache-dir", str(tmp_path / "clips"))
+    assert info.code == 0, info.stderr
+    line = next(line for line in info.stdout.splitlines() if line.startswith("voice parts:"))
+    assert int(line.split()[2]) >= 1 and str(speak.voice_parts_root()) in line
+    cleared = run_cli("cache", "clear", "--cache-dir", str(tmp_path / "clips"))
+    assert cleared.code == 0 and "voice(s)" in cleared.stdout
+    assert not speak.voice_parts_root().exists()
+    engine = open_engine(spec(TINY_VITS))  # cut again on the next open
+    assert isinstance(engine.voice.session, SplitSession) and speak._voice_parts_dir(TINY_VITS).is_dir()

@@ -144,6 +144,24 @@ def true_peaks_at(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return peaks
 
 
+def _true_peaks_on_two_cores(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """true_peaks_at, the indices cut in two halves computed at once (each peak depends only on the samples
+    around its index, so the halves are exact; numpy's correlations and products release the GIL). Assembly runs
+    after the synthesis threads have stopped: the second core is free."""
+    if len(indices) < 1 << 16:
+        return true_peaks_at(samples, indices)
+    from concurrent.futures import ThreadPoolExecutor
+
+    half = len(indices) // 2
+    gaps = np.flatnonzero(np.diff(indices[half:]) > 2 * TAPS)  # cut between two runs when there is a gap: the
+    if len(gaps):  # halves are then computed exactly as in one pass (else the run cut in two differs by rounding)
+        half += int(gaps[0]) + 1
+    with ThreadPoolExecutor(max_workers=1) as other_core:
+        second = other_core.submit(true_peaks_at, samples, indices[half:])
+        first = true_peaks_at(samples, indices[:half])
+        return np.concatenate([first, second.result()])
+
+
 def _slice_with_silence(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """samples[lo:hi] as float32, with zeros where lo:hi goes past either end."""
     segment = samples[max(0, lo): min(len(samples), hi)].astype(np.float32, copy=False)
@@ -266,7 +284,7 @@ class PeakMap:
         threshold = floor * db_to_gain(-CANDIDATE_MARGIN_DB)  # a true peak over `floor` sits by such a sample
         hits = np.concatenate([offset + np.flatnonzero(np.abs(samples[offset: offset + CHUNK]) >= threshold)
                                for offset in range(0, len(samples), CHUNK)] or [np.zeros(0, dtype=np.int64)])
-        peaks = true_peaks_at(samples, hits)
+        peaks = _true_peaks_on_two_cores(samples, hits)
         keep = peaks >= floor
         return cls(floor, hits[keep], peaks[keep])
 

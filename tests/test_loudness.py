@@ -138,3 +138,26 @@ def test_gain_curve_gives_the_same_samples_whatever_the_piece_size(speech, push)
     cut = np.concatenate([curve.apply(speech[a: a + 999], a) for a in range(0, len(speech), 999)])
     np.testing.assert_array_equal(whole, cut)
     assert isinstance(curve, GainCurve) and whole.dtype == np.float32
+
+
+def test_peak_map_on_two_cores_finds_exactly_the_peaks_of_one_pass():
+    # Many candidate samples (noise: every sample near its peak) go to two threads, half each; each true peak
+    # depends only on its neighbours, so the map must be the one a single pass makes, in the same order.
+    rng = np.random.default_rng(5)
+    noise = (rng.standard_normal(44100 * 12) * 0.2).astype(np.float32)
+    noise[1000:1003] = [0.9, -0.95, 0.9]  # a sharp peak between samples, in the first half
+    floor = 0.3
+    found = PeakMap.find(noise, floor)
+    candidates = np.flatnonzero(np.abs(noise) >= floor * loudness.db_to_gain(-loudness.CANDIDATE_MARGIN_DB))
+    assert len(candidates) >= 1 << 16  # large enough to be split
+    one_pass = loudness.true_peaks_at(noise, candidates)
+    keep = one_pass >= floor
+    assert np.array_equal(found.indices, candidates[keep])
+    # the same to float32 rounding (dense noise has no gap to cut at: one run is computed in two parts)
+    assert np.allclose(found.peaks, one_pass[keep], rtol=1e-6, atol=0)
+    sparse = noise * (np.arange(len(noise)) % 20_000 < 12_000)  # gaps of silence: cut between runs, exact
+    sparse_candidates = np.flatnonzero(np.abs(sparse) >= floor * loudness.db_to_gain(-loudness.CANDIDATE_MARGIN_DB))
+    assert len(sparse_candidates) >= 1 << 16
+    sparse_one_pass = loudness.true_peaks_at(sparse, sparse_candidates)
+    assert np.array_equal(PeakMap.find(sparse, floor).peaks, sparse_one_pass[sparse_one_pass >= floor])
+    assert found.peaks.max() > 0.95  # the inter-sample peak is there

@@ -28,7 +28,7 @@ from .config import Config
 from .errors import AudioEditionError, InputError
 from .fileio import atomic_write_text
 from .loudness import GainCurve, PeakMap, db_to_gain
-from .models import Clip, Episode, Script, Span, Timeline, episode_to_dict, to_float32
+from .models import PCM16_FULL_SCALE, Clip, Episode, Script, Span, Timeline, episode_to_dict, to_float32
 from .slug import content_hash
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class StitchedAudio:
 # --- stitching -----------------------------------------------------------------------------------------------
 def _speech_bounds(samples: np.ndarray) -> tuple[int, int]:
     """[start, end) of a clip without the engine's leading/trailing silence (a little air kept)."""
-    limit = db_to_gain(TRIM_THRESHOLD_DB) * (32767.0 if samples.dtype == np.int16 else 1.0)
+    limit = db_to_gain(TRIM_THRESHOLD_DB) * (PCM16_FULL_SCALE if samples.dtype == np.int16 else 1.0)
     loud = np.flatnonzero(np.abs(samples) > limit)
     if len(loud) == 0:
         return 0, 0

@@ -94,8 +94,7 @@ class ClipCache:
 
     def put(self, key: str, samples: np.ndarray, sample_rate: int) -> None:
         """Store int16 samples as they are; float samples in [-1, 1] are converted with `to_pcm16`."""
-        pcm16 = samples if samples.dtype == np.int16 else to_pcm16(samples)
-        pcm = pcm16.astype("<i2", copy=False).tobytes()
+        pcm = to_pcm16(samples).astype("<i2", copy=False).tobytes()
         header = _HEADER.pack(_MAGIC, sample_rate, len(pcm) // 2, hashlib.sha256(pcm).digest())
         path = self._path(key)
         try:

@@ -128,7 +128,9 @@ PCM16_FULL_SCALE = 32767.0
 
 
 def to_pcm16(samples: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] -> 16-bit PCM (int16), rounded and clipped."""
+    """Float samples in [-1, 1] -> 16-bit PCM (int16), rounded and clipped; 16-bit PCM is returned as it is."""
+    if samples.dtype == np.int16:
+        return samples
     scaled = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * np.float32(PCM16_FULL_SCALE)
     return np.rint(scaled).astype(np.int16)
 

@@ -409,8 +409,13 @@ def _open_piper_session(model_path: Path):
     except Exception as exc:  # unreadable or not ONNX: make_session says so in one line
         log.debug("voice %s cannot be split: %s", model_path.name, exc)
     else:
-        _keep_parts(parts, {"layout": dataclasses.asdict(split.layout)}, {"decoder.onnx": split.decoder},
-                    optimized_encoder=(model_path, split.encoder))
+        # Opened from what was just kept: onnxruntime optimised the encoder once, to write it, and the first
+        # build runs the same graphs as every later one.
+        if _keep_parts(parts, {"layout": dataclasses.asdict(split.layout)}, {"decoder.onnx": split.decoder},
+                       optimized_encoder=(model_path, split.encoder)):
+            session = _open_kept_parts(parts, model_path)
+            if session is not None:
+                return session
         return SplitSession(make_session(model_path, model_bytes=split.encoder),
                             make_session(model_path, model_bytes=split.decoder), split.layout)
     return ShrinkingSession(make_session(model_path))
@@ -426,30 +431,26 @@ def _open_kept_parts(parts: Path | None, model_path: Path):
         return None
     try:
         kept = json.loads((parts / "layout.json").read_text(encoding="utf-8"))
-        if "whole" in kept:
-            whole = True
-        else:
-            whole = False
-            layout = DecoderLayout(**kept["layout"])
-            encoder, decoder = make_session(parts / "encoder.onnx"), make_session(parts / "decoder.onnx")
+        if "whole" not in kept:
+            return SplitSession(make_session(parts / "encoder.onnx"), make_session(parts / "decoder.onnx"),
+                                DecoderLayout(**kept["layout"]))
     except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
         log.warning("kept parts of voice %s are unusable (%s): cutting it again", model_path.name, exc)
         shutil.rmtree(parts, ignore_errors=True)
         return None
-    if whole:  # outside the try: a voice that cannot load must say so, not be cut again
-        return ShrinkingSession(make_session(model_path))
-    return SplitSession(encoder, decoder, layout)
+    # Kept as "run whole": outside the try, so that a voice that cannot load says so instead of being cut again.
+    return ShrinkingSession(make_session(model_path))
 
 
 def _keep_parts(parts: Path | None, description: dict, files: dict[str, bytes] | None = None,
-                optimized_encoder: tuple[Path, bytes] | None = None) -> None:
+                optimized_encoder: tuple[Path, bytes] | None = None) -> bool:
     """Write the parts (the encoder as onnxruntime optimises it), then layout.json last, each file written whole
     then renamed: a kept layout.json means complete parts. Only a shortcut: a cache that cannot be written is
-    skipped."""
+    skipped (False)."""
     from .fileio import atomic_write_bytes
 
     if parts is None:
-        return
+        return False
     try:
         parts.mkdir(parents=True, exist_ok=True)
         for name, data in (files or {}).items():
@@ -464,6 +465,8 @@ def _keep_parts(parts: Path | None, description: dict, files: dict[str, bytes] |
         atomic_write_bytes(parts / "layout.json", json.dumps(description).encode("utf-8"))
     except (OSError, AudioEditionError) as exc:
         log.debug("cannot keep the voice's parts in %s: %s", parts, exc)
+        return False
+    return True
 
 
 class PiperEngine:

@@ -276,7 +276,9 @@ def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[l
             node.attribute.extend(rewritten)
         out_nodes.append(node)
     out_nodes.append(reshape("Squeeze", f"{audio}__2d", audio, "decoder_from_2d"))
-    out_nodes.extend(constants[name] for name in {n for node in region for n in node.input} if name in constants)
+    # the Constants the decoder reads, in a fixed order (a set's order would change the kept file's bytes)
+    read = dict.fromkeys(name for node in region for name in node.input)
+    out_nodes.extend(constants[name] for name in read if name in constants)
     return out_nodes, new_initializers
 
 

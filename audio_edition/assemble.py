@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ffmpeg, loudness
+from . import ffmpeg, loudness, mp3file
 from .config import Config
 from .errors import AudioEditionError, InputError
 from .fileio import atomic_write_text
@@ -340,13 +340,20 @@ def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: in
     """Encode (the gain applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
     get: correct the gain if the encoder pushed the true peak over the limit or moved the loudness more than
     expected, and check that it lasts as long as the Timeline."""
+    from .speak import default_jobs
+
     peak_limit = true_peak_db - 0.1
+    # Encoded in parts at once, one per core, cut in pauses (mp3file.py): LAME alone is a third of assembly.
+    cuts = mp3file.cut_points(samples, mp3file.part_count(len(samples), rate))
     for attempt in range(3):
-        meter = loudness.LoudnessMeter(rate)  # fed with the MP3 decoded while it is encoded (on the other core)
-        ffmpeg.encode_mp3(gain.pieces(samples), rate, bitrate, dest, on_decoded=meter.add)
-        measured = meter.result()
-        log.debug("MP3: %.2f LUFS, true peak %.2f dBTP", measured.integrated_lufs, measured.true_peak_dbtp)
-        length = ffmpeg.mp3_length_samples(dest)  # what players read from the file's header
+        # each part's MP3 is decoded while it is encoded, into its own meter; the meters are joined after
+        meters = ffmpeg.encode_mp3_parts(lambda start, stop: gain.pieces(samples, start, stop), len(samples), cuts,
+                                         rate, bitrate, dest, receiver_at=lambda start: loudness.LoudnessMeter(
+                                             rate, start=start), workers=default_jobs())
+        measured = loudness.LoudnessMeter.joined(meters)
+        log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(meters), measured.integrated_lufs,
+                  measured.true_peak_dbtp)
+        length = mp3file.length_samples(dest)  # what players read from the file's header
         if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
             raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
         if not math.isfinite(measured.integrated_lufs):

@@ -15,13 +15,15 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from . import mp3file
 from .errors import AudioEditionError
 
 log = logging.getLogger(__name__)
@@ -363,7 +365,7 @@ def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bit
     With `on_decoded`, the MP3 frames are also decoded as they are made (ffmpeg's tee muxer sends them to a
     second ffmpeg), and the decoded audio is handed to `on_decoded` piece by piece: the MP3 is checked on the
     other core while it is encoded. That stream has no final header, so it carries the encoder's delay and
-    padding (~50 ms of near-silence) around the audio: read the length from the file (mp3_length_samples).
+    padding (~50 ms of near-silence) around the audio: read the length from the file (mp3file.length_samples).
     """
     pieces = [samples] if isinstance(samples, np.ndarray) else samples
     encoder_args = [*_raw_input(sample_rate), "-map", "0:a",
@@ -381,78 +383,60 @@ def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bit
         _run_fed(["-y", *encoder_args, "-f", "tee", outputs], pieces,
                  decoder=(["-f", "mp3", "-i", "pipe:0", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1",
                            "pipe:1"], on_decoded), output_name=str(dest))
-    _label_lame_tag(dest)
+    mp3file.label_lame_tag(dest)
 
 
-def mp3_length_samples(path: Path) -> int | None:
-    """The length in samples that players read from an MP3's Xing/LAME header (frames x 1152 - encoder delay -
-    padding), or None without such a header."""
-    with open(path, "rb") as fh:
-        head = fh.read(10)
-        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag: the first frame follows it
-            size = sum((b & 0x7F) << (7 * (3 - n)) for n, b in enumerate(head[6:10]))
-            fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
-        else:
-            fh.seek(0)
-        head = fh.read(512)
-    found = _lame_tag_offsets(head)
-    if found is None:
-        return None
-    xing, flags, tag = found
-    if not flags & 1 or tag + 24 > len(head):
-        return None
-    frames = int.from_bytes(head[xing + 8:xing + 12], "big")
-    delay_padding = int.from_bytes(head[tag + 21:tag + 24], "big")
-    mpeg1 = (head[1] >> 3) & 3 == 3
-    return frames * (1152 if mpeg1 else 576) - (delay_padding >> 12) - (delay_padding & 0xFFF)
+class DecodedReceiver(Protocol):
+    def add(self, samples: np.ndarray) -> None: ...
 
 
-def _lame_tag_offsets(head: bytes) -> tuple[int, int, int] | None:
-    """(offset of the Xing/Info tag, its flags, offset of the LAME extension) in an MP3's first bytes."""
-    if len(head) < 200 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
-        return None
-    mpeg1 = (head[1] >> 3) & 3 == 3
-    mono = (head[3] >> 6) & 3 == 3
-    xing = 4 + (17 if mono else 32) if mpeg1 else 4 + (9 if mono else 17)
-    if head[xing:xing + 4] not in (b"Info", b"Xing"):
-        return None
-    flags = int.from_bytes(head[xing + 4:xing + 8], "big")
-    tag = xing + 8 + 4 * (flags & 1) + 4 * (flags >> 1 & 1) + 100 * (flags >> 2 & 1) + 4 * (flags >> 3 & 1)
-    return xing, flags, tag
+def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: int, cuts: Sequence[int],
+                     sample_rate: int, bitrate_kbps: int, dest: Path,
+                     receiver_at: Callable[[int], DecodedReceiver] | None = None, workers: int = 1,
+                     ) -> list[DecodedReceiver]:
+    """encode_mp3 of a signal of `length` samples (`read(start, stop)` gives its samples from start to stop, in
+    pieces), cut at `cuts` (frame boundaries in pauses: mp3file.cut_points) into parts encoded at once on
+    `workers` cores, then joined into one MP3 at `dest` (mp3file's docstring says how time is kept).
 
-
-def _crc16(data: bytes) -> int:
-    """CRC-16/ARC, the checksum of the LAME info tag."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-def _label_lame_tag(path: Path) -> bool:
-    """Let every player find the encoder delay and padding, hence the exact length.
-
-    ffmpeg writes a LAME-format info tag (delay, padding, sample-exact length) but labels it "Lavf", and only
-    decoders built on ffmpeg look at it: mutagen, and the players that follow LAME's rules, need the label to
-    start with "LAME" and otherwise count the delay and padding as audio (up to ~60 ms more). The audio was made
-    by libmp3lame, so we give the tag LAME's label and recompute its CRC (over the frame bytes before the CRC).
+    With `receiver_at`, every part is decoded as it is made, as encode_mp3's `on_decoded` does: receiver_at(start)
+    gives what receives the part whose decoded stream starts at `start` in the whole file's decoded stream (the
+    parts' streams laid end to end are the joined file's). Returns the receivers used, in order.
     """
-    with open(path, "r+b") as fh:
-        head = bytearray(fh.read(512))
-        found = _lame_tag_offsets(bytes(head))
-        if found is None:
-            return False
-        tag = found[2]
-        if tag + 36 > len(head) or not head[tag:tag + 4] in (b"Lavf", b"Lavc"):
-            return False
-        head[tag:tag + 9] = b"LAME3.100"
-        crc_at = tag + 34
-        head[crc_at:crc_at + 2] = _crc16(bytes(head[:crc_at])).to_bytes(2, "big")
-        fh.seek(0)
-        fh.write(head[:crc_at + 2])
-    return True
+    bounds = [0, *cuts, length]
+    parts: list[Path] = []
+    try:
+        receivers = [receiver_at(start) for start in bounds[:-1]] if receiver_at else []
+        if not cuts:
+            encode_mp3(read(0, length), sample_rate, bitrate_kbps, dest,
+                       on_decoded=receivers[0].add if receivers else None)
+            return receivers
+        for _ in cuts + [length]:
+            fd, name = tempfile.mkstemp(dir=Path(dest).parent, prefix=f".{Path(dest).name}.", suffix=".part.tmp")
+            os.close(fd)
+            parts.append(Path(name))
+
+        def encode_part(k: int) -> None:
+            start, end = bounds[k], bounds[k + 1]
+            last = k == len(parts) - 1
+            encode_mp3(read(start, end if last else end - mp3file.PART_TAIL), sample_rate, bitrate_kbps, parts[k],
+                       on_decoded=receivers[k].add if receivers else None)
+            frames = mp3file.frame_count(parts[k])
+            if not last and frames * mp3file.FRAME_SAMPLES != end - start:
+                raise mp3file.MP3FormatError(f"part {k + 1} has {frames} frames, not {(end - start) // 1152}")
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
+            for done in [pool.submit(encode_part, k) for k in range(len(parts))]:
+                done.result()
+        mp3file.join_parts(parts, dest, last_part_samples=length - bounds[-2])
+        return receivers
+    except mp3file.MP3FormatError as exc:  # an encoder that does not pad as measured: one part, as before
+        log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)
+        return encode_mp3_parts(read, length, [], sample_rate, bitrate_kbps, dest, receiver_at, workers)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=8)

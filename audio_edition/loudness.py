@@ -174,16 +174,22 @@ def _slice_with_silence(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
 class LoudnessMeter:
     """Integrated loudness (gated, BS.1770-4) and true peak of a mono signal fed in pieces with `add`."""
 
-    def __init__(self, rate: int, true_peak: bool = True) -> None:
+    def __init__(self, rate: int, true_peak: bool = True, start: int = 0) -> None:
+        """`start`: where this meter's signal starts in a longer one whose other parts other meters measure
+        (joined() then gives the measure of the whole; the filter starts at rest, so cut in a pause)."""
         self.rate = rate
         self.true_peak = true_peak  # off: loudness only (a limiter's trial gains need no more)
+        self.start = start
         from scipy.signal import sosfilt  # here, not at import: scipy.signal takes ~1 s to import
 
         self._sosfilt = sosfilt
         self._sos = k_weighting(rate)
         self._state = np.zeros((2, 2))
         self._step = max(1, int(round(rate / 10)))  # 100 ms: blocks are 400 ms, every 100 ms (75 % overlap)
-        self._partial = np.zeros(0)
+        # The 100 ms steps are counted from the start of the whole signal: the samples of this meter's first step
+        # that belong to the part before count as silence here, and as themselves in the meter before.
+        self._lead = start % self._step
+        self._partial = np.zeros(self._lead)
         self._steps: list[np.ndarray] = []  # mean square of each 100 ms step
         # the last 2 * EDGE samples: the first half was measured, the second waits for the context after it
         self._tail = np.zeros(2 * EDGE, dtype=np.float32)
@@ -215,25 +221,57 @@ class LoudnessMeter:
             hits = lo + np.flatnonzero(np.abs(piece[lo:hi]) >= threshold)
             self._peak = max(self._peak, float(true_peaks_at(piece, hits).max()))
 
-    def result(self) -> Measurement:
-        """The measure so far (true peak: nan when the meter was made without it)."""
-        if self.true_peak:  # the last EDGE samples, with the silence that follows the signal as their context
+    def _finish_peak(self) -> float:
+        """The true peak, the last EDGE samples measured with the silence that follows the signal as context."""
+        if self.true_peak:
             end = np.concatenate([self._tail, np.zeros(EDGE, dtype=np.float32)])
             self._track_peak(end, EDGE, 2 * EDGE)
             self._tail = end[-2 * EDGE:]
-        true_peak = gain_to_db(self._peak) if self.true_peak else math.nan
-        steps = np.concatenate(self._steps) if self._steps else np.zeros(0)
-        if len(steps) < 4:
-            return Measurement(-math.inf, true_peak, self.samples)
-        blocks = (steps[:-3] + steps[1:-2] + steps[2:-1] + steps[3:]) / 4.0
-        with np.errstate(divide="ignore"):
-            loudness = -0.691 + 10.0 * np.log10(blocks)
-        gated = blocks[loudness > ABSOLUTE_GATE_LUFS]
-        if len(gated) == 0:
-            return Measurement(-math.inf, true_peak, self.samples)
-        relative = -0.691 + 10.0 * math.log10(gated.mean()) + RELATIVE_GATE_LU
-        kept = gated[-0.691 + 10.0 * np.log10(gated) > relative]
-        return Measurement(-0.691 + 10.0 * math.log10(kept.mean()), true_peak, self.samples)
+        return gain_to_db(self._peak) if self.true_peak else math.nan
+
+    def result(self) -> Measurement:
+        """The measure so far (true peak: nan when the meter was made without it)."""
+        true_peak = self._finish_peak()
+        return _gated(np.concatenate(self._steps) if self._steps else np.zeros(0), true_peak, self.samples)
+
+    @staticmethod
+    def joined(meters: list["LoudnessMeter"]) -> Measurement:
+        """The measure of a signal whose consecutive parts these meters measured (each made with the `start` of
+        its part): the steps across each join are put together, then gated as one signal."""
+        steps: list[np.ndarray] = []
+        carried = np.zeros(0)  # power of the samples of the step left unfinished by the meter before
+        end = meters[0].start
+        for meter in meters:
+            if meter.start != end:
+                raise ValueError(f"a meter starts at {meter.start}, not where the one before ends ({end})")
+            end = meter.start + meter.samples
+            own = np.concatenate(meter._steps) if meter._steps else np.zeros(0)
+            partial = meter._partial
+            if len(carried):
+                if len(own):
+                    own = own.copy()
+                    own[0] += carried.sum() / meter._step
+                else:
+                    partial = np.concatenate([carried, partial[meter._lead:]])
+            steps.append(own)
+            carried = partial
+        peaks = [meter._finish_peak() for meter in meters]
+        return _gated(np.concatenate(steps), max(peaks), sum(meter.samples for meter in meters))
+
+
+def _gated(steps: np.ndarray, true_peak: float, samples: int) -> Measurement:
+    """Integrated loudness (BS.1770-4 gating) from the mean squares of the K-weighted signal's 100 ms steps."""
+    if len(steps) < 4:
+        return Measurement(-math.inf, true_peak, samples)
+    blocks = (steps[:-3] + steps[1:-2] + steps[2:-1] + steps[3:]) / 4.0
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10.0 * np.log10(blocks)
+    gated = blocks[loudness > ABSOLUTE_GATE_LUFS]
+    if len(gated) == 0:
+        return Measurement(-math.inf, true_peak, samples)
+    relative = -0.691 + 10.0 * math.log10(gated.mean()) + RELATIVE_GATE_LU
+    kept = gated[-0.691 + 10.0 * np.log10(gated) > relative]
+    return Measurement(-0.691 + 10.0 * math.log10(kept.mean()), true_peak, samples)
 
 
 def measure(pieces: Iterable[np.ndarray], rate: int, true_peak: bool = True) -> Measurement:
@@ -265,9 +303,12 @@ class GainCurve:
             out[lo - offset: hi - offset] *= gains[lo - start: hi - start]
         return out
 
-    def pieces(self, samples: np.ndarray, size: int = CHUNK) -> Iterator[np.ndarray]:
-        for offset in range(0, len(samples), size):
-            yield self.apply(samples[offset: offset + size], offset)
+    def pieces(self, samples: np.ndarray, start: int = 0, stop: int | None = None,
+               size: int = CHUNK) -> Iterator[np.ndarray]:
+        """samples[start:stop] with the gain applied, `size` samples at a time."""
+        stop = len(samples) if stop is None else min(stop, len(samples))
+        for offset in range(start, stop, size):
+            yield self.apply(samples[offset: min(offset + size, stop)], offset)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mutagen.mp3 import MP3, BitrateMode
 
-from audio_edition import ffmpeg
+from audio_edition import ffmpeg, mp3file
 from audio_edition.assemble import OUTPUT_RATE, assemble_episode, stitch
 from audio_edition.config import AudioConfig, Config
 from audio_edition.errors import AudioEditionError, InputError
@@ -136,7 +136,7 @@ def test_episode_folder_with_characters_ffmpeg_treats_as_syntax(tmp_path):
     episode = assemble_episode(SCRIPT, clips_for(SCRIPT, level=0.02), Config(), folder, "le-titre", "v", "piper")
     mp3 = folder / episode.audio_file
     assert sorted(p.name for p in folder.iterdir() if p.suffix == ".mp3") == [episode.audio_file]
-    assert ffmpeg.mp3_length_samples(mp3) == round(episode.timeline.duration * OUTPUT_RATE)
+    assert mp3file.length_samples(mp3) == round(episode.timeline.duration * OUTPUT_RATE)
     assert abs(MP3(mp3).info.length - episode.timeline.duration) <= 0.001
 
 
@@ -272,3 +272,26 @@ def test_voice_at_the_output_rate_and_16_bit_clips_stitch_like_float_ones():
         assert a.timeline == b.timeline and len(a.samples) == len(b.samples)
         assert np.max(np.abs(a.samples - b.samples)) < 2e-4  # 16-bit rounding, nothing more
         assert rms_db(a.samples) > -40  # speech is there, not a square wave nor silence
+
+
+def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypatch):
+    # Over 5 minutes, the MP3 is encoded as two parts at once (cut in a pause) and joined: listeners must get one
+    # MP3 that lasts the Timeline to the sample, on target, with every sentence where the Timeline says.
+    sentences = [f"Phrase numéro {n} du long épisode, dite à voix haute." for n in range(110)]
+    script = make_script([("title", ["Un long épisode"]), ("paragraph", sentences)], pause_ms=350)
+    clips = [Clip(u.index, voice_like(2.4, level=0.1), 22050) for u in script.utterances]
+    cuts_used = []
+    real = ffmpeg.encode_mp3_parts
+    monkeypatch.setattr(ffmpeg, "encode_mp3_parts", lambda *a, **kw: cuts_used.append(a[2]) or real(*a, **kw))
+    episode = assemble_episode(script, clips, Config(), tmp_path, "long", "v", "piper")
+    assert episode.timeline.duration > 300 and len(cuts_used[-1]) == 1
+    mp3 = tmp_path / episode.audio_file
+    measured = ffmpeg.measure_file_ebur128(mp3)
+    assert measured.samples == round(episode.timeline.duration * OUTPUT_RATE) == mp3file.length_samples(mp3)
+    assert -16.5 <= measured.integrated_lufs <= -15.5 and measured.true_peak_dbtp <= -1.0
+    audio = ffmpeg.decode_file(mp3, OUTPUT_RATE)
+    cut = cuts_used[-1][0] / OUTPUT_RATE
+    after = [s for s in episode.timeline.utterances if s.start > cut][:5]
+    for span, following in zip(after, after[1:]):  # speech where the Timeline has it, silence between
+        assert rms_db(at(audio, span.start + 0.02, span.end - 0.02)) > -30
+        assert rms_db(at(audio, span.end + 0.03, following.start - 0.03)) < -70

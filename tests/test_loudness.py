@@ -161,3 +161,22 @@ def test_peak_map_on_two_cores_finds_exactly_the_peaks_of_one_pass():
     sparse_one_pass = loudness.true_peaks_at(sparse, sparse_candidates)
     assert np.array_equal(PeakMap.find(sparse, floor).peaks, sparse_one_pass[sparse_one_pass >= floor])
     assert found.peaks.max() > 0.95  # the inter-sample peak is there
+
+
+def test_meters_of_consecutive_parts_join_into_the_measure_of_the_whole(speech):
+    # The MP3's parts are measured by one meter each (made with the part's start); cut in a pause, the joined
+    # measure is the one-pass measure, whatever the cut's place in the 100 ms steps.
+    pauses = np.flatnonzero(np.convolve(speech == 0, np.ones(4410), "valid") == 4410)
+    for cut in (int(pauses[len(pauses) // 3]) + 4000, int(pauses[-1]) + 2205):
+        first, second = loudness.LoudnessMeter(RATE), loudness.LoudnessMeter(RATE, start=cut)
+        for piece in pieces(speech[:cut], [70_001]):
+            first.add(piece)
+        for piece in pieces(speech[cut:], [50_000, 333]):
+            second.add(piece)
+        joined = loudness.LoudnessMeter.joined([first, second])
+        whole = measure(speech, RATE)
+        assert joined.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-6)
+        assert joined.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-6)
+        assert joined.samples == len(speech)
+    with pytest.raises(ValueError):  # a part missing in between is refused, not measured as silence
+        loudness.LoudnessMeter.joined([first, loudness.LoudnessMeter(RATE, start=cut + 1000)])

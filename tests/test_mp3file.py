@@ -1,0 +1,154 @@
+"""mp3file.py and ffmpeg.encode_mp3_parts: an episode encoded as parts at once and joined into one MP3 must be,
+for every player and decoder, the MP3 of the whole episode: the same length to the sample, every sound at its
+time, no click at a join, a valid Xing/LAME header (frames, bytes, TOC, padding, both CRCs)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+from mutagen.mp3 import MP3
+
+from audio_edition import ffmpeg, loudness, mp3file
+
+RATE = 44100
+RNG = np.random.default_rng(11)
+
+
+def talk(seconds: float) -> np.ndarray:
+    """A voiced buzz with syllable-rate modulation (speech-like, and broadband enough to show any misalignment)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    buzz = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 900, 2400, 5100), start=1))
+    noise = 0.05 * RNG.standard_normal(len(t))
+    return (0.15 * (buzz + noise) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+def episode(sentences: int = 12, pause: float = 0.45) -> np.ndarray:
+    """Sentences of 2-4 s separated by pauses of exact silence, as assembly stitches them."""
+    pieces = []
+    for n in range(sentences):
+        pieces += [talk(2.0 + (n % 3)), np.zeros(int(pause * RATE), np.float32)]
+    return np.concatenate(pieces[:-1])
+
+
+def encode(samples: np.ndarray, dest, cuts, meters: bool = True):
+    return ffmpeg.encode_mp3_parts(lambda a, b: [samples[a:b]], len(samples), cuts, RATE, 64, dest,
+                                   receiver_at=(lambda start: loudness.LoudnessMeter(RATE, start=start))
+                                   if meters else None, workers=2)
+
+
+def snr_db(reference: np.ndarray, decoded: np.ndarray) -> float:
+    return 10 * np.log10(np.sum(reference.astype(np.float64) ** 2)
+                         / np.sum((reference.astype(np.float64) - decoded) ** 2))
+
+
+@pytest.fixture(scope="module")
+def signal() -> np.ndarray:
+    return episode()
+
+
+@pytest.fixture(scope="module")
+def whole_and_parts(signal, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mp3")
+    cuts = mp3file.cut_points(signal, 4)
+    whole, parts = folder / "whole.mp3", folder / "parts.mp3"
+    encode(signal, whole, [])
+    meters = encode(signal, parts, cuts)
+    return cuts, whole, parts, meters
+
+
+# --- the cuts ----------------------------------------------------------------------------------------------
+def test_part_count_is_a_power_of_two_by_length_only():
+    minute = 60 * RATE
+    assert [mp3file.part_count(m * minute, RATE) for m in (1, 4, 5, 9, 10, 19, 20, 60, 240)] == \
+        [1, 1, 2, 2, 4, 4, 8, 8, 8]
+
+
+def test_cuts_fall_on_frame_boundaries_inside_pauses_near_equal_shares(signal):
+    cuts = mp3file.cut_points(signal, 4)
+    assert len(cuts) == 3 and cuts == sorted(cuts)
+    for k, cut in enumerate(cuts, start=1):
+        assert cut % mp3file.FRAME_SAMPLES == 0
+        assert not signal[cut - mp3file.SILENCE_BEFORE_CUT: cut + mp3file.SILENCE_AFTER_CUT].any()
+        assert abs(cut - k * len(signal) / 4) < 5 * RATE  # the pause nearest the share (sentences are 2-4 s)
+
+
+def test_no_cut_without_a_pause_long_enough():
+    assert mp3file.cut_points(talk(30.0), 4) == []
+    gaps = np.concatenate([talk(10.0), np.zeros(mp3file.SILENCE_BEFORE_CUT, np.float32), talk(10.0)])
+    assert mp3file.cut_points(gaps, 2) == []  # 64 ms: shorter than a cut needs with its margins
+
+
+# --- the joined file ---------------------------------------------------------------------------------------
+def test_joined_mp3_lasts_exactly_the_signal_for_every_reader(signal, whole_and_parts):
+    cuts, whole, parts, _ = whole_and_parts
+    assert len(cuts) == 3
+    assert mp3file.length_samples(parts) == len(signal) == mp3file.length_samples(whole)
+    assert abs(MP3(parts).info.length - len(signal) / RATE) < 0.001  # mutagen reads the LAME tag
+    assert ffmpeg.measure_file_ebur128(parts).samples == len(signal)  # ffmpeg decodes it sample-exact
+
+
+def test_every_sound_stays_at_its_time_and_no_join_clicks(signal, whole_and_parts):
+    cuts, whole, parts, _ = whole_and_parts
+    one, joined = ffmpeg.decode_file(whole, RATE), ffmpeg.decode_file(parts, RATE)
+    assert len(joined) == len(signal)
+    bounds = [0, *cuts, len(signal)]
+    for start, end in zip(bounds[:-1], bounds[1:]):  # each part as faithful as the one-piece encode: not shifted
+        assert snr_db(signal[start:end], joined[start:end]) > snr_db(signal[start:end], one[start:end]) - 1.0
+        assert snr_db(signal[start:end], joined[start:end]) > 10.0
+    for cut in cuts:  # the pause around each join stays silent
+        assert np.abs(joined[cut - mp3file.SILENCE_BEFORE_CUT: cut + mp3file.SILENCE_AFTER_CUT]).max() < 1e-3
+
+
+def test_joined_header_holds_the_totals_and_both_crcs(whole_and_parts):
+    _, _, parts, _ = whole_and_parts
+    data = parts.read_bytes()
+    xing, flags, tag = mp3file.lame_tag_offsets(data[:512])
+    assert flags & 7 == 7 and data[xing:xing + 4] == b"Info" and data[tag:tag + 9] == b"LAME3.100"
+    info_length = mp3file.frame_length(data[:4])
+    frames = int.from_bytes(data[xing + 8:xing + 12], "big")
+    offsets = mp3file.frame_offsets(parts, info_length, frames)  # raises unless exactly `frames` frames follow
+    assert int.from_bytes(data[xing + 12:xing + 16], "big") == len(data)
+    toc = list(data[xing + 16:xing + 116])
+    assert toc[0] == 0 and toc == sorted(toc)
+    assert toc[50] == 256 * offsets[frames // 2] // len(data)
+    assert int.from_bytes(data[tag + 28:tag + 32], "big") == len(data)
+    assert int.from_bytes(data[tag + 32:tag + 34], "big") == mp3file.crc16(data[info_length:])
+    assert int.from_bytes(data[tag + 34:tag + 36], "big") == mp3file.crc16(data[:tag + 34])
+
+
+def test_meters_of_the_parts_measure_the_joined_file(whole_and_parts):
+    _, _, parts, meters = whole_and_parts
+    assert len(meters) == 4
+    ours = loudness.LoudnessMeter.joined(meters)
+    reference = ffmpeg.measure_file_ebur128(parts)
+    assert ours.integrated_lufs == pytest.approx(reference.integrated_lufs, abs=0.1)
+    assert ours.true_peak_dbtp == pytest.approx(reference.true_peak_dbtp, abs=0.2)
+
+
+def test_same_samples_same_bytes_and_no_part_files_left(signal, whole_and_parts, tmp_path):
+    cuts, _, parts, _ = whole_and_parts
+    again = tmp_path / "again.mp3"
+    encode(signal, again, cuts, meters=False)
+    assert again.read_bytes() == parts.read_bytes()
+    assert os.listdir(tmp_path) == ["again.mp3"]
+
+
+def test_an_encoder_that_pads_otherwise_falls_back_to_one_piece(signal, tmp_path, monkeypatch, caplog):
+    cuts = mp3file.cut_points(signal, 2)
+    monkeypatch.setattr(mp3file, "PART_TAIL", mp3file.PART_TAIL - mp3file.FRAME_SAMPLES)  # one frame too many
+    dest = tmp_path / "fallback.mp3"
+    with caplog.at_level(logging.WARNING):
+        meters = encode(signal, dest, cuts)
+    assert "encoding in one piece" in caplog.text
+    assert len(meters) == 1
+    assert mp3file.length_samples(dest) == len(signal)
+    assert os.listdir(tmp_path) == ["fallback.mp3"]
+
+
+@pytest.mark.parametrize("lengths", [(0, 5), (3, 0), (100, 1000), (4097, 70001)])
+def test_crc16_of_two_pieces_combines_without_reading_them_again(lengths):
+    a, b = os.urandom(lengths[0]), os.urandom(lengths[1])
+    assert mp3file.crc16_combine(mp3file.crc16(a), mp3file.crc16(b), len(b)) == mp3file.crc16(a + b)

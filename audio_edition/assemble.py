@@ -345,14 +345,23 @@ def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: in
     peak_limit = true_peak_db - 0.1
     # Encoded in parts at once, one per core, cut in pauses (mp3file.py): LAME alone is a third of assembly.
     cuts = mp3file.cut_points(samples, mp3file.part_count(len(samples), rate))
+
+    def check_part(path: Path, start: int, gap: int) -> loudness.LoudnessMeter:
+        """Each part's MP3 decoded as players decode it, into its own meter (joined once all are made)."""
+        meter = loudness.LoudnessMeter(rate, start=start)
+        for block in mp3file.decoded_blocks(path):
+            meter.add(block)
+        meter.add(np.zeros(gap, dtype=np.float32))  # the silence the join leaves between two parts
+        return meter
+
     for attempt in range(3):
-        # each part's MP3 is decoded while it is encoded, into its own meter; the meters are joined after
         meters = ffmpeg.encode_mp3_parts(lambda start, stop: gain.pieces(samples, start, stop), len(samples), cuts,
-                                         rate, bitrate, dest, receiver_at=lambda start: loudness.LoudnessMeter(
-                                             rate, start=start), workers=default_jobs())
+                                         rate, bitrate, dest, check_part=check_part, workers=default_jobs())
         measured = loudness.LoudnessMeter.joined(meters)
         log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(meters), measured.integrated_lufs,
                   measured.true_peak_dbtp)
+        if measured.samples != len(samples):
+            raise AudioEditionError(f"the MP3 decodes to {measured.samples} samples, not {len(samples)}")
         length = mp3file.length_samples(dest)  # what players read from the file's header
         if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
             raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from . import mp3file
 from .errors import AudioEditionError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -276,164 +277,80 @@ def _feed(stdin, pieces: Iterable[np.ndarray]) -> None:
             pass
 
 
-def _read_samples(stream, on_piece: Callable[[np.ndarray], None], size: int = 1 << 18) -> None:
-    """Read raw float32 from `stream` until it ends, handing it on `size` samples at a time."""
-    while True:
-        piece = np.empty(size, dtype="<f4")
-        raw = memoryview(piece).cast("B")
-        filled = 0
-        while filled < len(raw):
-            count = stream.readinto(raw[filled:])
-            if not count:
-                break
-            filled += count
-        raw.release()
-        if filled // 4:
-            on_piece(piece[: filled // 4])
-        if filled < len(piece) * 4:
-            return
-
-
-def _run_fed(args: list[str], pieces: Iterable[np.ndarray],
-             decoder: tuple[list[str], Callable[[np.ndarray], None]] | None = None,
-             output_name: str | None = None) -> None:
-    """Run ffmpeg with float32 `pieces` written one after the other to its stdin (no whole-signal bytes).
-
-    With `decoder` (its arguments, and what receives its float32 output), the first ffmpeg's stdout is piped into
-    a second one, whose output is read in a thread while the first is fed."""
-    proc = _spawn(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE if decoder else subprocess.DEVNULL,
-                  stderr=subprocess.PIPE)
-    helpers: list[threading.Thread] = []
-    errors: dict[str, bytes] = {}
-    decoding = None
-    if decoder is not None:
-        decoding = _spawn(decoder[0], stdin=proc.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        proc.stdout.close()  # the decoder holds it now: it sees the end when the encoder exits
-        received: list[BaseException] = []
-
-        def decode() -> None:
-            try:
-                _read_samples(decoding.stdout, decoder[1])
-            except BaseException as exc:  # handed to the caller below
-                received.append(exc)
-                decoding.stdout.close()
-
-        helpers += [threading.Thread(target=decode, daemon=True),
-                    threading.Thread(target=lambda: errors.__setitem__("decoder", decoding.stderr.read()),
-                                     daemon=True)]
-    helpers.append(threading.Thread(target=lambda: errors.__setitem__("encoder", proc.stderr.read()), daemon=True))
-    for helper in helpers:
-        helper.start()
+def _run_fed(args: list[str], pieces: Iterable[np.ndarray]) -> None:
+    """Run ffmpeg with float32 `pieces` written one after the other to its stdin (no whole-signal bytes)."""
+    proc = _spawn(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    reader.start()
     try:
         _feed(proc.stdin, pieces)
     finally:
         proc.wait()
-        if decoding is not None:
-            decoding.wait()
-        for helper in helpers:
-            helper.join()
-    named = [*args[:-1], output_name] if output_name else args
+        reader.join()
     if proc.returncode != 0:
-        raise _failure(named, proc.returncode, errors.get("encoder", b"").decode("utf-8", "replace"))
-    if decoding is not None:
-        if received:
-            raise received[0]
-        if decoding.returncode != 0:
-            raise _failure(["the MP3 check"], decoding.returncode,
-                           errors.get("decoder", b"").decode("utf-8", "replace"))
+        raise _failure(args, proc.returncode, b"".join(errors).decode("utf-8", "replace"))
 
 
-_MP3_MUXER = "id3v2_version=0:write_id3v1=0"  # no ID3 here: tags.py writes ID3v2.3 afterwards
-
-
-def _tee_path(path: Path) -> str:
-    """A file name as the tee muxer reads it: its separators and quotes escaped, and a file: prefix so that no
-    part of it is taken for a protocol."""
-    escaped = "".join("\\" + c if c in "\\'|[]" else c for c in str(Path(path).resolve()))
-    return "file:" + escaped
-
-
-def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bitrate_kbps: int, dest: Path,
-               on_decoded: Callable[[np.ndarray], None] | None = None) -> None:
+def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bitrate_kbps: int, dest: Path) -> None:
     """Encode mono float32 samples (an array, or consecutive pieces of one) to a CBR MP3 with a Xing/LAME
     ("Info") header.
 
     The LAME header records the encoder delay and padding, so players and decoders report and play exactly
     len(samples) samples. No ID3 tag here: tags.py writes ID3v2.3 afterwards. Deterministic (bitexact): the same
     samples give the same bytes, hence the same content hash.
-
-    With `on_decoded`, the MP3 frames are also decoded as they are made (ffmpeg's tee muxer sends them to a
-    second ffmpeg), and the decoded audio is handed to `on_decoded` piece by piece: the MP3 is checked on the
-    other core while it is encoded. That stream has no final header, so it carries the encoder's delay and
-    padding (~50 ms of near-silence) around the audio: read the length from the file (mp3file.length_samples).
     """
     pieces = [samples] if isinstance(samples, np.ndarray) else samples
-    encoder_args = [*_raw_input(sample_rate), "-map", "0:a",
-                    "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-ar", str(sample_rate), "-ac", "1",
-                    # LAME's -q 5, the library's own default ("the default" in lame_init_qval): psychoacoustic
-                    # model and noise shaping as at ffmpeg's -q 3, without its finer quantisation and best-Huffman
-                    # search. Measured on 10 min of speech at 64 kb/s: 27 % faster, SNR 19.5 dB vs 19.7 dB.
-                    "-compression_level", "5",
-                    "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
-    if on_decoded is None:
-        _run_fed(["-y", *encoder_args, "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0",
-                  "-f", "mp3", str(dest)], pieces)
-    else:
-        outputs = f"[f=mp3:write_xing=1:{_MP3_MUXER}]{_tee_path(dest)}|[f=mp3:write_xing=0:{_MP3_MUXER}]pipe:1"
-        _run_fed(["-y", *encoder_args, "-f", "tee", outputs], pieces,
-                 decoder=(["-f", "mp3", "-i", "pipe:0", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1",
-                           "pipe:1"], on_decoded), output_name=str(dest))
+    _run_fed(["-y", *_raw_input(sample_rate), "-map", "0:a",
+              "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-ar", str(sample_rate), "-ac", "1",
+              # LAME's -q 5, the library's own default ("the default" in lame_init_qval): psychoacoustic model and
+              # noise shaping as at ffmpeg's -q 3, without its finer quantisation and best-Huffman search.
+              # Measured on 10 min of speech at 64 kb/s: 27 % faster, SNR 19.5 dB vs 19.7 dB.
+              "-compression_level", "5",
+              "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+              "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-f", "mp3", str(dest)], pieces)
     mp3file.label_lame_tag(dest)
-
-
-class DecodedReceiver(Protocol):
-    def add(self, samples: np.ndarray) -> None: ...
 
 
 def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: int, cuts: Sequence[int],
                      sample_rate: int, bitrate_kbps: int, dest: Path,
-                     receiver_at: Callable[[int], DecodedReceiver] | None = None, workers: int = 1,
-                     ) -> list[DecodedReceiver]:
+                     check_part: Callable[[Path, int, int], T] | None = None, workers: int = 1) -> list[T]:
     """encode_mp3 of a signal of `length` samples (`read(start, stop)` gives its samples from start to stop, in
     pieces), cut at `cuts` (frame boundaries in pauses: mp3file.cut_points) into parts encoded at once on
     `workers` cores, then joined into one MP3 at `dest` (mp3file's docstring says how time is kept).
 
-    With `receiver_at`, every part is decoded as it is made, as encode_mp3's `on_decoded` does: receiver_at(start)
-    gives what receives the part whose decoded stream starts at `start` in the whole file's decoded stream (the
-    parts' streams laid end to end are the joined file's). Returns the receivers used, in order.
+    `check_part(path, start, gap)` is called on each part's own MP3 as soon as it is made (in the part's thread):
+    a whole MP3 of the signal from `start`, followed by `gap` samples (of silence) that no part encodes. What it
+    returns is returned, in order.
     """
     bounds = [0, *cuts, length]
     parts: list[Path] = []
     try:
-        receivers = [receiver_at(start) for start in bounds[:-1]] if receiver_at else []
         if not cuts:
-            encode_mp3(read(0, length), sample_rate, bitrate_kbps, dest,
-                       on_decoded=receivers[0].add if receivers else None)
-            return receivers
-        for _ in cuts + [length]:
+            encode_mp3(read(0, length), sample_rate, bitrate_kbps, dest)
+            return [check_part(Path(dest), 0, 0)] if check_part else []
+        for _ in bounds[1:]:
             fd, name = tempfile.mkstemp(dir=Path(dest).parent, prefix=f".{Path(dest).name}.", suffix=".part.tmp")
             os.close(fd)
             parts.append(Path(name))
 
-        def encode_part(k: int) -> None:
+        def encode_part(k: int) -> T | None:
             start, end = bounds[k], bounds[k + 1]
-            last = k == len(parts) - 1
-            encode_mp3(read(start, end if last else end - mp3file.PART_TAIL), sample_rate, bitrate_kbps, parts[k],
-                       on_decoded=receivers[k].add if receivers else None)
-            frames = mp3file.frame_count(parts[k])
-            if not last and frames * mp3file.FRAME_SAMPLES != end - start:
-                raise mp3file.MP3FormatError(f"part {k + 1} has {frames} frames, not {(end - start) // 1152}")
+            stop = end if k == len(parts) - 1 else end - mp3file.PART_TAIL
+            encode_mp3(read(start, stop), sample_rate, bitrate_kbps, parts[k])
+            if stop < end and mp3file.frame_count(parts[k]) * mp3file.FRAME_SAMPLES != end - start:
+                raise mp3file.MP3FormatError(f"part {k + 1} is not {(end - start) // 1152} frames long")
+            return check_part(parts[k], start, end - stop) if check_part else None
 
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
-            for done in [pool.submit(encode_part, k) for k in range(len(parts))]:
-                done.result()
+            checked = [done.result() for done in [pool.submit(encode_part, k) for k in range(len(parts))]]
         mp3file.join_parts(parts, dest, last_part_samples=length - bounds[-2])
-        return receivers
+        return checked if check_part else []
     except mp3file.MP3FormatError as exc:  # an encoder that does not pad as measured: one part, as before
         log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)
-        return encode_mp3_parts(read, length, [], sample_rate, bitrate_kbps, dest, receiver_at, workers)
+        return encode_mp3_parts(read, length, [], sample_rate, bitrate_kbps, dest, check_part, workers)
     finally:
         for part in parts:
             part.unlink(missing_ok=True)

@@ -130,8 +130,8 @@ def test_missing_clip_is_an_error():
 
 # --- the episode -------------------------------------------------------------------------------------------
 def test_episode_folder_with_characters_ffmpeg_treats_as_syntax(tmp_path):
-    # The MP3 is written through ffmpeg's tee muxer (encoded and checked at once), whose file names use | [ ] ' \
-    # as syntax and "x:" as a protocol: a user's output folder may hold any of them.
+    # ffmpeg writes the MP3 (and its parts) by name: ffmpeg's muxers read | [ ] ' \ as syntax and "x:" as a
+    # protocol, and a user's output folder may hold any of them.
     folder = tmp_path / "a|b [c] 'd' e:f \\g"
     episode = assemble_episode(SCRIPT, clips_for(SCRIPT, level=0.02), Config(), folder, "le-titre", "v", "piper")
     mp3 = folder / episode.audio_file

@@ -27,7 +27,7 @@ from . import ffmpeg, loudness, mp3file
 from .config import Config
 from .errors import AudioEditionError, InputError
 from .fileio import atomic_write_text
-from .loudness import GainCurve, PeakMap, db_to_gain
+from .loudness import GainCurve, Measurement, PeakMap, db_to_gain
 from .models import PCM16_FULL_SCALE, Clip, Episode, Script, Span, Timeline, episode_to_dict, to_float32
 from .slug import content_hash
 
@@ -51,6 +51,7 @@ class StitchedAudio:
     samples: np.ndarray  # mono float32 at `sample_rate`
     sample_rate: int
     timeline: Timeline
+    loudness: Measurement  # of `samples`, measured while they were stitched
 
 
 # --- stitching -----------------------------------------------------------------------------------------------
@@ -141,15 +142,19 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
     samples = np.zeros(length + (-length % (out_rate // 100)), dtype=np.float32)
-    if head:
-        samples[:head_length] = np.concatenate(head)
-    speech = samples[head_length: head_length + speech_length]
-    if rate == out_rate:
-        np.concatenate(list(speech_then_pause()) or [np.zeros(0, np.float32)], out=speech)
-    else:
-        ffmpeg.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech)
-    if outro is not None:
-        samples[head_length + speech_length: length] = outro
+    with loudness.MeasureAsFilled(samples, out_rate) as measure:  # the loudness is measured as samples land
+        if head:
+            samples[:head_length] = np.concatenate(head)
+        measure.filled(head_length)
+        speech = samples[head_length: head_length + speech_length]
+        if rate == out_rate:
+            np.concatenate(list(speech_then_pause()) or [np.zeros(0, np.float32)], out=speech)
+        else:
+            ffmpeg.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech,
+                                   on_filled=lambda done: measure.filled(head_length + done))
+        if outro is not None:
+            samples[head_length + speech_length: length] = outro
+        measured = measure.result()
     offset = head_length / out_rate
     duration = len(samples) / out_rate
 
@@ -160,7 +165,7 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
         Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
     )
     timeline = _timeline(script, utterance_spans, round(duration, 3))
-    return StitchedAudio(samples, out_rate, timeline)
+    return StitchedAudio(samples, out_rate, timeline, measured)
 
 
 def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> Timeline:
@@ -196,15 +201,17 @@ def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> 
 
 
 # --- loudness ------------------------------------------------------------------------------------------------
-def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float) -> GainCurve:
+def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float,
+                       measured: Measurement | None = None) -> GainCurve:
     """The whole-episode gain to `target_lufs`, with the limiter keeping true peaks under `true_peak_db` (minus
     a margin for the MP3 encoder) where the gain would push them over. Length and timing are unchanged.
 
     Limiting takes some loudness away, the more the harder it works, so the gain is found by secant steps,
-    each one computed from the original samples (never limiting twice).
+    each one computed from the original samples (never limiting twice). `measured`: the samples' own measure,
+    when it is known already (stitch() makes it).
     """
     ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
-    first = loudness.measure(GainCurve().pieces(samples), rate)
+    first = measured or loudness.measure(GainCurve().pieces(samples), rate)
     log.debug("episode before: %.2f LUFS, true peak %.2f dBTP", first.integrated_lufs, first.true_peak_dbtp)
     if not math.isfinite(first.integrated_lufs):
         return GainCurve()  # silence (or too short to gate): nothing to normalise
@@ -289,10 +296,9 @@ def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episod
     out_rate = stitched.sample_rate
     codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, out_rate)
     # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
-    timeline = stitched.timeline
-    samples = stitched.samples
+    timeline, samples, measured = stitched.timeline, stitched.samples, stitched.loudness
     del stitched
-    gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db)
+    gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db, measured)
 
     fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
     os.close(fd)

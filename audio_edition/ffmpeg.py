@@ -111,14 +111,14 @@ def _failure(args: list[str], returncode: int, output: str) -> AudioEditionError
 
 
 def _run_to_samples(args: list[str], pieces: Iterable[np.ndarray] | None, expected: int,
-                    into: np.ndarray | None = None) -> np.ndarray:
+                    into: np.ndarray | None = None, on_filled: Callable[[int], None] | None = None) -> np.ndarray:
     """Run ffmpeg writing raw float32 to stdout, read straight into one array (about `expected` samples).
 
     subprocess.run would hold the whole output twice (its chunks, then their join) and the caller a third copy
     as an array: for a 30-minute episode at 44.1 kHz that is 300 MB each. Here the input is written piece by
     piece (views of the caller's arrays) and the output is read into the array that is returned: memory stays
     flat. With `into` (a float32 array), the output fills it exactly: what is left over is dropped, what is
-    missing is silence.
+    missing is silence. `on_filled(n)` is told each time the output holds n more samples (~6 s of audio).
     """
     proc = _spawn([*(["-nostdin"] if pieces is None else []), *args],
                   stdin=subprocess.PIPE if pieces is not None else subprocess.DEVNULL,
@@ -141,11 +141,13 @@ def _run_to_samples(args: list[str], pieces: Iterable[np.ndarray] | None, expect
                 break
             out = np.concatenate([out, np.empty(len(out) // 4 + 4096, dtype="<f4")])  # grow by a quarter
             continue
-        count = proc.stdout.readinto(raw[filled:])
+        count = proc.stdout.readinto(raw[filled: filled + (1 << 20)])  # 1 MB at most: on_filled follows
         raw.release()
         if not count:
             break
         filled += count
+        if on_filled is not None:
+            on_filled(filled // 4)
     proc.stdout.close()
     proc.wait()
     for helper in helpers:
@@ -189,15 +191,15 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int, into: np.ndarray
 
 
 def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, to_rate: int,
-                    into: np.ndarray) -> np.ndarray:
+                    into: np.ndarray, on_filled: Callable[[int], None] | None = None) -> np.ndarray:
     """resample() of a signal given as consecutive float32 pieces (`length` samples in all), into `into`
-    (resampled_length() samples): the signal itself is never held whole."""
+    (resampled_length() samples): the signal itself is never held whole. `on_filled(n)`: `into[:n]` is ready."""
     if len(into) != resampled_length(length, from_rate, to_rate):
         raise ValueError(f"resample_pieces: `into` holds {len(into)} samples, "
                          f"{resampled_length(length, from_rate, to_rate)} needed")
     return _run_to_samples([*_raw_input(from_rate), "-af", f"aresample={to_rate}:resampler=soxr:precision=28",
                             "-f", "f32le", "-ar", str(to_rate), "-ac", "1", "pipe:1"], pieces,
-                           expected=len(into), into=into)
+                           expected=len(into), into=into, on_filled=on_filled)
 
 
 def decode_file(path: Path, sample_rate: int) -> np.ndarray:
@@ -369,7 +371,7 @@ def mp3_gain_db(bitrate_kbps: int, sample_rate: int = 44100) -> float:
     with tempfile.TemporaryDirectory(prefix="audio-edition-") as tmp:
         path = Path(tmp) / "tone.mp3"
         encode_mp3(tone, sample_rate, bitrate_kbps, path)
-        decoded = decode_file(path, sample_rate)
+        decoded = np.concatenate(list(mp3file.decoded_blocks(path)))  # as the MP3 check decodes
     middle = slice(sample_rate // 2, 3 * sample_rate // 2)  # away from the encoder's start and end
 
     def rms(x: np.ndarray) -> float:

@@ -286,6 +286,61 @@ def _gated(steps: np.ndarray, true_peak: float, samples: int) -> Measurement:
     return Measurement(-0.691 + 10.0 * math.log10(kept.mean()), true_peak, samples)
 
 
+class MeasureAsFilled:
+    """measure() of an array being filled from its start (stitching: the resampler's output lands in it). A thread
+    measures each stretch as soon as it is written, on the core the resampler leaves free, so the measure is ready
+    with the array instead of taking a pass of its own after it. Use as a context manager; tell it how far the
+    array is filled with filled(n), then call result() once it is full."""
+
+    def __init__(self, samples: np.ndarray, rate: int) -> None:
+        self._samples = samples
+        self._meter = LoudnessMeter(rate)
+        self._ready = self._measured = 0
+        self._closed = False
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._measure, name="loudness", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "MeasureAsFilled":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._close()
+
+    def filled(self, upto: int) -> None:
+        with self._changed:
+            self._ready = max(self._ready, upto)
+            self._changed.notify()
+
+    def result(self) -> Measurement:
+        self.filled(len(self._samples))
+        self._close()
+        if self._error is not None:
+            raise self._error
+        return self._meter.result()
+
+    def _close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        self._thread.join()
+
+    def _measure(self) -> None:
+        try:
+            while True:
+                with self._changed:
+                    while self._ready - self._measured < CHUNK and not self._closed:
+                        self._changed.wait()
+                    upto = self._ready
+                if upto == self._measured:  # closed, and all that was filled is measured
+                    return
+                self._meter.add(self._samples[self._measured:upto])
+                self._measured = upto
+        except BaseException as exc:  # handed to result()
+            self._error = exc
+
+
 def measure(pieces: Iterable[np.ndarray], rate: int, true_peak: bool = True) -> Measurement:
     """Loudness and true peak of a signal given as consecutive pieces (an array is one piece)."""
     meter = LoudnessMeter(rate, true_peak)

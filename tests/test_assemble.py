@@ -295,3 +295,19 @@ def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypat
     for span, following in zip(after, after[1:]):  # speech where the Timeline has it, silence between
         assert rms_db(at(audio, span.start + 0.02, span.end - 0.02)) > -30
         assert rms_db(at(audio, span.end + 0.03, following.start - 0.03)) < -70
+
+
+def test_stitching_measures_the_loudness_of_what_it_wrote():
+    # The loudness is measured while the resampler fills the episode (a thread follows it): it must be the
+    # measure of the finished samples, for a short episode and for one of many resampler reads.
+    from audio_edition import loudness
+
+    sentences = [f"Phrase {n}." for n in range(20)]
+    longer = make_script([("title", ["Titre"]), ("paragraph", sentences)])
+    for script in (SCRIPT, longer):
+        stitched = stitch(script, [Clip(u.index, voice_like(2.4, level=0.1 + 0.02 * (u.index % 5)), 22050)
+                                   for u in script.utterances], Config())
+        whole = loudness.measure(stitched.samples, OUTPUT_RATE)
+        assert stitched.loudness.samples == len(stitched.samples)
+        assert stitched.loudness.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-4)
+        assert stitched.loudness.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-4)

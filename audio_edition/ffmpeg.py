@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -302,7 +302,15 @@ def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bit
     len(samples) samples. No ID3 tag here: tags.py writes ID3v2.3 afterwards. Deterministic (bitexact): the same
     samples give the same bytes, hence the same content hash.
     """
-    pieces = [samples] if isinstance(samples, np.ndarray) else samples
+    encoded = 0
+
+    def counted(pieces: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        nonlocal encoded
+        for piece in pieces:
+            encoded += len(piece)
+            yield piece
+
+    pieces = counted([samples] if isinstance(samples, np.ndarray) else samples)
     _run_fed(["-y", *_raw_input(sample_rate), "-map", "0:a",
               "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-ar", str(sample_rate), "-ac", "1",
               # LAME's -q 5, the library's own default ("the default" in lame_init_qval): psychoacoustic model and
@@ -311,7 +319,7 @@ def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bit
               "-compression_level", "5",
               "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
               "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-f", "mp3", str(dest)], pieces)
-    mp3file.label_lame_tag(dest)
+    mp3file.label_lame_tag(dest, samples=encoded)
 
 
 def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: int, cuts: Sequence[int],

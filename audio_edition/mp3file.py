@@ -215,23 +215,31 @@ def crc16_combine(crc_a: int, crc_b: int, length_b: int) -> int:
 
 
 # --- the header --------------------------------------------------------------------------------------------
-def label_lame_tag(path: Path) -> bool:
+def label_lame_tag(path: Path, samples: int | None = None) -> bool:
     """Let every player find the encoder delay and padding, hence the exact length.
 
     ffmpeg writes a LAME-format info tag (delay, padding, sample-exact length) but labels it "Lavf", and only
     decoders built on ffmpeg look at it: mutagen, and the players that follow LAME's rules, need the label to
     start with "LAME" and otherwise count the delay and padding as audio (up to ~60 ms more). The audio was made
     by libmp3lame, so we give the tag LAME's label and recompute its CRC (over the frame bytes before the CRC).
+    With `samples` (how many were encoded), the padding is set from it: ffmpeg writes at most 1681 where LAME's
+    last flush needs more, and players then play up to ~40 samples of padding as audio.
     """
     with open(path, "r+b") as fh:
         head = bytearray(fh.read(512))
         found = lame_tag_offsets(bytes(head))
         if found is None:
             return False
-        tag = found[2]
+        xing, flags, tag = found
         if tag + 36 > len(head) or head[tag:tag + 4] not in (b"Lavf", b"Lavc", b"LAME"):
             return False
         head[tag:tag + 9] = b"LAME3.100"
+        if samples is not None and flags & 1:
+            frames = int.from_bytes(head[xing + 8:xing + 12], "big")
+            delay = int.from_bytes(head[tag + 21:tag + 24], "big") >> 12
+            padding = frames * FRAME_SAMPLES - delay - samples
+            if 0 <= padding < 4096:
+                head[tag + 21:tag + 24] = (delay << 12 | padding).to_bytes(3, "big")
         crc_at = tag + 34
         head[crc_at:crc_at + 2] = crc16(bytes(head[:crc_at])).to_bytes(2, "big")
         fh.seek(0)

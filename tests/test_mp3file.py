@@ -160,3 +160,16 @@ def test_an_encoder_that_pads_otherwise_falls_back_to_one_piece(signal, tmp_path
 def test_crc16_of_two_pieces_combines_without_reading_them_again(lengths):
     a, b = os.urandom(lengths[0]), os.urandom(lengths[1])
     assert mp3file.crc16_combine(mp3file.crc16(a), mp3file.crc16(b), len(b)) == mp3file.crc16(a + b)
+
+
+@pytest.mark.parametrize("length", [44974, 500000, 656649, 12345])
+def test_every_reader_gets_exactly_the_samples_encoded(length, tmp_path):
+    # ffmpeg writes a LAME padding of at most 1681 samples; where LAME's last flush padded more (these lengths),
+    # players would play up to ~40 samples of padding: the padding is set from the count we encoded.
+    samples = (RNG.standard_normal(length) * 0.05).astype(np.float32)
+    path = tmp_path / "exact.mp3"
+    ffmpeg.encode_mp3(samples, RATE, 64, path)
+    assert mp3file.length_samples(path) == length
+    assert sum(len(block) for block in mp3file.decoded_blocks(path)) == length  # mpg123
+    assert ffmpeg.measure_file_ebur128(path).samples == length  # ffmpeg
+    assert round(MP3(path).info.length * RATE) == length  # mutagen

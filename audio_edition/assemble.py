@@ -1,8 +1,8 @@
 """The assemble stage: clips + pauses -> one MP3 episode, its Timeline, tags, transcripts and episode.json.
 
 Stitching is done on numpy arrays, sample by sample, so that the Timeline is exact (pydub counts whole
-milliseconds and would drift over a long article); ffmpeg (imageio-ffmpeg) resamples and encodes. Loudness is set
-on the whole episode (a measured gain to -16 LUFS, with a look-ahead true-peak limiter where the gain would push
+milliseconds and would drift over a long article); libsoxr resamples (resample.py), ffmpeg (imageio-ffmpeg)
+encodes. Loudness is set on the whole episode (a measured gain to -16 LUFS, with a look-ahead true-peak limiter where the gain would push
 peaks over), never per sentence, so quiet and loud sentences keep their relation. Measuring and limiting are done
 in this process (loudness.py) on pieces of the episode: besides the stitched episode itself, nothing of its size is
 held in memory — the gain is a curve applied piece by piece as the encoder is fed.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ffmpeg, loudness, mp3file
+from . import ffmpeg, loudness, mp3file, resample
 from .config import Config
 from .errors import AudioEditionError, InputError
 from .fileio import atomic_write_text
@@ -80,7 +80,7 @@ def _clip_at(clip: Clip, rate: int) -> np.ndarray:
     if clip.sample_rate == rate:
         return np.asarray(clip.samples).reshape(-1)
     samples = np.clip(np.nan_to_num(to_float32(np.asarray(clip.samples).reshape(-1))), -1.0, 1.0)
-    return ffmpeg.resample(samples, clip.sample_rate, rate)
+    return resample.resample(samples, clip.sample_rate, rate)
 
 
 def _load_jingle(config: Config, setting: str | None, name: str, out_rate: int) -> np.ndarray | None:
@@ -137,7 +137,7 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
     head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
     head_length = sum(len(p) for p in head)
-    speech_length = ffmpeg.resampled_length(cursor, rate, out_rate)
+    speech_length = resample.resampled_length(cursor, rate, out_rate)
     length = head_length + speech_length + (len(outro) if outro is not None else 0)
     # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
@@ -150,7 +150,7 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
         if rate == out_rate:
             np.concatenate(list(speech_then_pause()) or [np.zeros(0, np.float32)], out=speech)
         else:
-            ffmpeg.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech,
+            resample.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech,
                                    on_filled=lambda done: measure.filled(head_length + done))
         if outro is not None:
             samples[head_length + speech_length: length] = outro

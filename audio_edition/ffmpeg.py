@@ -1,5 +1,5 @@
-"""The ffmpeg binary shipped by imageio-ffmpeg, and the few things we ask of it: resample, measure loudness
-(ebur128), filter (limiter), decode and encode MP3.
+"""The ffmpeg binary shipped by imageio-ffmpeg, and the few things we ask of it: encode MP3, decode any audio
+(jingles), measure loudness with ebur128 (the tests' independent reference).
 
 Never a system ffmpeg and never a shell string: the binary comes from the `imageio-ffmpeg` wheel and is always
 run with an argument list. Audio goes in and out as raw mono float32 through pipes, so no temp WAV files.
@@ -111,14 +111,14 @@ def _failure(args: list[str], returncode: int, output: str) -> AudioEditionError
 
 
 def _run_to_samples(args: list[str], pieces: Iterable[np.ndarray] | None, expected: int,
-                    into: np.ndarray | None = None, on_filled: Callable[[int], None] | None = None) -> np.ndarray:
+                    into: np.ndarray | None = None) -> np.ndarray:
     """Run ffmpeg writing raw float32 to stdout, read straight into one array (about `expected` samples).
 
     subprocess.run would hold the whole output twice (its chunks, then their join) and the caller a third copy
     as an array: for a 30-minute episode at 44.1 kHz that is 300 MB each. Here the input is written piece by
     piece (views of the caller's arrays) and the output is read into the array that is returned: memory stays
     flat. With `into` (a float32 array), the output fills it exactly: what is left over is dropped, what is
-    missing is silence. `on_filled(n)` is told each time the output holds n more samples (~6 s of audio).
+    missing is silence.
     """
     proc = _spawn([*(["-nostdin"] if pieces is None else []), *args],
                   stdin=subprocess.PIPE if pieces is not None else subprocess.DEVNULL,
@@ -141,13 +141,11 @@ def _run_to_samples(args: list[str], pieces: Iterable[np.ndarray] | None, expect
                 break
             out = np.concatenate([out, np.empty(len(out) // 4 + 4096, dtype="<f4")])  # grow by a quarter
             continue
-        count = proc.stdout.readinto(raw[filled: filled + (1 << 20)])  # 1 MB at most: on_filled follows
+        count = proc.stdout.readinto(raw[filled:])
         raw.release()
         if not count:
             break
         filled += count
-        if on_filled is not None:
-            on_filled(filled // 4)
     proc.stdout.close()
     proc.wait()
     for helper in helpers:
@@ -167,39 +165,6 @@ def _raw_input(sample_rate: int) -> list[str]:
 def _as_bytes(samples: np.ndarray) -> memoryview:
     """The samples as raw little-endian float32 bytes: a view, not a copy, when they already are float32."""
     return memoryview(np.ascontiguousarray(samples, dtype="<f4")).cast("B")
-
-
-def resampled_length(length: int, from_rate: int, to_rate: int) -> int:
-    return int(round(length * to_rate / from_rate))
-
-
-def resample(samples: np.ndarray, from_rate: int, to_rate: int, into: np.ndarray | None = None) -> np.ndarray:
-    """High-quality resampling (soxr), delay-compensated so that a sound stays at the same time.
-
-    The result has exactly resampled_length() samples (the Timeline is computed from it); `into`, an array of
-    that length, receives it without another copy being made."""
-    want = resampled_length(len(samples), from_rate, to_rate)
-    if into is not None and len(into) != want:
-        raise ValueError(f"resample: `into` holds {len(into)} samples, {want} needed")
-    if from_rate == to_rate or len(samples) == 0:
-        if into is None:
-            return np.asarray(samples, dtype=np.float32)
-        into[:] = samples
-        return into
-    into = into if into is not None else np.empty(want, dtype=np.float32)
-    return resample_pieces([samples], len(samples), from_rate, to_rate, into)
-
-
-def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, to_rate: int,
-                    into: np.ndarray, on_filled: Callable[[int], None] | None = None) -> np.ndarray:
-    """resample() of a signal given as consecutive float32 pieces (`length` samples in all), into `into`
-    (resampled_length() samples): the signal itself is never held whole. `on_filled(n)`: `into[:n]` is ready."""
-    if len(into) != resampled_length(length, from_rate, to_rate):
-        raise ValueError(f"resample_pieces: `into` holds {len(into)} samples, "
-                         f"{resampled_length(length, from_rate, to_rate)} needed")
-    return _run_to_samples([*_raw_input(from_rate), "-af", f"aresample={to_rate}:resampler=soxr:precision=28",
-                            "-f", "f32le", "-ar", str(to_rate), "-ac", "1", "pipe:1"], pieces,
-                           expected=len(into), into=into, on_filled=on_filled)
 
 
 def decode_file(path: Path, sample_rate: int) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytest
 
 from audio_edition import ffmpeg, loudness
 from audio_edition.loudness import GainCurve, PeakMap, limiter_curve, measure
+from audio_edition.resample import resample
 from audio_edition.speak import EngineSpec, open_engine
 
 RATE = 44100
@@ -25,7 +26,7 @@ def speech() -> np.ndarray:
     parts = []
     for text in sentences:
         parts += [engine.synthesize(text), np.zeros(engine.sample_rate // 3, dtype=np.float32)]
-    return ffmpeg.resample(np.concatenate(parts), engine.sample_rate, RATE)
+    return resample(np.concatenate(parts), engine.sample_rate, RATE)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_silence_and_too_short_signals_have_no_loudness():
 
 def test_other_rates_agree_with_ffmpeg(speech):
     for rate in (22050, 48000):
-        x = ffmpeg.resample(speech, RATE, rate)
+        x = resample(speech, RATE, rate)
         assert measure(x, rate).integrated_lufs == pytest.approx(
             ffmpeg.measure_samples(x, rate).integrated_lufs, abs=0.1)
 

@@ -2,10 +2,11 @@
 
 Stitching is done on numpy arrays, sample by sample, so that the Timeline is exact (pydub counts whole
 milliseconds and would drift over a long article); libsoxr resamples (resample.py), ffmpeg (imageio-ffmpeg)
-encodes. Loudness is set on the whole episode (a measured gain to -16 LUFS, with a look-ahead true-peak limiter where the gain would push
-peaks over), never per sentence, so quiet and loud sentences keep their relation. Measuring and limiting are done
-in this process (loudness.py) on pieces of the episode: besides the stitched episode itself, nothing of its size is
-held in memory — the gain is a curve applied piece by piece as the encoder is fed.
+encodes. Loudness is set on the whole episode (a measured gain to -16 LUFS, with a look-ahead true-peak limiter
+where the gain would push peaks over), never per sentence, so quiet and loud sentences keep their relation.
+Measuring and limiting are done in this process (loudness.py) on pieces of the episode: besides the stitched
+episode itself, nothing of its size is held in memory — the gain is a curve applied piece by piece as the encoder
+is fed.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_
     when it is known already (stitch() makes it).
     """
     ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
-    first = measured or loudness.measure(GainCurve().pieces(samples), rate)
+    first = measured if measured is not None else loudness.measure(GainCurve().pieces(samples), rate)
     log.debug("episode before: %.2f LUFS, true peak %.2f dBTP", first.integrated_lufs, first.true_peak_dbtp)
     if not math.isfinite(first.integrated_lufs):
         return GainCurve()  # silence (or too short to gate): nothing to normalise
@@ -341,6 +342,16 @@ def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episod
     return episode
 
 
+def meter_of_part(path: Path, start: int, gap: int, rate: int) -> loudness.LoudnessMeter:
+    """A part of the episode's MP3 (from sample `start`, followed by `gap` samples of silence that no part encodes)
+    decoded as players decode it, into its own meter: the parts' meters are joined once all are made."""
+    meter = loudness.LoudnessMeter(rate, start=start)
+    for block in mp3file.decoded_blocks(path):
+        meter.add(block)
+    meter.add(np.zeros(gap, dtype=np.float32))
+    return meter
+
+
 def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: int, true_peak_db: float,
                     target_lufs: float, dest: Path, duration: float) -> None:
     """Encode (the gain applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
@@ -351,18 +362,10 @@ def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: in
     peak_limit = true_peak_db - 0.1
     # Encoded in parts at once, one per core, cut in pauses (mp3file.py): LAME alone is a third of assembly.
     cuts = mp3file.cut_points(samples, mp3file.part_count(len(samples), rate))
-
-    def check_part(path: Path, start: int, gap: int) -> loudness.LoudnessMeter:
-        """Each part's MP3 decoded as players decode it, into its own meter (joined once all are made)."""
-        meter = loudness.LoudnessMeter(rate, start=start)
-        for block in mp3file.decoded_blocks(path):
-            meter.add(block)
-        meter.add(np.zeros(gap, dtype=np.float32))  # the silence the join leaves between two parts
-        return meter
-
     for attempt in range(3):
         meters = ffmpeg.encode_mp3_parts(lambda start, stop: gain.pieces(samples, start, stop), len(samples), cuts,
-                                         rate, bitrate, dest, check_part=check_part, workers=default_jobs())
+                                         rate, bitrate, dest, workers=default_jobs(),
+                                         check_part=lambda path, start, gap: meter_of_part(path, start, gap, rate))
         measured = loudness.LoudnessMeter.joined(meters)
         log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(meters), measured.integrated_lufs,
                   measured.true_peak_dbtp)

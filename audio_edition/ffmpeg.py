@@ -321,7 +321,7 @@ def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: i
 
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
             checked = [done.result() for done in [pool.submit(encode_part, k) for k in range(len(parts))]]
-        mp3file.join_parts(parts, dest, last_part_samples=length - bounds[-2])
+        mp3file.join_parts(parts, dest)
         return checked if check_part else []
     except mp3file.MP3FormatError as exc:  # an encoder that does not pad as measured: one part, as before
         log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)

@@ -73,14 +73,25 @@ def lame_tag_offsets(head: bytes) -> tuple[int, int, int] | None:
     return xing, flags, tag
 
 
-def frame_count(path: Path) -> int:
-    """The audio frames an MP3 written by encode_mp3 holds, from its Xing/Info header."""
+def _frames(head: bytes, xing: int) -> int:
+    """The Xing/Info header's count of audio frames."""
+    return int.from_bytes(head[xing + 8:xing + 12], "big")
+
+
+def _info_header(path: Path) -> tuple[bytes, int, int]:
+    """(first bytes, Xing/Info offset, LAME extension offset) of an MP3 written by encode_mp3 (no ID3 yet)."""
     with open(path, "rb") as fh:
         head = fh.read(512)
     found = lame_tag_offsets(head)
-    if found is None or not found[1] & 1:
-        raise MP3FormatError(f"{Path(path).name} has no Xing/Info frame count")
-    return int.from_bytes(head[found[0] + 8:found[0] + 12], "big")
+    if found is None or not found[1] & 1 or found[2] + 36 > len(head):
+        raise MP3FormatError(f"{Path(path).name} has no Xing/LAME header with a frame count")
+    return head, found[0], found[2]
+
+
+def frame_count(path: Path) -> int:
+    """The audio frames an MP3 written by encode_mp3 holds, from its Xing/Info header."""
+    head, xing, _tag = _info_header(path)
+    return _frames(head, xing)
 
 
 def length_samples(path: Path) -> int | None:
@@ -95,10 +106,9 @@ def length_samples(path: Path) -> int | None:
     xing, flags, tag = found
     if not flags & 1 or tag + 24 > len(head):
         return None
-    frames = int.from_bytes(head[xing + 8:xing + 12], "big")
     delay_padding = int.from_bytes(head[tag + 21:tag + 24], "big")
     mpeg1 = (head[1] >> 3) & 3 == 3
-    return frames * (1152 if mpeg1 else 576) - (delay_padding >> 12) - (delay_padding & 0xFFF)
+    return _frames(head, xing) * (1152 if mpeg1 else 576) - (delay_padding >> 12) - (delay_padding & 0xFFF)
 
 
 def decoded_blocks(path: Path, size: int = 1 << 18) -> Iterator[np.ndarray]:
@@ -235,55 +245,41 @@ def label_lame_tag(path: Path, samples: int | None = None) -> bool:
             return False
         head[tag:tag + 9] = b"LAME3.100"
         if samples is not None and flags & 1:
-            frames = int.from_bytes(head[xing + 8:xing + 12], "big")
             delay = int.from_bytes(head[tag + 21:tag + 24], "big") >> 12
-            padding = frames * FRAME_SAMPLES - delay - samples
+            padding = _frames(head, xing) * FRAME_SAMPLES - delay - samples
             if 0 <= padding < 4096:
                 head[tag + 21:tag + 24] = (delay << 12 | padding).to_bytes(3, "big")
-        crc_at = tag + 34
-        head[crc_at:crc_at + 2] = crc16(bytes(head[:crc_at])).to_bytes(2, "big")
+        _seal(head, tag)
         fh.seek(0)
-        fh.write(head[:crc_at + 2])
+        fh.write(head[:tag + 36])
     return True
 
 
-def _music_crc(head: bytes, tag: int) -> int:
-    return int.from_bytes(head[tag + 32:tag + 34], "big")
+def _seal(head: bytearray, tag: int) -> None:
+    """Recompute the LAME tag's own CRC, over the frame's bytes before it."""
+    head[tag + 34:tag + 36] = crc16(bytes(head[:tag + 34])).to_bytes(2, "big")
 
 
-def join_parts(parts: Sequence[Path], dest: Path, last_part_samples: int) -> None:
+def join_parts(parts: Sequence[Path], dest: Path) -> None:
     """Write the MP3 parts (each a whole file with its Xing/LAME header, made by encoding one part of an episode as
-    the module docstring says) into `dest` as one MP3: the first part's header, with the totals, then every
-    part's frames. `last_part_samples`: how many samples the last part encoded (its padding is worked out from
-    it)."""
-    heads, frame_counts, audio_crcs, audio_bytes = [], [], [], []
-    for part in parts:
-        with open(part, "rb") as fh:
-            head = fh.read(512)
-        found = lame_tag_offsets(head)
-        if found is None or not found[1] & 1:
-            raise MP3FormatError(f"{part.name} has no Xing/LAME header")
-        xing, _flags, tag = found
-        heads.append((head, xing, tag))
-        frame_counts.append(int.from_bytes(head[xing + 8:xing + 12], "big"))
-        audio_crcs.append(_music_crc(head, tag))
-        audio_bytes.append(Path(part).stat().st_size - frame_length(head))
-    head, xing, tag = heads[0]
+    the module docstring says) into `dest` as one MP3: the first part's header, with the totals and the last
+    part's padding (encode_mp3 sets it from the samples encoded), then every part's frames."""
+    headers = [_info_header(part) for part in parts]
+    head, xing, tag = headers[0]
     info_length = frame_length(head)
-    frames = sum(frame_counts)
+    frames = sum(_frames(h, x) for h, x, _t in headers)
+    audio_bytes = [Path(part).stat().st_size - frame_length(h) for part, (h, _x, _t) in zip(parts, headers)]
     total = info_length + sum(audio_bytes)
-    padding = frame_counts[-1] * FRAME_SAMPLES - ENCODER_DELAY - last_part_samples
-    if not 0 <= padding < 4096:
-        raise MP3FormatError(f"the last part's padding ({padding} samples) does not fit the LAME tag")
-    music_crc = audio_crcs[0]
-    for crc, length in zip(audio_crcs[1:], audio_bytes[1:]):
-        music_crc = crc16_combine(music_crc, crc, length)
+    music_crc = 0  # CRC-16 of all the frames, from each part's CRC of its own frames
+    for (h, _x, t), length in zip(headers, audio_bytes):
+        music_crc = crc16_combine(music_crc, int.from_bytes(h[t + 32:t + 34], "big"), length)
+    last_head, _x, last_tag = headers[-1]
 
     with open(dest, "wb") as out:
         out.write(head[:info_length])  # rewritten below, once the frames' offsets are known
-        for part in parts:
+        for part, (part_head, _x, _t) in zip(parts, headers):
             with open(part, "rb") as fh:
-                fh.seek(info_length)
+                fh.seek(frame_length(part_head))
                 while block := fh.read(1 << 20):
                     out.write(block)
     offsets = frame_offsets(dest, info_length, frames)
@@ -293,11 +289,10 @@ def join_parts(parts: Sequence[Path], dest: Path, last_part_samples: int) -> Non
     # TOC: for each percent of the duration, where its frame starts, in 1/256ths of the file
     info[xing + 16:xing + 116] = bytes(
         [0] + [min(255, 256 * int(offsets[n * frames // 100]) // total) for n in range(1, 100)])
-    delay_padding = (int.from_bytes(info[tag + 21:tag + 24], "big") & 0xFFF000) | padding
-    info[tag + 21:tag + 24] = delay_padding.to_bytes(3, "big")
+    info[tag + 21:tag + 24] = last_head[last_tag + 21:last_tag + 24]  # every part's delay, the last one's padding
     info[tag + 28:tag + 32] = total.to_bytes(4, "big")
     info[tag + 32:tag + 34] = music_crc.to_bytes(2, "big")
-    info[tag + 34:tag + 36] = crc16(bytes(info[:tag + 34])).to_bytes(2, "big")
+    _seal(info, tag)
     with open(dest, "r+b") as out:
         out.write(info)
 

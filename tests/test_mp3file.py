@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 
 import numpy as np
 import pytest
 from mutagen.mp3 import MP3
 
 from audio_edition import ffmpeg, loudness, mp3file
+from audio_edition.assemble import meter_of_part
 
 RATE = 44100
 RNG = np.random.default_rng(11)
@@ -33,17 +35,9 @@ def episode(sentences: int = 12, pause: float = 0.45) -> np.ndarray:
     return np.concatenate(pieces[:-1])
 
 
-def meter_of(path, start: int, gap: int) -> loudness.LoudnessMeter:
-    meter = loudness.LoudnessMeter(RATE, start=start)
-    for block in mp3file.decoded_blocks(path):
-        meter.add(block)
-    meter.add(np.zeros(gap, np.float32))
-    return meter
-
-
 def encode(samples: np.ndarray, dest, cuts, meters: bool = True):
     return ffmpeg.encode_mp3_parts(lambda a, b: [samples[a:b]], len(samples), cuts, RATE, 64, dest,
-                                   check_part=meter_of if meters else None, workers=2)
+                                   check_part=partial(meter_of_part, rate=RATE) if meters else None, workers=2)
 
 
 def snr_db(reference: np.ndarray, decoded: np.ndarray) -> float:

@@ -1,6 +1,6 @@
 """The extraction rules, as data a maintainer can extend.
 
-Every list here is matched by small functions in `extract.py`. To teach the extractor a new site's widget,
+Every list here is matched by small functions in `tree.py`, `body.py` and `lines.py`. To teach the extractor a new site's widget,
 add its class name or label here rather than writing code. Text patterns are matched on a block's text with
 whitespace folded; they are anchored so they only remove short furniture lines, never a paragraph that
 merely mentions the words.

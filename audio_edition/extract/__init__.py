@@ -1,0 +1,26 @@
+"""Extract stage: turn a SourceDocument into an Article holding only what a listener should hear.
+
+HTML (`html.py`) goes through small steps, each a function of its module:
+  read metadata (`metadata.py`) -> clean the tree: never-text, publisher overrides, hidden elements, furniture by
+  tag, role and class (`tree.py`) -> title <h1>, standfirst, body element, walk into blocks (`body.py`) ->
+  furniture lines by text, repeats (`lines.py`).
+Plain-text scrapes (`scrape.py`) go through the same line rules. The rules themselves are data, in `rules.py`.
+"""
+
+from __future__ import annotations
+
+from ..models import Article, SourceDocument
+from .lines import LineVerdict, clean_text, fold, judge_line
+
+__all__ = ["LineVerdict", "clean_text", "extract_article", "fold", "judge_line"]
+
+
+def extract_article(doc: SourceDocument) -> Article:
+    """Extract the article from a decoded document (HTML page or plain-text scrape)."""
+    if doc.kind == "text":
+        from .scrape import extract_text
+
+        return extract_text(doc)
+    from .html import extract_html
+
+    return extract_html(doc)

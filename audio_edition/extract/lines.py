@@ -1,0 +1,120 @@
+"""Line rules shared by HTML pages and plain-text scrapes: cleaning, judging a block, the last pass."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from ..models import Block, BlockKind
+from . import rules
+
+# --- text helpers ---------------------------------------------------------------------------------------------
+def clean_text(text: str) -> str:
+    """Collapse whitespace, keeping French non-breaking spaces (the script stage reads them)."""
+    text = unicodedata.normalize("NFC", text)
+    text = re.sub(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad\u2063\u2064]", "", text)  # zero-width and soft hyphens
+
+    def squeeze(match: re.Match) -> str:
+        run = match.group(0)
+        for nbsp in ("\u202f", "\u00a0"):
+            if nbsp in run:
+                return nbsp
+        return " "
+
+    return re.sub(r"[\s\u00a0\u202f]+", squeeze, text).strip()
+
+
+def fold(text: str) -> str:
+    """Comparison form: case-folded, whitespace folded, typographic quotes made plain."""
+    text = text.replace("’", "'").replace("‘", "'").replace("«", '"').replace("»", '"')
+    return " ".join(text.split()).casefold()
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+# --- line rules (shared by HTML and plain text) --------------------------------------------------------------
+@dataclass(frozen=True)
+class LineVerdict:
+    keep: bool
+    byline: str | None = None
+    translator: str | None = None
+    why: str = ""
+
+
+def judge_line(text: str) -> LineVerdict:
+    """Decide whether one block of text is article text or page furniture (caption, widget label, credit...)."""
+    line = clean_text(text)
+    if not line:
+        return LineVerdict(False, why="empty")
+    plain = line.strip(" .:;,|>»«\"'")
+    if len(line) <= 300:
+        if words(line) <= 16 and rules.BYLINE.match(line.rstrip(".")):
+            return LineVerdict(False, byline=tidy_byline(line), why="byline")
+        if words(line) <= 16 and rules.TRANSLATOR.match(line.rstrip(".")):
+            return LineVerdict(False, translator=line.rstrip("."), why="translator")
+        for pattern in rules.FURNITURE_LINES:
+            if pattern.fullmatch(line) or (plain and pattern.fullmatch(plain)):
+                return LineVerdict(False, why=f"furniture: {pattern.pattern[:30]}")
+    labels = [p.strip() for p in re.split(r"\s[|•·]\s", line)]
+    if len(labels) > 1 and all(not judge_line(p).keep for p in labels if p):
+        return LineVerdict(False, why="row of widget labels")
+    if rules.TEASER_PREFIX.match(line):
+        return LineVerdict(False, why="teaser")
+    if rules.CAPTION_OPENERS.match(line):
+        return LineVerdict(False, why="caption")
+    if _is_captioned_credit(line):
+        return LineVerdict(False, why="caption with credit")
+    return LineVerdict(True)
+
+
+def tidy_byline(text: str) -> str:
+    """ "Par Julie Marceau - franceinfo | le 12/03" -> "Par Julie Marceau"."""
+    text = re.split(r"\s[|•·–-]\s|,?\s(?:publié|mis à jour|le \d)", text, maxsplit=1, flags=re.IGNORECASE)[0]
+    text = text.strip(" ,.")
+    return text[:1].upper() + text[1:]
+
+
+def _is_captioned_credit(line: str) -> bool:
+    """A caption whose photo credit is glued to its last word ("... de la Russie.GETTY") or trails it."""
+    glued = rules.GLUED_CREDIT.search(line)
+    if glued:
+        credit = glued.group("credit").strip()
+        letters = [c for c in credit if c.isalpha()]
+        mostly_upper = letters and sum(c.isupper() for c in letters) / len(letters) > 0.6
+        agency = any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", credit, re.IGNORECASE) for a in rules.CREDIT_AGENCIES)
+        if words(credit) <= 12 and (mostly_upper or agency):
+            return True
+    if len(line) < 400 and rules.TRAILING_CREDIT.search(line):
+        return True
+    return False
+
+
+# --- last pass ------------------------------------------------------------------------------------------------
+def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirst: str | None) -> list[Block]:
+    """Say the title once, drop repeats (pull quotes, duplicated paragraphs) and empty headings."""
+    seen: set[str] = set()
+    title_key = fold(title)
+    standfirst_key = fold(standfirst) if standfirst else None
+    body_keys = [fold(t) for k, t in candidates if k != "quote"]
+    all_keys = [fold(t) for k, t in candidates if k != "heading"]
+    kept: list[Block] = []
+    for kind, text in candidates:
+        key = fold(text)
+        if key in (title_key, standfirst_key) or key.rstrip(".") == title_key.rstrip("."):
+            continue
+        if key in seen:
+            continue
+        bare = key.strip('" ')
+        if kind == "quote" and any(bare in other and key != other for other in body_keys):
+            continue  # a pull quote repeating a sentence of the body
+        if kind != "heading" and len(bare) >= 25 and any(bare in other and len(other) > len(key) for other in all_keys):
+            continue  # a highlight box or caption repeating part of a longer block
+        seen.add(key)
+        kept.append(Block(kind=kind, text=text))
+    # An intertitle followed by nothing (its section was all furniture) is not worth saying.
+    while kept and kept[-1].kind == "heading":
+        kept.pop()
+    return kept

@@ -25,3 +25,15 @@ class InputError(AudioEditionError):
     """Bad usage or bad input: exit status 2."""
 
     exit_status = 2
+
+
+class RefusedArticle(InputError):
+    """An article the content guards refuse before synthesis (not French, cut by a paywall, too little text).
+
+    `reason` is "language", "paywall" or "thin". In a batch the other articles go on (exit 3 when some were
+    refused); alone, it is bad input (exit 2).
+    """
+
+    def __init__(self, message: str, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.reason = reason

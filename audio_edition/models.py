@@ -46,6 +46,11 @@ class Article:
     lang: str = "fr"
     image: str | None = None  # lead image URL (og:image), for the feed item
     site_name: str | None = None
+    # What the content guards read (extract/guards.py), found while extracting:
+    declared_langs: tuple[str, ...] = ()  # what the page says: <html lang>, JSON-LD inLanguage, og:locale
+    paywall_notice: str | None = None  # "Il vous reste 78 % de cet article à lire", as the page words it
+    accessible_for_free: bool | None = None  # JSON-LD isAccessibleForFree, when the page says
+    excerpt: bool = False  # built although truncated by a paywall (--allow-partial): said so to the listener
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +63,10 @@ class Article:
             "lang": self.lang,
             "image": self.image,
             "site_name": self.site_name,
+            "declared_langs": list(self.declared_langs),
+            "paywall_notice": self.paywall_notice,
+            "accessible_for_free": self.accessible_for_free,
+            "excerpt": self.excerpt,
             "blocks": [{"kind": b.kind, "text": b.text} for b in self.blocks],
         }
 
@@ -74,6 +83,10 @@ class Article:
             lang=data.get("lang", "fr"),
             image=data.get("image"),
             site_name=data.get("site_name"),
+            declared_langs=tuple(data.get("declared_langs", ())),
+            paywall_notice=data.get("paywall_notice"),
+            accessible_for_free=data.get("accessible_for_free"),
+            excerpt=bool(data.get("excerpt", False)),
         )
 
 

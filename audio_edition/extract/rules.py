@@ -241,3 +241,20 @@ TEASER_PREFIX = re.compile(r"^(NEXT|PREV|PRÉCÉDENT|PRECEDENT|SUIVANT|À LIRE|A
 
 # Separator between a page title and the site name in <title>.
 TITLE_SEPARATORS = re.compile(r"\s+[|–—·»-]\s+|\s+::\s+")  # not " : ", which French titles use
+
+# --- paywalls -----------------------------------------------------------------------------------------------
+# Notices that say the text stops here for non-subscribers (French and international sites). Matched on a block
+# or a furniture element's text; a complete article's "Abonnez-vous" box does not match (it says nothing is cut).
+PAYWALL_NOTICES = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"il vous reste \d+\s?%\s*(de cet article)?\s*à (lire|découvrir)",
+    r"(la suite|le reste) (de cet article |de l['’]article )?est réservée? (à nos|aux) abonnés",
+    r"(cet |l['’])?article (est )?réservé aux abonnés",
+    r"(contenu|article|réservé) (exclusivement )?(réservé )?aux (abonnés|membres)",
+    r"pour (lire|consulter|découvrir) la suite( de cet article| de l['’]article)?,? (abonnez-vous|inscrivez-vous|connectez-vous)",
+    r"(lire|découvrir) la suite (de l['’]article )?pour \d",
+    r"abonnez-vous pour (lire|continuer|accéder)",
+    r"(this|the rest of this) (article|story) is (for|available to|reserved for) (subscribers|members)",
+    r"subscribe (now )?to (continue|keep) reading",
+    r"(you have|there are) \d+ (free )?articles? (left|remaining)",
+    r"dieser (artikel|beitrag) ist (nur )?für abonnenten",
+))

@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup, NavigableString
 from ..errors import InputError
 from ..models import Article, BlockKind, SourceDocument
 from . import body, tree
+from .consensus import second_opinion
 from .lines import clean_text, finish_blocks, judge_line
 from .metadata import absolute_url, first_time, read_metadata
 
@@ -88,6 +89,7 @@ def extract_html(doc: SourceDocument) -> Article:
             log.debug("dropped %r (%s)", text[:60], verdict.why)
     if standfirst and not judge_line(standfirst).keep:
         standfirst = None
+    candidates = second_opinion(candidates, doc)
     blocks = finish_blocks(candidates, title, standfirst)
     if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks) and meta.article_body:
         # Pages rendered by JavaScript often carry the text only in their JSON-LD.

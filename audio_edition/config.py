@@ -51,6 +51,9 @@ class VoiceConfig:
     noise_w_scale: float | None = None
     espeak_voice: str = "fr"
     espeak_rate: int = 165  # words per minute for the espeak fallback
+    # The Piper voice for each other language a build allows ([voice.by_language] en = "en_US-lessac-medium");
+    # the espeak engine speaks any language by its own voice of that name ("en", "de", "es").
+    by_language: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class ScriptConfig:
     outro_template: str = "Vous avez écouté « {title} »{credits}. Cette lecture a été réalisée par une voix de synthèse."
     lexicon: str | None = None  # path to the publisher's TOML lexicon (added to the built-in one)
     max_utterance_chars: int = 300
+    # Content guards (extract/guards.py): the languages built (others refused; --lang adds one) and whether an
+    # article cut by a paywall is built as an excerpt (--allow-partial) rather than refused.
+    allow_languages: tuple[str, ...] = ("fr",)
+    allow_partial: bool = False
+    min_words: int = 50  # fewer words of text (standfirst and paragraphs) is not an article: refused as thin
 
 
 @dataclass(frozen=True)

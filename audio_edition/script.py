@@ -4,6 +4,11 @@ Order: intro (names the article, says the voice is synthetic), title, standfirst
 the byline and translator when known). Sections: the opening (intro + title + standfirst), then one per
 intertitle. Each block is cut into sentences (`segment`), long sentences into clause-sized pieces, and each piece
 gets its spoken form (`normalize` + lexicon) and the silence that follows it, chosen by structure.
+
+An article in another language (allowed by the content guards) is read by a voice of its language: its text is
+passed through as written (the French rules and lexicon would garble it; the voice reads its own language's
+numbers), and the intro and outro are said in its language (built-in wording below; the config's templates are
+French). An excerpt behind a paywall (`article.excerpt`) is announced in the intro.
 """
 
 from __future__ import annotations
@@ -25,6 +30,39 @@ log = logging.getLogger(__name__)
 TEMPLATE_FIELDS = ("title", "site", "byline", "translator", "credits", "published")
 MIN_CUT_CHARS = 20  # cut_run_on's smallest limit
 
+# What the voice says around an article, by language: intro, outro, credits ("by", "translated by") and the
+# excerpt notice. French intro/outro come from the config ([script] intro_template, outro_template). Another
+# language without wording here gets the English one.
+WORDING: dict[str, dict[str, str]] = {
+    "fr": {"by": "un article de", "translated": "traduit par",
+           "excerpt": "Ceci est un extrait : la suite de l’article est réservée aux abonnés du site."},
+    "en": {"intro": "Audio version of the article, read by a synthetic voice.",
+           "outro": "You have been listening to “{title}”{credits}. This reading was made by a synthetic voice.",
+           "by": "an article by", "translated": "translated by",
+           "excerpt": "This is an excerpt: the rest of the article is for the site’s subscribers."},
+    "de": {"intro": "Audioversion des Artikels, gelesen von einer synthetischen Stimme.",
+           "outro": "Sie hörten „{title}“{credits}. Diese Lesung wurde von einer synthetischen Stimme erstellt.",
+           "by": "ein Artikel von", "translated": "übersetzt von",
+           "excerpt": "Dies ist ein Auszug: Der Rest des Artikels ist den Abonnenten der Website vorbehalten."},
+    "es": {"intro": "Versión en audio del artículo, leída por una voz sintética.",
+           "outro": "Ha escuchado «{title}»{credits}. Esta lectura ha sido realizada por una voz sintética.",
+           "by": "un artículo de", "translated": "traducido por",
+           "excerpt": "Esto es un extracto: el resto del artículo está reservado a los suscriptores del sitio."},
+    "it": {"intro": "Versione audio dell’articolo, letta da una voce sintetica.",
+           "outro": "Avete ascoltato «{title}»{credits}. Questa lettura è stata realizzata da una voce sintetica.",
+           "by": "un articolo di", "translated": "tradotto da",
+           "excerpt": "Questo è un estratto: il resto dell’articolo è riservato agli abbonati del sito."},
+}
+
+
+def article_language(article: Article) -> str:
+    """The article's primary language: 'fr-FR' -> 'fr'."""
+    return re.split(r"[-_]", (article.lang or "fr").strip(), maxsplit=1)[0].lower() or "fr"
+
+
+def wording(article: Article) -> dict[str, str]:
+    return WORDING.get(article_language(article), WORDING["en"])
+
 
 def _author(byline: str) -> str:
     return re.sub(r"^\s*(?:par|by)\s+", "", byline, flags=re.IGNORECASE).strip()
@@ -37,11 +75,12 @@ def _translator(translator: str) -> str:
 
 def credits_text(article: Article) -> str:
     """", un article de Choe Sang-Hun, traduit par Jaime Arrambide" (empty when nothing is known)."""
+    words = wording(article)
     parts = []
     if article.byline and _author(article.byline):
-        parts.append(f"un article de {_author(article.byline)}")
+        parts.append(f"{words['by']} {_author(article.byline)}")
     if article.translator and _translator(article.translator):
-        parts.append(f"traduit par {_translator(article.translator)}")
+        parts.append(f"{words['translated']} {_translator(article.translator)}")
     return "".join(f", {part}" for part in parts)
 
 
@@ -67,16 +106,45 @@ def render_template(template: str, article: Article, setting: str) -> str:
     return " ".join(text.split())
 
 
-def _fit_spoken(piece: str, max_chars: int, lexicon: Lexicon | None) -> list[tuple[str, str]]:
+def as_written(text: str) -> str:
+    """The spoken form of a text in another language than French: the text itself, on one line (article text may
+    not smuggle Piper phonemes in)."""
+    return " ".join(text.replace("[[", "[ [").replace("]]", "] ]").split())
+
+
+def _fit_spoken(piece: str, max_chars: int, lexicon: Lexicon | None, french: bool = True) -> list[tuple[str, str]]:
     """(written, spoken) pieces of PIECE whose spoken form fits the cap too (one character is kept for the final
     stop). Spelling out can make a text several times longer ("2 345 678,90 €", a row of figures), and the cap is
     what keeps the engine's memory flat: a piece whose spoken form is too long is cut again, shorter, in proportion.
     """
-    spoken = normalize(piece, lexicon)
+    spoken = normalize(piece, lexicon) if french else as_written(piece)
     if len(spoken) < max_chars or len(piece) <= MIN_CUT_CHARS:
         return [(piece, spoken)]
     shorter = max(MIN_CUT_CHARS, min(len(piece) - 1, len(piece) * (max_chars - 1) // len(spoken)))
-    return [fitted for part in cut_run_on(piece, shorter) for fitted in _fit_spoken(part, max_chars, lexicon)]
+    return [fitted for part in cut_run_on(piece, shorter) for fitted in _fit_spoken(part, max_chars, lexicon, french)]
+
+
+def intro_and_outro(article: Article, settings) -> tuple[str, str]:
+    """What the voice says before and after the article, in its language, with the excerpt notice."""
+    words = wording(article)
+    if article_language(article) == "fr":
+        intro = render_template(settings.intro_template, article, "intro_template")
+        outro = render_template(settings.outro_template, article, "outro_template")
+    else:
+        intro = words["intro"]
+        outro = render_template(words["outro"], article, "outro_template")
+    if article.excerpt:
+        intro = f"{intro} {words['excerpt']}"
+    return intro, outro
+
+
+def check_script_config(config: Config) -> None:
+    """The script settings every article needs, refused once before any article is read."""
+    if config.script.max_utterance_chars < 40:
+        raise InputError("script.max_utterance_chars must be at least 40")
+    probe = Article(title="Titre", blocks=())
+    render_template(config.script.intro_template, probe, "intro_template")
+    render_template(config.script.outro_template, probe, "outro_template")
 
 
 def _pause_after(kind: UtteranceKind, pauses: PauseConfig) -> int:
@@ -103,8 +171,10 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
 
     # 1. blocks and sections
     sections = [Section(0, article.title.strip())]
+    intro, outro = intro_and_outro(article, settings)
+    french = article_language(article) == "fr"
     planned: list[tuple[UtteranceKind, str, int | None]] = [
-        ("intro", render_template(settings.intro_template, article, "intro_template"), None),
+        ("intro", intro, None),
         ("title", article.title, None),
     ]
     if article.standfirst and article.standfirst.strip():
@@ -119,7 +189,6 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
         if block.kind == "heading":
             sections.append(Section(len(sections), text))
         blocks.append(ScriptBlock(len(blocks), block.kind, text, len(sections) - 1, position))
-    outro = render_template(settings.outro_template, article, "outro_template")
     blocks.append(ScriptBlock(len(blocks), "outro", outro, len(sections) - 1, None))
 
     # 2. utterances: sentences, then clause-sized pieces; pauses by structure
@@ -128,7 +197,7 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
         sentences = segment(block.text, settings.max_utterance_chars)
         for sentence_index, written in enumerate(sentences):
             pieces = [fitted for piece in written
-                      for fitted in _fit_spoken(piece, settings.max_utterance_chars, lexicon)]
+                      for fitted in _fit_spoken(piece, settings.max_utterance_chars, lexicon, french)]
             for piece_index, (piece, spoken) in enumerate(pieces):
                 last_piece = piece_index == len(pieces) - 1
                 last_sentence = sentence_index == len(sentences) - 1

@@ -72,6 +72,7 @@ class EngineSpec:
     espeak_voice: str = "fr"
     espeak_rate: int = 165  # words per minute
     fallback_reason: str | None = None  # set when espeak was chosen because no Piper voice was found
+    language: str = "fr"  # the language of the articles it reads (content guards: `--lang`)
 
 
 def resolve_engine(config: VoiceConfig) -> EngineSpec:
@@ -99,6 +100,61 @@ def resolve_engine(config: VoiceConfig) -> EngineSpec:
         speaker=config.speaker, length_scale=config.length_scale, noise_scale=config.noise_scale,
         noise_w_scale=config.noise_w_scale, espeak_voice=config.espeak_voice, espeak_rate=config.espeak_rate,
     )
+
+
+def piper_voice_language(config_path: str | Path) -> str | None:
+    """The primary language a Piper voice speaks, from its .onnx.json (language.code, else espeak.voice)."""
+    try:
+        data = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        code = (data.get("language") or {}).get("code") or (data.get("espeak") or {}).get("voice")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return re.split(r"[-_]", code, maxsplit=1)[0].lower() if isinstance(code, str) and code else None
+
+
+def espeak_has_voice(name: str) -> bool:
+    """True when the espeak-ng data of the wheel has a voice (a language) of this name."""
+    import espeakng_loader
+
+    root = Path(espeakng_loader.get_data_path()) / "lang"
+    return any(path.name.lower() == name.lower() for path in root.rglob("*") if path.is_file())
+
+
+def resolve_engine_for(config: VoiceConfig, language: str, base: EngineSpec | None = None) -> EngineSpec:
+    """The engine that reads articles in LANGUAGE: for French, `resolve_engine`'s; for another language, the
+    Piper voice of [voice.by_language], else the main Piper voice when it speaks that language, else espeak-ng's
+    voice of that language when espeak is the engine. None of them: a one-line InputError naming what to set."""
+    from .extract.guards import language_name
+
+    base = base or resolve_engine(config)
+    if language == "fr":
+        return base
+    name = language_name(language)
+    if base.engine == "espeak":
+        if not espeak_has_voice(language):
+            raise InputError(f"espeak-ng has no {name} ({language}) voice", "configure a Piper voice in "
+                             f"[voice.by_language] {language} = \"NAME\"")
+        return dataclasses.replace(base, voice=language, espeak_voice=language, language=language)
+    wanted = config.by_language.get(language)
+    if wanted:
+        files = find_voice_files(wanted)
+        spoken = piper_voice_language(files.config)
+        if spoken is not None and spoken != language:
+            raise InputError(f"voice {files.name} speaks {language_name(spoken)} ({spoken}), not {name}",
+                             f"fix [voice.by_language] {language} in the config")
+        return dataclasses.replace(base, voice=files.name, voice_path=str(files.onnx), config_path=str(files.config),
+                                   speaker=None, language=language)
+    if base.config_path and piper_voice_language(base.config_path) == language:
+        return dataclasses.replace(base, language=language)
+    raise InputError(f"no {name} voice configured: {base.voice} reads French",
+                     f"set [voice.by_language] {language} = \"NAME\" (a {name} Piper voice: audio-edition voices "
+                     f"list), pass --voice with a {name} voice, or build with --engine espeak")
+
+
+def find_voice_files(name: str):
+    from .voices import find_voice
+
+    return find_voice(name)
 
 
 class Engine(Protocol):
@@ -481,9 +537,9 @@ class PiperEngine:
         self.model_path = Path(spec.voice_path or "")
         self.config_path = Path(spec.config_path or "")
         config = _read_piper_config(spec)
-        if not config.espeak_voice.startswith("fr"):
-            log.warning("voice %s is a %r voice, not French: French text will sound foreign",
-                        self.model_path.name, config.espeak_voice)
+        if not config.espeak_voice.lower().startswith(spec.language):
+            log.warning("voice %s is a %r voice, not %s: the text will sound foreign",
+                        self.model_path.name, config.espeak_voice, spec.language)
 
         session = _open_piper_session(self.model_path)
         self._check_matches(session, config)

@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
-from .errors import AudioEditionError, InputError
+from .errors import AudioEditionError, InputError, RefusedArticle
 from .fileio import file_digest
 from .models import Episode, Script
+
+if TYPE_CHECKING:
+    from .speak import SynthesisStats
 
 log = logging.getLogger(__name__)
 
@@ -77,41 +82,87 @@ def _format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
 
 
-def _prepare(location: str, config: Config, lexicon, out_dir: Path) -> list[Script]:
-    """The scripts of one source: one article, or every not-yet-published item of a site's RSS/Atom feed."""
-    from .extract import extract_article
+@dataclass(frozen=True)
+class Skipped:
+    """A source (or a feed item) that was not built: refused by the content guards, or unreadable."""
+
+    what: str  # the file, URL or feed item
+    message: str  # one line, naming it
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    episodes: list[Episode]  # built in this run (unchanged articles are not rebuilt and not listed)
+    skipped: list[Skipped]
+
+
+def _script_of(article, config: Config, lexicon, policy) -> Script:
+    from .extract.guards import check_article
     from .script import build_script
+
+    return build_script(check_article(article, policy), config, lexicon)
+
+
+def _named(location: str, exc: InputError) -> InputError:
+    """The error with the source's name in its one line."""
+    if location in exc.message:
+        return exc
+    if isinstance(exc, RefusedArticle):
+        return RefusedArticle(f"{location}: {exc.message}", exc.reason, exc.hint)
+    return InputError(f"{location}: {exc.message}", exc.hint)
+
+
+def _prepare(location: str, config: Config, lexicon, out_dir: Path, policy,
+             skipped: list[Skipped] | None = None, up_to_date: list[str] | None = None) -> list[Script]:
+    """The scripts of one source: one article, or every not-yet-published item of a site's RSS/Atom feed. A feed
+    item that is refused or unreadable goes to SKIPPED (when given) and the others go on; the links of its items
+    already published go to UP_TO_DATE."""
+    from .extract import extract_article
     from .site_feed import articles_from_feed, is_feed
     from .source import read_source
 
     try:
         doc = read_source(location, config.limits)
-        if is_feed(doc):
-            articles = articles_from_feed(doc, config.limits, out_dir=out_dir)
-        else:
-            articles = [extract_article(doc)]
-        return [build_script(article, config, lexicon) for article in articles]
+        if not is_feed(doc):
+            return [_script_of(extract_article(doc), config, lexicon, policy)]
+        failures: list[tuple[str, InputError]] = []
+        articles = articles_from_feed(doc, config.limits, out_dir=out_dir,
+                                      failures=failures if skipped is not None else None,
+                                      already_published=up_to_date)
+        scripts = []
+        for article in articles:
+            try:
+                scripts.append(_script_of(article, config, lexicon, policy))
+            except InputError as exc:
+                if skipped is None:
+                    raise
+                failures.append((article.url or article.title, exc))
+        if skipped is not None:
+            skipped.extend(Skipped(what, _named(what, exc).one_line()) for what, exc in failures)
+        return scripts
     except InputError as exc:  # say which article, in the same one line
-        if location in exc.message:
-            raise
-        raise InputError(f"{location}: {exc.message}", exc.hint) from None
+        raise _named(location, exc) from None
 
 
 def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | None = None,
               console: Console | None = None, err_console: Console | None = None, wait_for_lock: bool = True,
-              stats_file: Path | None = None) -> list[Episode]:
+              stats_file: Path | None = None) -> BuildOutcome:
     """Build an episode for every article in `sources` into `out_dir`, then publish the feed and pages.
 
-    Returns the episodes built in this run (unchanged articles are not rebuilt and not returned).
+    Returns the episodes built in this run (unchanged articles are not rebuilt and not returned) and the sources
+    skipped: with several articles, one that is refused by the content guards or unreadable is named on stderr and
+    the others go on; alone, or when no article is left, it is an InputError (nothing written).
     """
     from . import loudness
     from .assemble import assemble_episode, check_audio_config, compute_script_hash
+    from .extract.guards import guard_policy, language_name, preload_detector, release_detector
     from .fileio import OutputLock, remove_stale_temp_files
     from .lexicon import load_lexicon
     from .publish import check_config, plan_episode, publish
+    from .script import article_language, check_script_config
     from .source import expand_sources
     from .source_index import SourceIndex, open_store, signature
-    from .speak import SynthesisPool, check_voice, describe_engine, resolve_engine
+    from .speak import SynthesisPool, check_voice, describe_engine, resolve_engine, resolve_engine_for
 
     out = console or Console()
     err = err_console or Console(stderr=True)
@@ -121,6 +172,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     # Everything that can be refused is refused now, before minutes of synthesis.
     check_audio_config(config)
     check_config(config)
+    check_script_config(config)
+    policy = guard_policy(config)
     locations = expand_sources(list(sources))
     lexicon = load_lexicon(config.resolve(config.script.lexicon))
     spec = resolve_engine(config.voice)
@@ -131,13 +184,38 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     index = SourceIndex(out_dir, signature(config, settings, engine.name))
     store = open_store(out_dir)
     try:
-        skipped = [location for location in locations if index.unchanged(location, store)]
+        skipped_unchanged = [location for location in locations if index.unchanged(location, store)]
     finally:
         if store is not None:
             store.close()
-    prepared = [(location, _prepare(location, config, lexicon, out_dir))
-                for location in locations if location not in skipped]
+    to_read = [location for location in locations if location not in skipped_unchanged]
+    if to_read:
+        preload_detector()  # the language model loads while the first source is read
+    batch = len(locations) > 1
+    skipped: list[Skipped] = []
+    feed_items_up_to_date: list[str] = []
+    prepared: list[tuple[str, list[Script]]] = []
+    for location in to_read:
+        try:
+            prepared.append((location, _prepare(location, config, lexicon, out_dir, policy, skipped,
+                                                feed_items_up_to_date)))
+        except InputError as exc:
+            if not batch:
+                raise
+            skipped.append(Skipped(location, exc.one_line()))
+    release_detector()  # its memory is better spent on synthesis
+    for item in skipped:
+        err.print(f"audio-edition: skipped {item.message}", highlight=False, markup=False, soft_wrap=True)
     scripts = [script for _, found in prepared for script in found]
+    if skipped and not scripts and not skipped_unchanged and not feed_items_up_to_date:
+        raise InputError(f"nothing to build: {len(skipped)} article(s) refused or unreadable (named above)")
+    # Each language is read by a voice of its own: one not configured is refused now, naming what to set.
+    specs = {lang: resolve_engine_for(config.voice, lang, spec)
+             for lang in sorted({article_language(s.article) for s in scripts} - {"fr"})}
+    specs["fr"] = spec
+    settings_of = {lang: settings if lang == "fr" else {"voice": describe_engine(other).voice_id,
+                                                         "audio": settings["audio"]}
+                   for lang, other in specs.items()}
     # A missing ffmpeg or a full disk is found now too, before anything is written to the output folder.
     from .fileio import check_free_space
     from .ffmpeg import check_ffmpeg
@@ -145,13 +223,14 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     check_ffmpeg()
     check_free_space(out_dir, estimated_output_bytes(scripts, config))
 
-    check_voice(spec)  # a corrupt or mismatched voice is refused before the output folder is touched
+    for other in specs.values():
+        check_voice(other)  # a corrupt or mismatched voice is refused before the output folder is touched
     if spec.fallback_reason:
         err.print(f"[bold red]WARNING:[/] {escape(spec.fallback_reason)}", markup=True, highlight=False,
                   soft_wrap=True)
 
     built: list[Episode] = []
-    unchanged = len(skipped)
+    unchanged = len(skipped_unchanged)
     published_as: dict[int, tuple[str, str]] = {}  # id(script) -> (slug, script hash), for the source index
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,17 +238,28 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
         raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
     cache = config.clip_cache()
     synthesis_seconds = 0.0
-    with OutputLock(out_dir, wait=wait_for_lock), SynthesisPool(spec, jobs, cache) as pool:
+    last_of = {article_language(script.article): script for script in scripts}  # each voice goes after it
+    with OutputLock(out_dir, wait=wait_for_lock), ExitStack() as pools_open:
+        # One synthesis pool per language (a pool opens its voice only when it first speaks).
+        pools = {lang: pools_open.enter_context(SynthesisPool(other, jobs, cache)) for lang, other in specs.items()}
+        pool = pools["fr"]
         if removed := remove_stale_temp_files(out_dir):  # left by a build that was killed
             log.info("removed %d temp file(s) left by an interrupted build", removed)
         err.print(f"Engine: {pool.engine_name}, voice {spec.voice} ({pool.sample_rate} Hz), "
                   f"{pool.jobs} worker(s)", highlight=False, markup=False)
+        for lang, other in specs.items():
+            if lang != "fr":
+                err.print(f"Engine for {language_name(lang)} articles: {pools[lang].engine_name}, voice {other.voice} "
+                          f"({pools[lang].sample_rate} Hz)", highlight=False, markup=False)
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=err) as progress:
                 overall = progress.add_task("Episodes", total=len(scripts))
                 for script in scripts:
-                    script_hash = compute_script_hash(script, pool.engine_name, spec.voice, settings)
+                    lang = article_language(script.article)
+                    voice_pool, voice_spec = pools[lang], specs[lang]
+                    script_hash = compute_script_hash(script, voice_pool.engine_name, voice_spec.voice,
+                                                      settings_of[lang])
                     plan = plan_episode(out_dir, script.article)
                     episode_dir = out_dir / "episodes" / plan.slug
                     published_as[id(script)] = (plan.slug, script_hash)
@@ -182,13 +272,14 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                     task = progress.add_task(f"  {label}", total=len(script.utterances))
                     phase_started = time.monotonic()
                     loudness.warm_up()  # assembly's scipy loads while the voice speaks
-                    clips = pool.synthesize(script.utterances, on_clip=lambda _clip, t=task: progress.advance(t))
+                    clips = voice_pool.synthesize(script.utterances,
+                                                  on_clip=lambda _clip, t=task: progress.advance(t))
                     synthesis_seconds += time.monotonic() - phase_started
-                    if script is scripts[-1]:
-                        pool.release()  # nothing more to speak: the voices' memory goes before assembly needs it
+                    if script is last_of[lang]:
+                        voice_pool.release()  # nothing more for it to speak: its memory goes before assembly
                     progress.update(task, description=f"  {label} (assembling)")
-                    episode = assemble_episode(script, clips, config, episode_dir, plan.slug, spec.voice,
-                                               pool.engine_name, script_hash=script_hash)
+                    episode = assemble_episode(script, clips, config, episode_dir, plan.slug, voice_spec.voice,
+                                               voice_pool.engine_name, script_hash=script_hash)
                     progress.update(task, description=f"  {label}")
                     built.append(episode)
                     progress.advance(overall)
@@ -205,7 +296,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
 
     if cache is not None:
         cache.prune()
-    stats = pool.stats
+    stats = _merged_stats([p.stats for p in pools.values()])
     summary = BuildSummary(len(built), unchanged, sum(e.duration for e in built), time.monotonic() - started,
                            synthesis_seconds, stats.engine_seconds, stats.synthesized, stats.cached)
     if stats_file is not None:  # for bench/: machine-readable timings of this run
@@ -221,8 +312,23 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
         + (f"; real-time factor {rtf:.2f}" if rtf is not None else "")
         + (f"; {stats.synthesized} sentence(s) spoken, {stats.cached} from cache"
            if stats.synthesized or stats.cached else "")
-        + f"; engine {pool.engine_name} ({spec.voice})",
+        + f"; engine {pool.engine_name} ({spec.voice})"
+        + (f"; {len(skipped)} article(s) skipped (refused or unreadable)" if skipped else ""),
         highlight=False, markup=False, soft_wrap=True)
     out.print(f"feed: {feed}", highlight=False, markup=False, soft_wrap=True)
     log.debug("build summary %s", asdict(summary))
-    return built
+    return BuildOutcome(built, skipped)
+
+
+def _merged_stats(all_stats: list[SynthesisStats]) -> SynthesisStats:
+    from .speak import SynthesisStats
+
+    merged = SynthesisStats()
+    for stats in all_stats:
+        merged.synthesized += stats.synthesized
+        merged.cached += stats.cached
+        merged.engine_seconds += stats.engine_seconds
+        merged.engines_opened += stats.engines_opened
+        merged.longest_spoken = max(merged.longest_spoken, stats.longest_spoken)
+        merged.voice_load_seconds += stats.voice_load_seconds
+    return merged

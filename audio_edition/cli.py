@@ -1,7 +1,8 @@
 """The `audio-edition` command line.
 
-Exit status: 0 done; 2 bad usage or bad input (one line on stderr); 1 anything else (message + hint;
-`--debug` shows the traceback). Each command is a thin layer over one pipeline module, imported lazily so
+Exit status: 0 done; 2 bad usage or bad input (one line on stderr); 3 a batch where some articles were refused or
+unreadable (each named on stderr) and the others built; 1 anything else (message + hint; `--debug` shows the
+traceback). Each command is a thin layer over one pipeline module, imported lazily so
 that `audio-edition normalize` does not pay for onnxruntime.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import AudioEditionError, InputError
+from .errors import EXIT_SOME_SKIPPED, AudioEditionError, InputError
 
 
 class _Context:
@@ -34,6 +35,25 @@ pass_ctx = click.make_pass_decorator(_Context)
 
 def _print_json(data: object) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _guard_options(command):
+    """--lang and --allow-partial: what the content guards let through (over [script] allow_languages and
+    allow_partial)."""
+    command = click.option("--allow-partial", is_flag=True, default=None,
+                           help="Build an article cut by a paywall as an excerpt (said so in the intro, the page "
+                                "and the feed) instead of refusing it.")(command)
+    return click.option("--lang", "lang", default=None, metavar="LANG",
+                        help="Build articles in LANG too (e.g. en), read by a voice of that language.")(command)
+
+
+def _guarded(config, lang: str | None, allow_partial: bool | None):
+    """CONFIG with --lang added to the allowed languages and --allow-partial set."""
+    from .extract.guards import guard_policy
+
+    policy = guard_policy(config, lang)  # checks the config's values and the flag
+    return config.replace("script", allow_languages=tuple(sorted(policy.allow_languages)),
+                          allow_partial=True if allow_partial else None)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,10 +75,17 @@ def cli(ctx: click.Context, debug: bool, config_path: str | None) -> None:
 @pass_ctx
 def extract(obj: _Context, source: str, as_json: bool) -> None:
     """Print the cleaned article: the title on line 1, then one block per line."""
+    from .errors import RefusedArticle
     from .extract import extract_article
+    from .extract.guards import check_article, guard_policy
     from .source import read_source
 
-    article = extract_article(read_source(source, obj.config().limits))
+    config = obj.config()
+    article = extract_article(read_source(source, config.limits))
+    try:
+        check_article(article, guard_policy(config))
+    except RefusedArticle as exc:  # extract shows the article all the same; build would refuse it
+        click.echo(f"audio-edition: warning: build would refuse it: {exc.one_line()}", err=True)
     if as_json:
         _print_json(article.to_dict())
         return
@@ -86,18 +113,23 @@ def normalize(obj: _Context, text: tuple[str, ...]) -> None:
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the full Script structure as JSON.")
 @click.option("--report", is_flag=True, help="List the words espeak-ng will guess, to add to the lexicon.")
+@_guard_options
 @pass_ctx
-def script(obj: _Context, source: str, as_json: bool, report: bool) -> None:
+def script(obj: _Context, source: str, as_json: bool, report: bool, lang: str | None,
+           allow_partial: bool | None) -> None:
     """Print every utterance in order, with the pause after it."""
     from .extract import extract_article
+    from .extract.guards import check_article, guard_policy
     from .lexicon import load_lexicon
     from .models import script_to_dict
-    from .script import build_script
+    from .script import build_script, check_script_config
     from .source import read_source
 
-    config = obj.config()
+    config = _guarded(obj.config(), lang, allow_partial)
+    check_script_config(config)
     lexicon = load_lexicon(config.resolve(config.script.lexicon))
-    the_script = build_script(extract_article(read_source(source, config.limits)), config, lexicon)
+    article = check_article(extract_article(read_source(source, config.limits)), guard_policy(config))
+    the_script = build_script(article, config, lexicon)
     if report:
         from .report import guessed_words
 
@@ -129,23 +161,28 @@ def script(obj: _Context, source: str, as_json: bool, report: bool) -> None:
 @click.option("--no-wait", is_flag=True, help="Fail at once if another build is using the output folder.")
 @click.option("--stats-json", type=click.Path(dir_okay=False), default=None,
               help="Write this run's timings and counts as JSON (used by bench/).")
+@_guard_options
 @pass_ctx
 def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | None, engine: str | None,
           jobs: int | None, speaker: int | None, length_scale: float | None, bitrate: int | None,
           base_url: str | None, cache_dir: str | None, no_cache: bool, no_wait: bool,
-          stats_json: str | None) -> None:
+          stats_json: str | None, lang: str | None, allow_partial: bool | None) -> None:
     """Build episodes (MP3, transcripts, chapters), then the feed and the pages."""
     from .build import run_build
 
     config = (
-        obj.config()
+        _guarded(obj.config(), lang, allow_partial)
         .replace("voice", voice=voice, engine=engine, speaker=speaker, length_scale=length_scale)
         .replace("audio", bitrate_kbps=bitrate)
         .replace("podcast", base_url=base_url)
         .replace("cache", directory=cache_dir, enabled=False if no_cache else None)
     )
-    run_build(list(sources), Path(out_dir), config, jobs=jobs, wait_for_lock=not no_wait,
-              stats_file=Path(stats_json) if stats_json else None)
+    outcome = run_build(list(sources), Path(out_dir), config, jobs=jobs, wait_for_lock=not no_wait,
+                        stats_file=Path(stats_json) if stats_json else None)
+    if outcome.skipped:
+        click.echo(f"audio-edition: {len(outcome.skipped)} article(s) not built: refused or unreadable "
+                   "(named above)", err=True)
+        click.get_current_context().exit(EXIT_SOME_SKIPPED)
 
 
 @cli.command()
@@ -238,12 +275,16 @@ def worker(obj: _Context, queues: str | None, concurrency: int, out_dir: str | N
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--wait", is_flag=True, help="Show a progress bar until every article is published.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@_guard_options
 @pass_ctx
-def enqueue(obj: _Context, sources: tuple[str, ...], wait: bool, timeout: float | None) -> None:
+def enqueue(obj: _Context, sources: tuple[str, ...], wait: bool, timeout: float | None, lang: str | None,
+            allow_partial: bool | None) -> None:
     """Submit articles to the workers (a directory or a site feed gives one job per article)."""
     from .jobs_cli import enqueue_sources
 
-    enqueue_sources(obj.config(), list(sources), wait=wait, timeout=timeout)
+    if enqueue_sources(_guarded(obj.config(), lang, allow_partial), list(sources), wait=wait,
+                       timeout=timeout).skipped:
+        click.get_current_context().exit(EXIT_SOME_SKIPPED)
 
 
 @cli.command()
@@ -328,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and maps errors to exit statuses and one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="audio-edition", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="audio-edition", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("audio-edition: interrupted", err=True)
         return 130
@@ -356,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"audio-edition: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
                    err=True)
         return 1
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 def run() -> None:

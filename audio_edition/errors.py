@@ -3,7 +3,11 @@
 `InputError` (exit 2): the user gave something we cannot use (missing file, no article text, bad flag value).
 `AudioEditionError` (exit 1): something else went wrong; the message says what to do next.
 Both carry one line of text meant for stderr, never a traceback.
+A batch (`build` or `enqueue` of several articles) where some were refused or unreadable and the others were
+built exits with EXIT_SOME_SKIPPED.
 """
+
+EXIT_SOME_SKIPPED = 3
 
 
 class AudioEditionError(Exception):

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PLAYER_FILES = ("player.js", "player.css")
 SYNTHETIC_LABEL = "Version audio de cet article, lue par une voix de synthèse"
+EXCERPT_NOTICE = "Extrait\u00a0: la suite de l’article est réservée aux abonnés du site d’origine."
 DEFAULT_FILES = {"vtt": "transcript.vtt", "srt": "transcript.srt", "chapters": "chapters.json"}
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
@@ -171,15 +172,15 @@ $canonical<meta property="og:type" content="article">
 <p class="ae-site-name"><a href="../../">$podcast_title</a></p>
 </header>
 <main id="contenu" class="ae-main">
-<article class="ae-episode">
+<article class="ae-episode"$article_lang>
 <header class="ae-episode-header">
-<p class="ae-kicker">$label</p>
+<p class="ae-kicker" lang="fr">$label</p>
 <h1>$title</h1>
-$standfirst$meta</header>
+$standfirst$meta$excerpt</header>
 
 <div class="audio-edition" data-transcript="ae-transcript" data-chapters="$chapters_href" data-title="$title" data-artist="$artist" data-album="$podcast_title" data-duration="$duration_s"$artwork>
 <audio controls preload="metadata" src="$audio_href">
-<track kind="captions" src="$vtt_href" srclang="fr" label="Transcription (français)">
+<track kind="captions" src="$vtt_href" srclang="$srclang" label="$track_label">
 <a href="$audio_href">Télécharger l’épisode (MP3)</a>
 </audio>
 <p class="ae-noscript-links"><a href="#transcription">Lire la transcription</a> · <a href="$audio_href" download>Télécharger l’épisode (MP3, $size)</a></p>
@@ -253,6 +254,8 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
         meta_parts.append(f'<a href="{_e(original)}">Lire l’article original</a>')
     meta = f'<p class="ae-meta">{" · ".join(meta_parts)}</p>\n'
     standfirst = f'<p class="ae-standfirst">{_e(article.standfirst)}</p>\n' if article.standfirst else ""
+    excerpt = f'<p class="ae-excerpt" role="note" lang="fr">{_e(EXCERPT_NOTICE)}</p>\n' if article.excerpt else ""
+    lang = (article.lang or "fr").split("-")[0].lower()
 
     chapters = chapters_html(episode)
     chapters_section = (
@@ -275,6 +278,10 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
         label=_e(SYNTHETIC_LABEL),
         standfirst=standfirst,
         meta=meta,
+        excerpt=excerpt,
+        article_lang="" if lang == "fr" else f' lang="{_e(lang)}"',
+        srclang=_e(lang),
+        track_label="Transcription (français)" if lang == "fr" else "Transcription",
         chapters_href=_href(files["chapters"]),
         artist=_e(article.byline or article.site_name or config.podcast.author),
         artwork=f' data-artwork="../../{_href(artwork)}"' if artwork else "",

@@ -152,10 +152,15 @@ def publication_date(published: str | None) -> str | None:
 
 
 def item_description(episode: Episode) -> str:
-    """Unique per episode: the standfirst (else the first paragraph), then the AI-voice notice."""
+    """Unique per episode: the standfirst (else the first paragraph), then the AI-voice notice (and, for an
+    excerpt of an article behind a paywall, the excerpt notice)."""
+    from .pages import EXCERPT_NOTICE
+
     article = episode.script.article
     lead = article.standfirst or next((b.text for b in article.blocks if b.kind == "paragraph"), "") or article.title
     notice = f"{AI_VOICE_NOTICE} ({_engine_name(episode.engine)}, voix {episode.voice})."
+    if article.excerpt:
+        notice = f"{EXCERPT_NOTICE} {notice}"
     budget = MAX_ITEM_DESCRIPTION_BYTES - len(notice.encode("utf-8")) - 2
     if len(lead.encode("utf-8")) > budget:
         cut = lead.encode("utf-8")[: budget - 3].decode("utf-8", "ignore")

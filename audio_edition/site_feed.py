@@ -54,11 +54,13 @@ def is_feed(doc: SourceDocument) -> bool:
 
 
 def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, *, out_dir: Path | None = None,
-                       max_items: int | None = None) -> list[Article]:
-    """The articles of a site feed, in feed order; with `out_dir`, only those not already in its episode store.
+                       max_items: int | None = None, failures: list[tuple[str, InputError]] | None = None,
+                       already_published: list[str] | None = None) -> list[Article]:
+    """The articles of a site feed, in feed order; with `out_dir`, only those not already in its episode store
+    (their links are added to `already_published` when given).
 
-    One item that cannot be read (page gone, no text) is skipped with a warning; a feed where no item can be read
-    is an InputError.
+    One item that cannot be read (page gone, no text) is skipped with a warning, or added to `failures` (the item's
+    link, the error) when the caller names them itself; a feed where no item can be read is an InputError.
     """
     import feedparser
 
@@ -76,7 +78,8 @@ def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, 
 
     articles: list[Article] = []
     skipped = failed = 0
-    failures: list[str] = []
+    lines: list[str] = []
+    errors: list[tuple[str, InputError]] = []
     from .publish import canonical_url
 
     seen_now: set[str] = set()
@@ -84,6 +87,8 @@ def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, 
         link = _entry_link(entry, doc.url)
         if link and seen_before(link):
             skipped += 1
+            if already_published is not None:
+                already_published.append(link)
             continue
         if link and canonical_url(link) in seen_now:  # the same article twice in one feed
             continue
@@ -93,15 +98,19 @@ def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, 
             articles.append(_entry_article(entry, link, site_name, limits, doc.location))
         except InputError as exc:
             failed += 1
-            failures.append(f"feed item {link or entry.get('id', '?')} skipped: {exc.one_line()}")
+            lines.append(f"feed item {link or entry.get('id', '?')} skipped: {exc.one_line()}")
+            errors.append((f"feed item {link or entry.get('id', '?')}", exc))
     if skipped:
         log.info("%s: %d item(s) already published, skipped", doc.location, skipped)
     if failed and not articles and not skipped:
         # One line on stderr (the first reason), not a warning per item followed by the error.
         raise InputError(f"{doc.location}: none of the feed's {failed} item(s) could be read "
-                         f"(first: {failures[0].removeprefix('feed item ')})")
-    for failure in failures:  # some items were read: the others are worth a warning each
-        log.warning("%s", failure)
+                         f"(first: {lines[0].removeprefix('feed item ')})")
+    if failures is not None:
+        failures.extend(errors)
+        return articles
+    for line in lines:  # some items were read: the others are worth a warning each
+        log.warning("%s", line)
     return articles
 
 

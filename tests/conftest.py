@@ -58,6 +58,13 @@ def tiny_voice() -> Path:
     return TINY_VOICE
 
 
+# A paragraph that makes a test's short article long enough to be one: the content guards refuse pages of under
+# 50 words as "too little text to be an article" (a section front, a video caption).
+FILLER = ("Le conseil municipal a validé le projet mardi soir, après un long débat avec les habitants du quartier. "
+          "Les travaux commenceront au printemps et dureront environ deux ans, selon la mairie, qui promet de tenir "
+          "les riverains informés à chaque étape du chantier.")
+
+
 def fold(text: str) -> str:
     """Case-insensitive, whitespace-folded form used for must/never comparisons."""
     return " ".join(text.split()).casefold()

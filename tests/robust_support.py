@@ -12,13 +12,15 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import TINY_VOICE, CliResult, run_cli
+from conftest import FILLER, TINY_VOICE, CliResult, run_cli
 
-ARTICLE_TXT = """Le marché couvert rouvre ses portes
+ARTICLE_TXT = f"""Le marché couvert rouvre ses portes
 
 Après deux ans de travaux, le marché couvert accueille de nouveau les clients ce samedi.
 
 Une trentaine de commerçants y sont installés.
+
+{FILLER}
 """
 
 
@@ -29,7 +31,7 @@ def article_html(title: str, body: str = "Un paragraphe assez long pour être lu
     t = html_escape(title) if escape else title
     b = html_escape(body) if escape else body
     return (f"<!DOCTYPE html><html lang='fr'><head><meta charset='utf-8'><title>{t}</title></head>"
-            f"<body><article><h1>{t}</h1><p>{b}</p></article></body></html>")
+            f"<body><article><h1>{t}</h1><p>{b}</p><p>{FILLER}</p></article></body></html>")
 
 
 def build(*sources: str | Path, out: Path, extra: tuple[str, ...] = (), config: Path | None = None,

@@ -16,7 +16,7 @@ from mutagen.mp3 import MP3, BitrateMode
 
 from audio_edition import ffmpeg
 from audio_edition.models import episode_from_dict
-from conftest import run_cli
+from conftest import FILLER, run_cli
 from test_transcripts import check_chapters, check_cues, parse_vtt
 
 ARTICLE_HTML = """<!DOCTYPE html>
@@ -31,7 +31,8 @@ ARTICLE_HTML = """<!DOCTYPE html>
 <article>
 <h1>Le tramway de Grenoble roulera la nuit dès l’été</h1>
 <p class="chapo">La métropole teste un service nocturne le week-end, à partir du 21/06/2024.</p>
-<p>Les rames circuleront jusqu’à 2h30 du vendredi au dimanche. Le coût est estimé à 1,2 M€ par an.</p>
+<p>Les rames circuleront jusqu’à 2h30 du vendredi au dimanche. Le coût est estimé à 1,2 M€ par an. La ligne A
+sera la première desservie.</p>
 <h2>Des usagers partagés</h2>
 <p>« C’est une bonne nouvelle pour les étudiants », estime une usagère. Les riverains, eux, craignent le bruit.</p>
 </article>
@@ -39,11 +40,13 @@ ARTICLE_HTML = """<!DOCTYPE html>
 </body></html>
 """
 
-SECOND_ARTICLE = """Le marché couvert rouvre ses portes
+SECOND_ARTICLE = f"""Le marché couvert rouvre ses portes
 
 Après deux ans de travaux, le marché couvert accueille de nouveau les clients ce samedi.
 
 Une trentaine de commerçants y sont installés.
+
+{FILLER}
 """
 
 

@@ -10,14 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import TINY_VOICE
+from conftest import FILLER, TINY_VOICE
 from robust_support import ARTICLE_TXT, assert_refused, build, check_enclosures, feed_items, snapshot
 
-SECOND = """Le tramway roulera la nuit dès l’été
+SECOND = f"""Le tramway roulera la nuit dès l’été
 
 La métropole teste un service nocturne le week-end, pour les étudiants et les travailleurs de nuit.
 
 Les riverains, eux, craignent le bruit.
+
+{FILLER}
 """
 
 

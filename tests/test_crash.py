@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import TINY_VOICE
+from conftest import FILLER, TINY_VOICE
 from robust_support import check_enclosures, feed_items
 
 KILLS = 20
@@ -25,7 +25,7 @@ def _article(n: int, edition: int = 0) -> str:
     extra = " Une phrase ajoutée après coup." * edition
     return (f"Article numéro {n} du journal de test\n\n"
             f"Le conseil municipal s’est réuni pour la séance {n}. Les élus ont voté le budget.{extra}\n\n"
-            "La prochaine séance aura lieu le mois prochain.\n")
+            f"La prochaine séance aura lieu le mois prochain.\n\n{FILLER}\n")
 
 
 def _command(source: Path, out: Path) -> list[str]:

@@ -11,15 +11,17 @@ import pytest
 from lxml import etree
 from test_feed import BASE, NS, check_feed, config
 
-from conftest import DATA, TINY_VOICE, run_cli
+from conftest import DATA, FILLER, TINY_VOICE, run_cli
 
 # The three shortest fixture pages (about a minute of audio each): one ISO-8859-1 page without canonical URL
 # (GUID from its content), two with one. The fourth article is a short plain text.
 FIXTURES = ("portail-iso-8859-1.html", "amp-article.html", "arc-xp-jsonld.html")
 FOURTH = "breve.txt"
-BREVE = """Le marché couvert rouvre ses portes
+BREVE = f"""Le marché couvert rouvre ses portes
 
 Après deux ans de travaux, le marché couvert accueille de nouveau les clients ce samedi.
+
+{FILLER}
 """
 TOML = f"""[podcast]
 base_url = "{BASE}"

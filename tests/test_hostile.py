@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_VOICE, run_cli
+from conftest import FILLER, TINY_VOICE, run_cli
 from robust_support import (ARTICLE_TXT, LoopbackServer, article_html, assert_refused, build, check_enclosures,
                             closed_port, feed_items, snapshot, try_mount, umount)
 
@@ -244,7 +244,8 @@ def test_unsafe_title_gets_a_safe_slug(out, tmp_path, key):
 
 
 def test_text_scrape_whose_first_line_is_a_path(out, tmp_path):
-    source = _write(tmp_path, "scrape.txt", f"../../../../tmp/pwned\n\n{BODY}\n\nUne autre phrase, pour finir.\n")
+    source = _write(tmp_path, "scrape.txt", f"../../../../tmp/pwned\n\n{BODY}\n\nUne autre phrase, pour finir.\n\n"
+                    f"{FILLER}\n")
     result = build(source, out=out)
     assert result.code == 0, result.stderr
     assert not Path("/tmp/pwned").exists()

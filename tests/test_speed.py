@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import TINY_VOICE, run_cli
+from conftest import FILLER, TINY_VOICE, run_cli
 
 from audio_edition.config import Config
 from audio_edition.models import Article, Block
@@ -21,11 +21,14 @@ from audio_edition.speak import EngineSpec, SynthesisPool
 CAP = Config().script.max_utterance_chars
 ARTICLES = {
     "piscine.txt": "La piscine de Rennes rouvre ses portes\n\nLa piscine municipale rouvre lundi après huit mois de "
-                   "travaux. Le bassin a été entièrement refait.\n\nLes horaires d'été commencent le 1er juillet.\n",
+                   "travaux. Le bassin a été entièrement refait.\n\nLes horaires d'été commencent le 1er juillet.\n\n"
+                   f"{FILLER}\n",
     "marche.txt": "Le marché couvert de Dijon rénové\n\nLe marché couvert a rouvert samedi matin. Les commerçants "
-                  "ont retrouvé leurs étals.\n\nLa rénovation a coûté 4 millions d'euros.\n",
+                  "ont retrouvé leurs étals.\n\nLa rénovation a coûté 4 millions d'euros.\n\n"
+                  f"{FILLER}\n",
     "festival.txt": "Le festival d'Angers dévoile sa programmation\n\nQuarante concerts sont annoncés cet été. La "
-                    "billetterie ouvre mardi.\n\nLe festival attend trente mille spectateurs.\n",
+                    "billetterie ouvre mardi.\n\nLe festival attend trente mille spectateurs.\n\n"
+                    f"{FILLER}\n",
 }
 # Written, each piece fits the cap; spoken ("un million deux cent trente-quatre mille…"), several times over it.
 FIGURES = " ".join(f"le lot {1234567 + 97 * i} de 2 345 678,90 € livré le {i + 1}/05/2024 à 14h30" for i in range(12))

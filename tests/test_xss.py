@@ -13,6 +13,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from conftest import FILLER
 from robust_support import build
 
 TITLE = 'Alerte <script>alert(1)</script> "><img src=x onerror=alert(2)> ]]> & Cie'
@@ -26,7 +27,8 @@ def episode(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("xss")
     page = (f"<!DOCTYPE html><html lang='fr'><head><meta charset='utf-8'><title>{html.escape(TITLE)}</title></head>"
             f"<body><article><h1>{html.escape(TITLE)}</h1><p>{html.escape(PARAGRAPH)}</p>"
-            f"<h2>{html.escape(HEADING)}</h2><p>{html.escape(PARAGRAPH)} Deuxième.</p></article></body></html>")
+            f"<h2>{html.escape(HEADING)}</h2><p>{html.escape(PARAGRAPH)} Deuxième.</p><p>{FILLER}</p>"
+            "</article></body></html>")
     source = root / "xss.html"
     source.write_text(page, encoding="utf-8")
     result = build(source, out=root / "out")

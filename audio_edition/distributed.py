@@ -160,7 +160,7 @@ class JobRegistry:
 def _public_job(data: dict) -> dict:
     """A job record as the API and `status` show it (without the submitted payload)."""
     job: dict[str, Any] = {"id": data.get("id"), "state": data.get("state"), "source": data.get("source")}
-    for name in ("slug", "guid", "error", "worker", "parent", "duplicate"):
+    for name in ("slug", "guid", "error", "reason", "worker", "parent", "duplicate"):
         if data.get(name):
             job[name] = data[name]
     if data.get("children"):
@@ -233,26 +233,64 @@ def submit(config: Config, payload: dict, source: str, *, app=None, jobs: JobReg
     return job_id
 
 
-def payloads_for_sources(sources: list[str], config: Config) -> list[tuple[str, dict]]:
+def guard_settings(config: Config) -> dict:
+    """What the content guards let through, as the enqueuing side set it (--lang, --allow-partial): carried in
+    every payload, so the worker judges the article as the user asked."""
+    return {"allow_languages": list(config.script.allow_languages), "allow_partial": config.script.allow_partial}
+
+
+def _guarded_config(config: Config, payload: dict) -> Config:
+    guards = payload.get("guards")
+    if not isinstance(guards, dict):
+        return config
+    return config.replace("script", allow_languages=tuple(guards.get("allow_languages") or ("fr",)),
+                          allow_partial=bool(guards.get("allow_partial")))
+
+
+def payloads_for_sources(sources: list[str], config: Config,
+                         skipped: list[tuple[str, str]] | None = None) -> list[tuple[str, dict]]:
     """What `enqueue` sends for each SOURCE: local files are read here (workers may be on other machines) and a
     local site feed is split into one article per new item; URLs are fetched by the worker (a feed URL fans out
-    there)."""
+    there). Local articles are judged by the content guards here too, so a refused one is said at once. With
+    SKIPPED, a source (or feed item) that is refused or unreadable is added to it, (what, one line), and the
+    others go on; without, it raises."""
+    from .extract import extract_article
+    from .extract.guards import check_article, guard_policy
     from .site_feed import articles_from_feed, is_feed
     from .source import expand_sources, read_source
 
     out_dir = Path(settings(config).output_dir)
+    policy = guard_policy(config)
+    guards = {"guards": guard_settings(config)}
     result: list[tuple[str, dict]] = []
     for location in expand_sources(list(sources)):
         if location.lower().startswith(("http://", "https://")):
-            result.append((location, {"url": location}))
+            result.append((location, {"url": location, **guards}))
             continue
-        doc = read_source(location, config.limits)
-        if is_feed(doc):
-            for article in articles_from_feed(doc, config.limits, out_dir=out_dir):
-                result.append((article.url or article.title, {"article": article.to_dict()}))
-        else:
-            result.append((location, {"document": {"text": doc.text, "kind": doc.kind, "location": doc.location,
-                                                   "url": doc.url}}))
+        try:
+            doc = read_source(location, config.limits)
+            if not is_feed(doc):
+                check_article(extract_article(doc), policy)
+                result.append((location, {"document": {"text": doc.text, "kind": doc.kind,
+                                                       "location": doc.location, "url": doc.url}, **guards}))
+                continue
+            failures: list[tuple[str, InputError]] = []
+            for article in articles_from_feed(doc, config.limits, out_dir=out_dir,
+                                              failures=failures if skipped is not None else None):
+                try:
+                    check_article(article, policy)
+                except InputError as exc:
+                    failures.append((article.url or article.title, exc))
+                    continue
+                result.append((article.url or article.title, {"article": article.to_dict(), **guards}))
+            if failures and skipped is None:
+                raise failures[0][1]
+            for what, exc in failures:
+                skipped.append((what, exc.one_line() if what in exc.message else f"{what}: {exc.one_line()}"))
+        except InputError as exc:
+            if skipped is None:
+                raise
+            skipped.append((location, exc.one_line() if location in exc.message else f"{location}: {exc.one_line()}"))
     return result
 
 
@@ -266,7 +304,7 @@ class WorkerContext:
 
 
 _CONTEXT: WorkerContext | None = None
-_POOL: tuple[int, Any] | None = None  # (pid, (EngineSpec, SynthesisPool)): one voice per process, opened once
+_POOL: tuple[int, dict] | None = None  # (pid, {language: (EngineSpec, SynthesisPool)}): voices opened once
 _BUILT_HERE = 0  # articles built by this process: the clip cache is pruned every PRUNE_EVERY of them
 PRUNE_EVERY = 50
 
@@ -291,18 +329,22 @@ def _context() -> WorkerContext:
     return _CONTEXT
 
 
-def _synthesis_pool():
-    """This process's engine, opened once and kept for every article it builds (with the shared clip cache)."""
-    from .speak import SynthesisPool, resolve_engine
+def _synthesis_pool(language: str = "fr"):
+    """This process's engine for LANGUAGE, opened once and kept for every article it builds (with the shared clip
+    cache). Another language than French needs its voice configured ([voice.by_language], or espeak)."""
+    from .speak import SynthesisPool, resolve_engine, resolve_engine_for
 
     global _POOL
     if _POOL is None or _POOL[0] != os.getpid():  # a forked child must not use its parent's session
+        _POOL = (os.getpid(), {})
+    pools = _POOL[1]
+    if language not in pools:
         ctx = _context()
-        spec = resolve_engine(ctx.config.voice)
-        _POOL = (os.getpid(), (spec, SynthesisPool(spec, 1, ctx.config.clip_cache())))
-        log.info("process %d opened voice %s (%s); it is kept for every article", os.getpid(), spec.voice,
-                 spec.engine)
-    return _POOL[1]
+        spec = resolve_engine_for(ctx.config.voice, language, resolve_engine(ctx.config.voice))
+        pools[language] = (spec, SynthesisPool(spec, 1, ctx.config.clip_cache()))
+        log.info("process %d opened voice %s (%s) for %s articles; it is kept for every article", os.getpid(),
+                 spec.voice, spec.engine, language)
+    return pools[language]
 
 
 def _read_payload(payload: dict, config: Config, out_dir: Path) -> list[Article] | Article:
@@ -385,8 +427,8 @@ def _build_article_task(task, job_id: str, payload: dict) -> str:
     jobs.started(job_id, task.request.hostname or "worker")
     try:
         return _build_article(task, ctx, job_id, payload)
-    except InputError as exc:  # bad article: retrying will not help
-        jobs.update(job_id, state="failed", error=exc.one_line())
+    except InputError as exc:  # bad article (or refused by the content guards): retrying will not help
+        jobs.update(job_id, state="failed", error=exc.one_line(), reason=getattr(exc, "reason", "input"))
         log.warning("job %s failed: %s", job_id, exc.one_line())
         return "failed"
     except Exception as exc:
@@ -406,17 +448,22 @@ def _build_article(task, ctx: WorkerContext, job_id: str, payload: dict) -> str:
     from .publish import article_identity, new_guid
     from .script import build_script
 
-    config, out_dir, jobs = ctx.config, ctx.out_dir, ctx.jobs
+    from .extract.guards import check_article, guard_policy
+    from .script import article_language
+
+    out_dir, jobs = ctx.out_dir, ctx.jobs
+    config = _guarded_config(ctx.config, payload)
     assert jobs is not None
     found = _read_payload(payload, config, out_dir)
-    if isinstance(found, list):  # a site feed: one job per new item
-        children = [submit(config, {"article": a.to_dict()}, a.url or a.title, app=ctx.app, jobs=jobs, parent=job_id)
-                    for a in found]
+    if isinstance(found, list):  # a site feed: one job per new item (each judged by the guards in its own job)
+        extra = {"guards": payload["guards"]} if "guards" in payload else {}
+        children = [submit(config, {"article": a.to_dict(), **extra}, a.url or a.title, app=ctx.app, jobs=jobs,
+                           parent=job_id) for a in found]
         jobs.update(job_id, state="fanned-out", children=children)
         return "fanned-out"
-    article = found
+    article = check_article(found, guard_policy(config))
     script: Script = build_script(article, config, load_lexicon(config.resolve(config.script.lexicon)))
-    spec, pool = _synthesis_pool()
+    spec, pool = _synthesis_pool(article_language(article))
     settings_ = {"voice": pool.voice_id, "audio": audio_settings(config)}
     script_hash = compute_script_hash(script, pool.engine_name, spec.voice, settings_)
     identity = article_identity(article)

@@ -5,35 +5,58 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
 from .distributed import DONE_STATES, JobRegistry, make_app, payloads_for_sources, registry, require_broker, submit
-from .errors import AudioEditionError
+from .errors import AudioEditionError, InputError
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    ids: list[str]  # the jobs submitted
+    skipped: list[str]  # one line per article refused or unreadable (here, or by a worker with --wait)
 
 
 def enqueue_sources(config: Config, sources: list[str], *, wait: bool = False, timeout: float | None = None,
-                    console: Console | None = None, err_console: Console | None = None) -> list[str]:
-    """Submit every article of `sources`; with `wait`, follow the jobs until each is done. Returns the job ids."""
+                    console: Console | None = None, err_console: Console | None = None) -> Enqueued:
+    """Submit every article of `sources`; with `wait`, follow the jobs until each is done.
+
+    An article refused by the content guards or unreadable is named on stderr and the others go on; when none is
+    left (or, with `wait`, none was published), it is an InputError."""
     require_broker(config)  # before reading any source: no broker, one clear line
     out = console or Console()
     err = err_console or Console(stderr=True)
-    payloads = payloads_for_sources(sources, config)
+    refused: list[tuple[str, str]] = []
+    payloads = payloads_for_sources(sources, config, refused)
+    skipped = [line for _, line in refused]
+    for line in skipped:
+        err.print(f"audio-edition: skipped {line}", highlight=False, markup=False, soft_wrap=True)
+    if skipped and not payloads:
+        raise InputError(f"nothing to enqueue: {len(skipped)} article(s) refused or unreadable (named above)")
     app, jobs = make_app(config), registry(config)
     ids = [submit(config, payload, source, app=app, jobs=jobs) for source, payload in payloads]
     for job_id, (source, _) in zip(ids, payloads):
         out.print(f"{job_id}  {source}", highlight=False, markup=False, soft_wrap=True)
     if not wait:
-        out.print(f"{len(ids)} job(s) queued; follow them with `audio-edition status`", highlight=False)
-        return ids
-    failed = _wait(jobs, ids, timeout, err)
-    if failed:
-        raise AudioEditionError(f"{len(failed)} article(s) failed: " + "; ".join(
-            f"{job.get('source')}: {job.get('error', '?')}" for job in failed[:3]), "see `audio-edition status`")
-    out.print(f"{len(ids)} job(s) done", highlight=False)
-    return ids
+        out.print(f"{len(ids)} job(s) queued; follow them with `audio-edition status`"
+                  + (f"; {len(skipped)} article(s) skipped" if skipped else ""), highlight=False)
+        return Enqueued(ids, skipped)
+    current = _wait(jobs, ids, timeout, err)
+    failed = [job for job in current if job["state"] == "failed"]
+    for job in failed:
+        line = f"{job.get('source')}: {job.get('error', '?')}"
+        err.print(f"audio-edition: failed {line}", highlight=False, markup=False, soft_wrap=True)
+        skipped.append(line)
+    if failed and len(failed) == len(current):
+        error = InputError if all(job.get("reason") for job in failed) else AudioEditionError
+        raise error(f"{len(failed)} article(s) failed, none published (named above)", "see `audio-edition status`")
+    out.print(f"{len(current) - len(failed)} job(s) done" + (f", {len(skipped)} article(s) skipped or failed"
+                                                             if skipped else ""), highlight=False)
+    return Enqueued(ids, skipped)
 
 
 def _expand(jobs: JobRegistry, ids: list[str]) -> list[dict]:
@@ -60,7 +83,7 @@ def _wait(jobs: JobRegistry, ids: list[str], timeout: float | None, err: Console
             progress.update(bar, total=len(current), completed=done,
                             description=f"Published ({states['running']} running, {states['queued']} queued)")
             if done == len(current) and all(j["state"] != "fanned-out" for j in current):
-                return [job for job in current if job["state"] == "failed"]
+                return current
             if timeout is not None and time.monotonic() - started > timeout:
                 raise AudioEditionError(f"timed out after {timeout:g} s: {len(current) - done} job(s) not done",
                                         "the workers go on; follow them with `audio-edition status`")

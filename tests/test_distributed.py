@@ -19,7 +19,7 @@ from services import S3_ENV, free_port, redis_url, s3_endpoint  # noqa: F401 - s
 
 from audio_edition.distributed import JobRegistry
 from audio_edition.s3_target import publishable_files
-from conftest import TINY_VOICE, run_cli
+from conftest import FILLER, TINY_VOICE, run_cli
 
 TOKEN = "newsroom-token-0123456789abcdef"
 BUCKET = "podcast-audio"
@@ -42,7 +42,7 @@ def article_html(n: int) -> tuple[str, str]:
     url = f"https://journal.example/2026/11/25/article-{n}"
     html = (f"<!doctype html><html lang='fr'><head><meta charset='utf-8'><title>{title}</title>"
             f"<link rel='canonical' href='{url}'></head><body><article><h1>{title}</h1>"
-            f"<p>{sentence} Le maire l’a annoncé mardi.</p></article></body></html>")
+            f"<p>{sentence} Le maire l’a annoncé mardi.</p><p>{FILLER}</p></article></body></html>")
     return url, html
 
 

@@ -21,6 +21,7 @@ from audio_edition.distributed import JobRegistry
 from audio_edition.s3_target import publishable_files
 from conftest import FILLER, TINY_VOICE, run_cli
 
+DATA_GUARDS = Path(__file__).resolve().parent / "data" / "guards"
 TOKEN = "newsroom-token-0123456789abcdef"
 BUCKET = "podcast-audio"
 TOPICS = [
@@ -389,3 +390,57 @@ def test_publisher_commits_a_burst_in_one_batch_and_drops_duplicates(newsroom):
         assert db.execute("SELECT count(*) FROM episodes WHERE status = 'published'").fetchone()[0] == 3
     assert len(feedparser.parse((newsroom["out"] / "feed.xml").read_bytes()).entries) == 3
     assert not any((newsroom["out"] / ".audio-edition" / "staging").iterdir())  # nothing left behind
+
+
+def test_enqueue_judges_local_articles_and_queues_only_the_good_ones(tmp_path):
+    """No broker needed: what `enqueue` would send. A refused or unreadable article is named; the others go on, and
+    the guard settings travel with every job."""
+    from audio_edition.config import Config
+    from audio_edition.distributed import payloads_for_sources
+    from conftest import DATA
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "good.html").write_text(article_html(0)[1], encoding="utf-8")
+    (site / "empty.html").write_bytes(b"")
+    english = DATA / "guards" / "english-news.html"
+    (site / "english.html").write_bytes(english.read_bytes())
+    config = Config().replace("distributed", output_dir=str(tmp_path / "out"))
+    skipped: list[tuple[str, str]] = []
+    found = payloads_for_sources([str(site)], config, skipped)
+    assert [source for source, _ in found] == [str(site / "good.html")]
+    assert found[0][1]["guards"] == {"allow_languages": ["fr"], "allow_partial": False}
+    lines = dict(skipped)
+    assert "empty input" in lines[str(site / "empty.html")]
+    assert "refused: the article is in English (en)" in lines[str(site / "english.html")]
+    with_english = config.replace("script", allow_languages=("en", "fr"))
+    assert len(payloads_for_sources([str(site)], with_english, [])) == 2
+
+
+def test_enqueue_goes_on_past_refused_articles_and_a_worker_refuses_alone(newsroom):
+    launch, jobs = newsroom["launch"], JobRegistry(newsroom["redis_url"])
+    worker = launch("worker", "--queues", "articles,publish", "--concurrency", "1", name="worker")
+    _wait_ready(newsroom["tmp"], "worker", worker)
+    site = newsroom["tmp"] / "site"
+    site.mkdir()
+    (site / "good.html").write_text(article_html(1)[1], encoding="utf-8")
+    (site / "empty.html").write_bytes(b"")
+    result = run_cli("--config", str(newsroom["config"]), "enqueue", str(site), "--wait", "--timeout", "90",
+                     cwd=newsroom["tmp"], env=newsroom["env"])
+    assert result.code == 3, result.stderr
+    assert f"audio-edition: skipped empty input: {site / 'empty.html'}" in result.stderr
+    (job_id, source), = [line.split() for line in result.stdout.splitlines() if len(line.split()) == 2]
+    assert source == str(site / "good.html") and jobs.get(job_id)["state"] == "published"
+
+    # An article only a worker can judge (sent as a document, as the webhook does): it fails alone, with a reason.
+    from audio_edition.config import load_config
+    from audio_edition.distributed import submit
+
+    english = (DATA_GUARDS / "english-news.html").read_text(encoding="utf-8")
+    refused = submit(load_config(newsroom["config"]), {"html": english}, "webhook (html)")
+    deadline = time.monotonic() + 60
+    while (jobs.get(refused) or {}).get("state") != "failed":
+        assert time.monotonic() < deadline, jobs.get(refused)
+        time.sleep(0.2)
+    job = jobs.get(refused)
+    assert job["reason"] == "language" and "refused: the article is in English (en)" in job["error"]

@@ -312,7 +312,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
         + (f"; real-time factor {rtf:.2f}" if rtf is not None else "")
         + (f"; {stats.synthesized} sentence(s) spoken, {stats.cached} from cache"
            if stats.synthesized or stats.cached else "")
-        + f"; engine {pool.engine_name} ({spec.voice})"
+        + "; engine " + ", ".join(sorted({f"{e.engine} ({e.voice})" for e in built})
+                                  or [f"{pool.engine_name} ({spec.voice})"])
         + (f"; {len(skipped)} article(s) skipped (refused or unreadable)" if skipped else ""),
         highlight=False, markup=False, soft_wrap=True)
     out.print(f"feed: {feed}", highlight=False, markup=False, soft_wrap=True)

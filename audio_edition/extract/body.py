@@ -4,38 +4,59 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
+from itertools import islice
 
-from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
+from lxml import etree
 
 from ..models import BlockKind
 from . import rules
 from .lines import clean_text, fold, tidy_byline, words
 from .metadata import PageMeta, strip_site_name
-from .tree import BR, LINK_CLOSE, LINK_OPEN, classes, is_forced, is_hidden, paragraph_weights, tokens
+from .tree import (
+    BR,
+    LINK_CLOSE,
+    LINK_OPEN,
+    Element,
+    Page,
+    attr_words,
+    classes,
+    is_forced,
+    is_hidden,
+    names_of,
+    paragraph_weights,
+    strings_with_parent,
+    stripped_length,
+    text_of,
+    tokens,
+)
 
 log = logging.getLogger(__name__)
 
-def pick_title_h1(soup: BeautifulSoup, meta: PageMeta) -> Tag | None:
+_BYLINE_TOKENS = ("byline", "author", "auteur", "signature")
+
+
+def pick_title_h1(page: Page, meta: PageMeta) -> Element | None:
     """The article's <h1>: not the site logo, preferably the one matching the page's declared headline."""
     best, best_score = None, -1.0
     headlines = [fold(strip_site_name(h, meta.site_name)) for h in meta.headlines()]
-    for h1 in soup.find_all("h1"):
-        text = fold(h1.get_text(" ").replace(BR, " "))
+    for h1 in page.tags("h1"):
+        text = fold(text_of(h1, " ").replace(BR, " "))
         if len(text) < 3:
             continue
         score = 0.0
         if any(text == h or (len(text) > 15 and (text in h or h in text)) for h in headlines):
             score += 4
-        if h1.find_parent(["article", "main"]) or h1.find_parent(attrs={"role": "main"}):
+        if next(h1.iterancestors("article", "main"), None) is not None \
+                or any(a.get("role") == "main" for a in h1.iterancestors()):
             score += 2
-        if "headline" in str(h1.get("itemprop", "")):
+        if "headline" in h1.get("itemprop", ""):
             score += 4
-        names = " ".join(classes(h1) + [n for p in h1.parents if isinstance(p, Tag) for n in classes(p)][:6])
+        names = " ".join(classes(h1) + list(islice((n for p in h1.iterancestors() for n in classes(p)), 6)))
         if re.search(r"site|logo|brand|masthead", names):
             score -= 5
-        if site := meta.site_name:
-            if text == fold(site):
-                score -= 5
+        if (site := meta.site_name) and text == fold(site):
+            score -= 5
         if is_hidden(h1):
             score -= 3
         score += min(len(text), 120) / 120  # a headline is a sentence, a logo a word or two
@@ -44,24 +65,38 @@ def pick_title_h1(soup: BeautifulSoup, meta: PageMeta) -> Tag | None:
     return best if best is not None and best_score >= 0.2 else None
 
 
-def dom_byline(soup: BeautifulSoup) -> str | None:
-    candidates = soup.find_all(attrs={"rel": "author"}) + soup.find_all(attrs={"itemprop": "author"})
-    candidates += soup.find_all(lambda t: any(tok in ("byline", "author", "auteur", "signature")
-                                              for n in classes(t) for tok in tokens(n)))
-    ids = {id(t) for t in candidates}
+_WITH_REL = etree.XPath("descendant-or-self::*[@rel]")
+_WITH_ITEMPROP = etree.XPath("descendant-or-self::*[@itemprop]")
+
+
+@lru_cache(maxsize=16384)
+def _byline_names(names: tuple[str, ...]) -> bool:
+    return any(tok in _BYLINE_TOKENS for n in names for tok in tokens(n))
+
+
+def _byline_elements(page: Page) -> list[Element]:
+    """Elements marked as the byline: rel=author, itemprop=author, then a byline/author class or id."""
+    marked = [t for t in _WITH_REL(page.root) if "author" in attr_words(t, "rel")]
+    marked += [t for t in _WITH_ITEMPROP(page.root) if t.get("itemprop") == "author"]
+    marked += page.named(_byline_names)
+    ids = set(marked)
     # The innermost element is the name; wrappers ("date-author") add dates and labels.
-    candidates = [t for t in candidates if not any(id(d) in ids for d in t.find_all(True))]
+    return [t for t in marked if not any(d in ids for d in t.iterdescendants())]
+
+
+def dom_byline(page: Page) -> str | None:
+    candidates = _byline_elements(page)
     if not candidates:
         # No byline markup: a short "Par Marc Olivier | le 02/10/2024" line anywhere before cleaning.
-        starts = soup.find_all(string=re.compile(r"^\s*(Par|By|PAR)\b"))
-        for tag in (s.parent for s in starts if isinstance(s.parent, Tag)):
-            text = clean_text(tag.get_text(" ").replace(BR, " "))
+        starts = re.compile(r"^\s*(Par|By|PAR)\b")
+        for tag in (parent for text, parent in strings_with_parent(page.root) if starts.search(text)):
+            text = clean_text(text_of(tag, " ").replace(BR, " "))
             if words(text) <= 20:
                 head = tidy_byline(text)
                 if rules.BYLINE.match(head):
                     return head
     for tag in candidates:
-        text = clean_text(tag.get_text(" ").replace(BR, " "))
+        text = clean_text(text_of(tag, " ").replace(BR, " "))
         text = tidy_byline(text)
         if 3 <= len(text) <= 120 and not text.lower().startswith(("http", "©")):
             if re.match(r"(?i)^(par|by)\b", text) or rules.BYLINE.match(text):
@@ -70,59 +105,73 @@ def dom_byline(soup: BeautifulSoup) -> str | None:
     return None
 
 
-def take_standfirst(soup: BeautifulSoup, title_h1: Tag | None) -> str | None:
-    """The chapô: a class or itemprop says so; it is taken out of the body so that it is read once."""
-    def is_standfirst(tag: Tag) -> bool:
-        if tag.name in ("html", "body", "article", "main", "section", "img", "a"):
-            return False
-        if "description" in str(tag.get("itemprop", "")) or "alternativeHeadline" in str(tag.get("itemprop", "")):
-            return True
-        return any(rules.STANDFIRST_PATTERN.search(n) for n in classes(tag))
+@lru_cache(maxsize=16384)
+def _standfirst_names(names: tuple[str, ...]) -> bool:
+    return any(rules.STANDFIRST_PATTERN.search(n) for n in names)
 
-    found = soup.find_all(is_standfirst)
-    if title_h1 is not None and not title_h1.decomposed:
+
+def _is_standfirst(tag: Element) -> bool:
+    if tag.tag in ("html", "body", "article", "main", "section", "img", "a"):
+        return False
+    itemprop = tag.get("itemprop", "")
+    if "description" in itemprop or "alternativeHeadline" in itemprop:
+        return True
+    return _standfirst_names(names_of(tag))
+
+
+def take_standfirst(page: Page, title_h1: Element | None) -> str | None:
+    """The chapô: a class or itemprop says so; it is taken out of the body so that it is read once."""
+    maybe = page.in_order(_WITH_ITEMPROP(page.root) + page.named(_standfirst_names))
+    found = [t for t in maybe if _is_standfirst(t)]
+    if title_h1 is not None and not page.is_dropped(title_h1):
         # A long sentence in the heading right after the title is a standfirst, whatever its class.
-        following = title_h1.find_next_sibling(True)
-        if following is not None and following.name in ("h2", "h3", "p") and following not in found:
-            text = clean_text(following.get_text(" ").replace(BR, " "))
-            if following.name != "p" and len(text) >= 70 and re.search(r"[.!?…»]$", text):
+        following = next(title_h1.itersiblings(etree.Element), None)
+        if following is not None and following.tag in ("h2", "h3", "p") and following not in found:
+            text = clean_text(text_of(following, " ").replace(BR, " "))
+            if following.tag != "p" and len(text) >= 70 and re.search(r"[.!?…»]$", text):
                 found.insert(0, following)
-    order = {id(t): i for i, t in enumerate(soup.find_all(True))}
-    first_long = next((order[id(p)] for p in soup.find_all("p") if len(p.get_text(strip=True)) > 150), None)
+    order = page.order
+    first_long = next((order[p] for p in page.tags("p") if stripped_length(p) > 150), None)
     for tag in found:
-        if tag.decomposed:
+        if page.is_dropped(tag):
             continue
-        if first_long is not None and order.get(id(tag), 0) > first_long and not tag.find("p", recursive=True):
+        if first_long is not None and order.get(tag, 0) > first_long and tag.find(".//p") is None:
             continue  # a "description" after the body has started is not the standfirst
-        text = clean_text(tag.get_text(" ").replace(BR, " "))
-        if 30 <= len(text) <= 700 and len(tag.find_all("p")) <= 2 and not tag.find(["h2", "h3", "ul", "ol"]):
-            tag.decompose()
+        text = clean_text(text_of(tag, " ").replace(BR, " "))
+        if 30 <= len(text) <= 700 and len(tag.findall(".//p")) <= 2 \
+                and next(tag.iterdescendants("h2", "h3", "ul", "ol"), None) is None:
+            page.drop(tag)
             return text
     return None
 
 
 # --- finding the body -----------------------------------------------------------------------------------------
-def body_marker(soup: BeautifulSoup) -> Tag | None:
+@lru_cache(maxsize=16384)
+def _content_names(names: tuple[str, ...]) -> bool:
+    return any(n in rules.CONTENT_TOKENS for n in names)
+
+
+def body_marker(page: Page) -> Element | None:
     """An element the publisher marked as the article body (schema.org articleBody or a body class)."""
-    marked = soup.find_all(attrs={"itemprop": "articleBody"})
-    marked += soup.find_all(lambda t: any(n in rules.CONTENT_TOKENS for n in classes(t)))
+    marked = [t for t in _WITH_ITEMPROP(page.root) if t.get("itemprop") == "articleBody"]
+    marked += page.named(_content_names)
     if not marked:
         return None
-    weights = paragraph_weights(soup)
-    return max(marked, key=lambda t: weights.get(id(t), 0.0))
+    weights = page.weights()
+    return max(marked, key=lambda t: weights.get(t, 0.0))
 
 
-def find_body_root(soup: BeautifulSoup, marker: Tag | None) -> Tag:
+def find_body_root(page: Page, marker: Element | None) -> Element:
     """The smallest element holding nearly all of the page's paragraph text."""
-    body = soup.body or soup
+    body = next(page.root.iter("body"), page.root)
     weights = paragraph_weights(body)
-    total = weights.get(id(body), 0.0)
-    if marker is not None and not marker.decomposed and weights.get(id(marker), 0.0) >= 0.5 * total > 0:
+    total = weights.get(body, 0.0)
+    if marker is not None and not page.is_dropped(marker) and weights.get(marker, 0.0) >= 0.5 * total > 0:
         return _widen_to_siblings(marker)
     node = body
     while True:
-        weight = weights.get(id(node), 0.0)
-        heavy = [(c, weights.get(id(c), 0.0)) for c in node.find_all(True, recursive=False)]
+        weight = weights.get(node, 0.0)
+        heavy = [(c, weights.get(c, 0.0)) for c in node.iterchildren(etree.Element)]
         heavy = [(c, w) for c, w in heavy if w > 0]
         if weight == 0 or not heavy:
             return node
@@ -132,18 +181,19 @@ def find_body_root(soup: BeautifulSoup, marker: Tag | None) -> Tag:
         node = child
 
 
-def _widen_to_siblings(marker: Tag) -> Tag:
+def _widen_to_siblings(marker: Element) -> Element:
     """Publishers split the body around ads: when the marked element's siblings hold text, take the parent."""
-    parent = marker.parent
-    if not isinstance(parent, Tag) or parent.name in ("body", "html"):
+    parent = marker.getparent()
+    if parent is None or parent.tag in ("body", "html"):
         return marker
-    same = [s for s in parent.find_all(True, recursive=False) if s is not marker and set(classes(s)) & set(classes(marker))]
+    mine = set(classes(marker))
+    same = [s for s in parent.iterchildren(etree.Element) if s is not marker and set(classes(s)) & mine]
     return parent if same else marker
 
 
 # --- walking the body into blocks -----------------------------------------------------------------------------
-def _has_block(tag: Tag) -> bool:
-    return tag.find(lambda t: t.name in rules.BLOCK_TAGS) is not None
+def _has_block(tag: Element) -> bool:
+    return next(tag.iterdescendants(*rules.BLOCK_TAGS), None) is not None
 
 
 def _link_share(text: str) -> float:
@@ -166,13 +216,13 @@ def _br_lines(piece: str) -> list[str]:
     return lines
 
 
-def _is_link_list(tag: Tag) -> bool:
+def _is_link_list(tag: Element) -> bool:
     """A container that is mostly links (three or more): related articles, a menu, a tag cloud."""
-    if tag.name in ("p", "blockquote", "li", "h1", "h2", "h3", "h4", "h5", "h6"):
+    if tag.tag in ("p", "blockquote", "li", "h1", "h2", "h3", "h4", "h5", "h6"):
         return False
-    if len(tag.find_all("a", limit=3)) < 3:
+    if len(list(islice(tag.iterdescendants("a"), 3))) < 3:
         return False
-    return _link_share(tag.get_text()) >= 0.5
+    return _link_share(text_of(tag)) >= 0.5
 
 
 def _flush(run: list[str], kind: BlockKind, out: list, forced: bool) -> None:
@@ -188,39 +238,40 @@ def _flush(run: list[str], kind: BlockKind, out: list, forced: bool) -> None:
                 out.append((kind, line, forced))
 
 
-def walk(el: Tag, out: list, kind: BlockKind, forced: bool = False) -> None:
+def walk(el: Element, out: list, kind: BlockKind, forced: bool = False) -> None:
     """Depth-first over the body: inline runs become blocks of `kind`; block children set their own kind."""
-    run: list[str] = []
+    run: list[str] = [el.text] if el.text else []
     forced = forced or is_forced(el)
-    for child in el.children:
-        if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
-            continue
-        if isinstance(child, NavigableString):
-            run.append(str(child))
-            continue
-        if not isinstance(child, Tag):
-            continue
-        name = child.name
-        is_block = name in rules.BLOCK_TAGS or _has_block(child)
-        if not is_block:
-            if is_forced(child) and not forced:
-                _flush(run, kind, out, forced)
-                _flush([child.get_text()], kind, out, True)
-            else:
-                run.append(child.get_text())
-            continue
-        _flush(run, kind, out, forced)
-        if not forced and not is_forced(child) and (_is_link_list(child) or name == "a"):
-            log.debug("dropped a list of links or a link card (related articles, menu)")
-            continue
-        if name in rules.HEADING_TAGS or name == "h1":
-            _flush([child.get_text()], "heading", out, forced or is_forced(child))
-        elif name == "blockquote":
-            walk(child, out, "quote", forced)
-        elif name == "li":
-            walk(child, out, "list_item", forced)
-        elif name == "p":
-            walk(child, out, kind if kind in ("quote", "list_item") else "paragraph", forced)
-        else:
-            walk(child, out, kind, forced)
+    for child in el:
+        if isinstance(child.tag, str):  # comments only carry the text after them
+            _walk_child(child, run, out, kind, forced)
+        if child.tail:
+            run.append(child.tail)
     _flush(run, kind, out, forced)
+
+
+def _walk_child(child: Element, run: list[str], out: list, kind: BlockKind, forced: bool) -> None:
+    """One element inside a walked element: part of the current run, or a block of its own."""
+    name = child.tag
+    is_block = name in rules.BLOCK_TAGS or _has_block(child)
+    if not is_block:
+        if is_forced(child) and not forced:
+            _flush(run, kind, out, forced)
+            _flush([text_of(child)], kind, out, True)
+        else:
+            run.append(text_of(child))
+        return
+    _flush(run, kind, out, forced)
+    if not forced and not is_forced(child) and (_is_link_list(child) or name == "a"):
+        log.debug("dropped a list of links or a link card (related articles, menu)")
+        return
+    if name in rules.HEADING_TAGS or name == "h1":
+        _flush([text_of(child)], "heading", out, forced or is_forced(child))
+    elif name == "blockquote":
+        walk(child, out, "quote", forced)
+    elif name == "li":
+        walk(child, out, "list_item", forced)
+    elif name == "p":
+        walk(child, out, kind if kind in ("quote", "list_item") else "paragraph", forced)
+    else:
+        walk(child, out, kind, forced)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from bs4 import BeautifulSoup, NavigableString
+from lxml import etree
 
 from ..errors import InputError
 from ..models import Article, BlockKind, SourceDocument
@@ -15,62 +16,75 @@ from .metadata import absolute_url, first_time, read_metadata
 
 log = logging.getLogger(__name__)
 
-# libxml2's own default: no real article page comes close, and BeautifulSoup slows down quadratically with depth
-# (100 000 nested <div> took minutes), so a deeper page is refused up front instead of hanging a cron job.
+# libxml2's own default: no real article page comes close, and a deeper tree only makes every later step slower
+# (100 000 nested <div> would hang a cron job), so a deeper page is refused at the parse.
 MAX_NESTING_DEPTH = 256
+# lxml refuses to set a string holding a control character (tab and newlines aside) or U+FFFE/U+FFFF, and the
+# cleaning sets strings read from the page: those characters become a space (the whitespace ones) or go. (NUL is
+# read as U+FFFD by the parser.) Looked for in the UTF-8 bytes first, where the search is cheap.
+_CONTROL_BYTES = bytes([*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_NONCHARACTERS = ("\ufffe".encode(), "\uffff".encode())
+_CONTROL_SPACE = re.compile("[\x0b\x0c\x1c-\x1f]")
+_CONTROL_OTHER = re.compile("[\x01-\x08\x0e-\x1b\ufffe\uffff]")
 
 
-def _check_nesting(doc: SourceDocument) -> None:
-    from lxml import etree
+def _markup(text: str) -> bytes:
+    """The page as UTF-8 bytes (lxml refuses a str that carries an XML encoding declaration), settable."""
+    data = text.encode("utf-8", "replace")
+    if len(data.translate(None, _CONTROL_BYTES)) == len(data) and not any(n in data for n in _NONCHARACTERS):
+        return data
+    text = _CONTROL_OTHER.sub("", _CONTROL_SPACE.sub(" ", text))
+    return text.encode("utf-8", "replace")
 
-    # Bytes, not str: lxml refuses a str that carries an XML encoding declaration.
+
+def parse(doc: SourceDocument) -> tree.Page:
+    """The page's tree, parsed once; a page nested deeper than MAX_NESTING_DEPTH is refused."""
     parser = etree.HTMLParser(huge_tree=False, encoding="utf-8")  # libxml2 stops at the limit and logs why
     try:
-        etree.fromstring(doc.text.encode("utf-8", "replace"), parser=parser)
+        root = etree.fromstring(_markup(doc.text), parser=parser)
     except (etree.LxmlError, ValueError):
-        pass  # malformed markup is the tree builder's job; only the depth is checked here
+        root = None  # nothing libxml2 could read: an empty page, refused below for want of a title
     if any("depth" in error.message.lower() for error in parser.error_log):
         raise InputError(f"{doc.location}: markup nested more than {MAX_NESTING_DEPTH} levels deep",
                          "not a readable article page; save the article's own HTML or text")
+    if root is None:
+        root = etree.Element("html")
+    return tree.Page(root)
 
 
 def extract_html(doc: SourceDocument) -> Article:
-    _check_nesting(doc)
-    soup = BeautifulSoup(doc.text, "lxml")
+    page = parse(doc)
     base = doc.url or (doc.location if doc.location.startswith(("http://", "https://")) else None)
-    base_tag = soup.find("base", href=True)
-    if base_tag:  # <base href> decides how the page's relative links resolve
-        base = absolute_url(base_tag["href"], base) or base
-    meta = read_metadata(soup, base)
-    published_time = first_time(soup)  # read before the byline line holding it is dropped
+    base_tag = next((t for t in page.root.iter("base") if t.get("href") is not None), None)
+    if base_tag is not None:  # <base href> decides how the page's relative links resolve
+        base = absolute_url(base_tag.get("href"), base) or base
+    meta = read_metadata(page.root, base)
+    published_time = first_time(page.root)  # read before the byline line holding it is dropped
 
-    tree.drop_never_text(soup)
-    tree.mark_tts_only(soup)
-    tree.drop_publisher_skips(soup)
-    for br in soup.find_all("br"):
-        br.replace_with(NavigableString(tree.BR))
-    title_h1 = body.pick_title_h1(soup, meta)
-    title_before = clean_text(title_h1.get_text(" ")) if title_h1 else ""
-    page_byline = body.dom_byline(soup)
-    marker = body.body_marker(soup)
-    protected = tree.protected_nodes(title_h1, marker, soup)
+    tree.drop_never_text(page)
+    tree.mark_tts_only(page)
+    tree.drop_publisher_skips(page)
+    tree.replace_brs(page)
+    title_h1 = body.pick_title_h1(page, meta)
+    title_before = clean_text(tree.text_of(title_h1, " ")) if title_h1 is not None else ""
+    page_byline = body.dom_byline(page)
+    marker = body.body_marker(page)
+    protected = tree.protected_nodes(title_h1, marker, page)
 
-    tree.drop_structural(soup, protected)
-    tree.drop_hidden(soup, protected)
-    tree.drop_noise_classes(soup, protected)
+    tree.drop_structural(page, protected)
+    tree.drop_hidden(page, protected)
+    tree.drop_noise_classes(page, protected)
 
     title = ""
-    if title_h1 is not None and not getattr(title_h1, "decomposed", False):
-        title = clean_text(title_h1.get_text(" ").replace(tree.BR, " "))
+    if title_h1 is not None and not page.is_dropped(title_h1):
+        title = clean_text(tree.text_of(title_h1, " ").replace(tree.BR, " "))
     title = title or title_before.replace(tree.BR, " ").strip() or meta.title_fallback()
     if not title:
         raise InputError(f"no article title or text found in {doc.location}")
 
-    standfirst = body.take_standfirst(soup, title_h1)
-    root = body.find_body_root(soup, marker)
-    for link in root.find_all("a"):
-        link.insert(0, NavigableString(tree.LINK_OPEN))
-        link.append(NavigableString(tree.LINK_CLOSE))
+    standfirst = body.take_standfirst(page, title_h1)
+    root = body.find_body_root(page, marker)
+    tree.mark_links(root)
     raw: list[tuple[BlockKind, str, bool]] = []
     body.walk(root, raw, "paragraph")
 

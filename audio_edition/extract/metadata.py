@@ -9,10 +9,11 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlparse, urlsplit
 
-from bs4 import BeautifulSoup
+from lxml import etree
 
 from . import rules
 from .lines import clean_text, words
+from .tree import Element, attr_words
 
 log = logging.getLogger(__name__)
 _ARTICLE_TYPES = {"newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "blogposting",
@@ -48,23 +49,28 @@ class PageMeta:
         return ""
 
 
-def meta_content(soup: BeautifulSoup, *keys: str) -> str | None:
-    table = getattr(soup, "_ae_meta", None)
-    if table is None:
-        table = {}
-        for tag in soup.find_all("meta", content=True):
-            for attr in ("property", "name", "itemprop", "http-equiv"):
-                key = str(tag.get(attr, "")).strip().lower()
-                if key and str(tag["content"]).strip():
-                    table.setdefault(key, clean_text(str(tag["content"])))
-        soup._ae_meta = table
+def meta_table(root: Element) -> dict[str, str]:
+    """Every <meta> content by its property / name / itemprop / http-equiv (lower-cased), first one wins."""
+    table: dict[str, str] = {}
+    for tag in root.iter("meta"):
+        content = tag.get("content")
+        if content is None or not content.strip():
+            continue
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            key = tag.get(attr, "").strip().lower()
+            if key:
+                table.setdefault(key, clean_text(content))
+    return table
+
+
+def meta_content(table: dict[str, str], *keys: str) -> str | None:
     for key in keys:
         if key.lower() in table:
             return table[key.lower()]
     return None
 
 
-def json_ld_articles(soup: BeautifulSoup) -> list[dict]:
+def json_ld_articles(root: Element) -> list[dict]:
     found: list[dict] = []
 
     def visit(node) -> None:
@@ -80,9 +86,12 @@ def json_ld_articles(soup: BeautifulSoup) -> list[dict]:
                 if key in node:
                     visit(node[key])
 
-    for script in soup.find_all("script", attrs={"type": re.compile("ld\\+json", re.IGNORECASE)}):
+    ld_json = re.compile("ld\\+json", re.IGNORECASE)
+    for script in root.iter("script"):
+        if not ld_json.search(script.get("type", "")):
+            continue
         try:
-            visit(json.loads(script.string or "", strict=False))
+            visit(json.loads(_only_string(script) or "", strict=False))
         except (ValueError, TypeError):
             log.debug("unreadable JSON-LD skipped")
     # A NewsArticle beats a WebPage.
@@ -101,35 +110,43 @@ def ld_text(value) -> str | None:
     return None
 
 
-def read_metadata(soup: BeautifulSoup, base: str | None) -> PageMeta:
+def _only_string(tag: Element) -> str | None:
+    """The element's text when it is its only content (BeautifulSoup's `.string`)."""
+    return tag.text if len(tag) == 0 else None
+
+
+def read_metadata(root: Element, base: str | None) -> PageMeta:
     meta = PageMeta()
-    ld = json_ld_articles(soup)
+    table = meta_table(root)
+    ld = json_ld_articles(root)
     article_ld = ld[0] if ld else {}
-    meta.og_title = meta_content(soup, "og:title", "twitter:title")
+    meta.og_title = meta_content(table, "og:title", "twitter:title")
     body = article_ld.get("articleBody")
     meta.article_body = body if isinstance(body, str) and len(body) > 200 else None
     meta.headline = ld_text(article_ld.get("headline")) or ld_text(article_ld.get("name"))
-    if soup.title and soup.title.string:
-        meta.html_title = clean_text(soup.title.string)
+    title = next(root.iter("title"), None)
+    title_text = _only_string(title) if title is not None else None
+    if title_text:
+        meta.html_title = clean_text(title_text)
     publisher = article_ld.get("publisher")
-    meta.site_name = (meta_content(soup, "og:site_name", "application-name")
+    meta.site_name = (meta_content(table, "og:site_name", "application-name")
                       or (ld_text(publisher) if publisher else None))
-    author = ld_text(article_ld.get("author")) or meta_content(soup, "author", "article:author", "dc.creator")
+    author = ld_text(article_ld.get("author")) or meta_content(table, "author", "article:author", "dc.creator")
     if author and not author.startswith(("http://", "https://")):
         meta.author = author if re.match(r"(?i)^par\b", author) else f"Par {author}"
     meta.published = (ld_text(article_ld.get("datePublished"))
-                      or meta_content(soup, "article:published_time", "datePublished", "date", "pubdate",
+                      or meta_content(table, "article:published_time", "datePublished", "date", "pubdate",
                                        "publishdate", "dc.date.issued", "dc.date", "dcterms.created",
                                        "parsely-pub-date", "sailthru.date"))
-    canonical = soup.find("link", rel=lambda v: v and "canonical" in (v if isinstance(v, list) else [v]))
-    url = (canonical.get("href") if canonical else None) or meta_content(soup, "og:url") \
+    canonical = next((t for t in root.iter("link") if "canonical" in attr_words(t, "rel")), None)
+    url = (canonical.get("href") if canonical is not None else None) or meta_content(table, "og:url") \
         or ld_text(article_ld.get("url")) or ld_text(article_ld.get("mainEntityOfPage"))
     meta.url = absolute_url(url, base)
-    image = meta_content(soup, "og:image", "og:image:url", "twitter:image") or ld_text(article_ld.get("image"))
+    image = meta_content(table, "og:image", "og:image:url", "twitter:image") or ld_text(article_ld.get("image"))
     meta.image = absolute_url(image, base)
-    html = soup.find("html")
-    lang = (html.get("lang") or html.get("xml:lang")) if html else None
-    lang = lang or meta_content(soup, "og:locale", "content-language", "language") \
+    html = next(root.iter("html"), None)
+    lang = (html.get("lang") or html.get("xml:lang")) if html is not None else None
+    lang = lang or meta_content(table, "og:locale", "content-language", "language") \
         or ld_text(article_ld.get("inLanguage"))
     if lang:
         lang = lang.strip().replace("_", "-")
@@ -146,7 +163,7 @@ def absolute_url(url: str | None, base: str | None) -> str | None:
     try:
         if base:
             url = urljoin(base, url)
-        urlsplit(url).port  # raises ValueError for a bad host or port, as the store would later
+        _ = urlsplit(url).port  # raises ValueError for a bad host or port, as the store would later
     except ValueError:
         log.debug("unusable URL %r ignored", url)
         return None
@@ -184,11 +201,14 @@ def strip_site_name(title: str, site_name: str | None, split_unknown: bool = Tru
     return title
 
 
-def first_time(soup: BeautifulSoup) -> str | None:
-    marked = soup.find(attrs={"itemprop": "datePublished"})
+_DATE_PUBLISHED = etree.XPath("descendant-or-self::*[@itemprop='datePublished'][1]")
+
+
+def first_time(root: Element) -> str | None:
+    marked = next(iter(_DATE_PUBLISHED(root)), None)
     if marked is not None and (marked.get("datetime") or marked.get("content")):
         return str(marked.get("datetime") or marked.get("content")).strip()
-    for time in soup.find_all("time"):
+    for time in root.iter("time"):
         if time.get("datetime"):
-            return time["datetime"].strip()
+            return time.get("datetime", "").strip()
     return None

@@ -1,198 +1,435 @@
-"""Cleaning the page tree: what is never text, publisher overrides, hidden elements, furniture by class."""
+"""The page tree (lxml): reading its text, and cleaning it — never-text, publisher overrides, hidden elements,
+furniture by tag, role and class.
+
+Text is read the way the extractor has always read it (BeautifulSoup's model, kept so that every threshold means
+what it meant): a run of ASCII whitespace alone between two tags counts as one space or newline (except in <pre>
+and <textarea>), ruby annotations are not the text of what holds them, and every text node stays a separate
+string. For that last point a removed element leaves an empty comment in its place that carries its tail: the
+text before and after it stays two strings, as in a browser's DOM. Comments are skipped wherever elements are
+visited (their `.tag` is not a str); their tails are text.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from itertools import islice
 
-from bs4 import BeautifulSoup, Comment, Doctype, ProcessingInstruction, Tag
+from lxml import etree
 
 from . import rules
+
+Element = etree._Element
 
 BR = "\u2028"  # stands for <br> while walking: two in a row split a paragraph, one is a space
 TTS_ONLY = "data-ae-tts-only"
 LINK_OPEN, LINK_CLOSE = "\u2063", "\u2064"  # invisible marks around link text while walking
 
+_ASCII_SPACES = " \n\t\f\r"
+_PRESERVE_SPACE = ("pre", "textarea")
+_RUBY = ("rt", "rp")
+_LIST_REL = frozenset({"a", "link", "area"})  # where `rel` is a list of words (elsewhere, one value)
+_NAMED = etree.XPath("descendant-or-self::*[@class != '' or @id != '']")
 
-def classes(tag: Tag) -> list[str]:
-    value = tag.get("class") or []
-    names = value if isinstance(value, list) else str(value).split()
-    ident = tag.get("id")
+
+# --- the parsed page ------------------------------------------------------------------------------------------
+class Page:
+    """The page being cleaned: its root, its elements' document order and class/id names (read once, in the
+    pass that also squeezes blank text), and the elements removed so far (a removed element's descendants count
+    as removed too, so a list gathered before a removal can skip them)."""
+
+    __slots__ = ("_by_names", "_weights", "dropped", "order", "root")
+
+    def __init__(self, root: Element) -> None:
+        self.root = root
+        # Holding every element's proxy keeps its identity stable, so elements can be dict and set keys.
+        self.order: dict[Element, int] = {}
+        self._by_names: dict[tuple[str, ...], list[Element]] = {}  # elements grouped by their class/id names
+        self._read(root)
+        self.dropped: set[Element] = set()
+        self._weights: dict[Element, float] | None = None
+
+    def _read(self, root: Element) -> None:
+        """One pass over every node: document order, class/id names, blank text squeezed (module docstring)."""
+        preserved = {el for top in root.iter(*_PRESERVE_SPACE) for el in top.iter()}
+        order, groups = self.order, self._by_names
+        for node in root.iter():
+            if isinstance(node.tag, str):
+                order[node] = len(order)
+                text = node.text
+                if text and text != " " and text != "\n" and not text.strip(_ASCII_SPACES) and node not in preserved:
+                    node.text = "\n" if "\n" in text else " "
+            tail = node.tail
+            if tail and tail != " " and tail != "\n" and not tail.strip(_ASCII_SPACES) \
+                    and (not preserved or node.getparent() not in preserved):
+                node.tail = "\n" if "\n" in tail else " "
+        for node in _NAMED(root):
+            groups.setdefault(_class_names(node.get("class"), node.get("id")), []).append(node)
+
+    def tags(self, *names: str) -> list[Element]:
+        """Elements in document order (the root included), optionally only those named."""
+        return list(self.root.iter(*names)) if names else list(self.root.iter(etree.Element))
+
+    def named(self, test: Callable[[tuple[str, ...]], bool]) -> list[Element]:
+        """Elements still in the page whose class and id names pass `test`, in document order."""
+        picked = [el for names, els in self._by_names.items() if test(names) for el in els if el not in self.dropped]
+        return sorted(picked, key=self.order.__getitem__)
+
+    def in_order(self, elements: Iterable[Element]) -> list[Element]:
+        """`elements` still in the page, once each, in document order."""
+        return sorted({el for el in elements if el not in self.dropped}, key=self.order.__getitem__)
+
+    def is_dropped(self, el: Element) -> bool:
+        return el in self.dropped
+
+    def weights(self) -> dict[Element, float]:
+        """paragraph_weights of the whole page, kept until the tree changes."""
+        if self._weights is None:
+            self._weights = paragraph_weights(self.root)
+        return self._weights
+
+    def drop(self, el: Element) -> None:
+        """Remove `el` and everything inside; the text after it stays where it was."""
+        if el in self.dropped:
+            return
+        self._weights = None
+        self.dropped.update(el.iter(etree.Element))
+        parent = el.getparent()
+        if parent is None:  # the root itself: keep an empty root so that the rest of the steps find nothing
+            el.text = None
+            for child in list(el):
+                el.remove(child)
+            return
+        parent.replace(el, _placeholder(el.tail))
+
+    def unwrap(self, el: Element) -> None:
+        """Replace `el` by its content (text and children); `el` itself is no longer in the page."""
+        parent = el.getparent()
+        if parent is None:
+            return
+        self._weights = None
+        self.dropped.add(el)
+        index = parent.index(el)
+        nodes = [_placeholder(el.text), *el, _placeholder(el.tail)]
+        parent.remove(el)
+        for offset, node in enumerate(nodes):
+            parent.insert(index + offset, node)
+
+
+def _placeholder(tail: str | None) -> Element:
+    """An empty comment holding a text node that was a sibling string in BeautifulSoup's tree."""
+    mark = etree.Comment()
+    mark.tail = tail or None
+    return mark
+
+
+# --- reading text ---------------------------------------------------------------------------------------------
+def text_of(el: Element, separator: str = "") -> str:
+    """All the text inside `el` (not its tail), strings joined by `separator`."""
+    return separator.join(_strings(el))
+
+
+def stripped_length(el: Element) -> int:
+    """Characters of text inside `el`, each string stripped of the whitespace around it."""
+    return sum(len(s.strip()) for s in _strings(el))
+
+
+def _strings(el: Element) -> Iterable[str]:
+    """The text nodes inside `el`. Ruby annotations (<rt>, <rp>) inside it are not its text; read on their own,
+    they are."""
+    if el.tag in _RUBY or next(el.iterdescendants(*_RUBY), None) is None:
+        return el.itertext()
+    return _strings_outside_ruby(el)
+
+
+def _strings_outside_ruby(el: Element) -> Iterator[str]:
+    inside = 0  # how many <rt>/<rp> the walk is in
+    for event, node in etree.iterwalk(el, events=("start", "end", "comment", "pi")):
+        if event == "start":
+            if node.tag in _RUBY:
+                inside += 1
+            elif node.text and not inside:
+                yield node.text
+            continue
+        if event == "end" and node.tag in _RUBY:
+            inside -= 1
+        if node is not el and node.tail and not inside:
+            yield node.tail
+
+
+def own_text(el: Element) -> str:
+    """The strings directly inside `el` (not inside its child elements)."""
+    parts = [el.text or ""]
+    for child in el:
+        tail = child.tail
+        if tail:
+            parts.append(tail)
+    return "".join(parts)
+
+
+def strings_with_parent(root: Element) -> Iterator[tuple[str, Element]]:
+    """Every text node under `root` in document order, with the element it is directly inside."""
+    for event, node in etree.iterwalk(root, events=("start", "end", "comment", "pi")):
+        if event == "start":
+            if node.text:
+                yield node.text, node
+        elif node is not root and node.tail:
+            parent = node.getparent()
+            if parent is not None:
+                yield node.tail, parent
+
+
+def replace_brs(page: Page) -> None:
+    """<br> becomes the BR mark at the start of the text after it."""
+    for br in page.tags("br"):
+        if not page.is_dropped(br):
+            br.tail = BR + (br.tail or "")
+            page.drop(br)
+
+
+def mark_links(root: Element) -> None:
+    """LINK_OPEN / LINK_CLOSE around the text of every link under `root`, to measure link-only lines."""
+    for link in list(root.iterdescendants("a")):
+        link.text = LINK_OPEN + (link.text or "")
+        if len(link):
+            last = link[-1]
+            last.tail = (last.tail or "") + LINK_CLOSE
+        else:
+            link.text += LINK_CLOSE
+
+
+# --- class names ----------------------------------------------------------------------------------------------
+# Every test on class and id names is a cached function of the names (pages repeat them; so do sites).
+def classes(tag: Element) -> list[str]:
+    return list(names_of(tag))
+
+
+def names_of(tag: Element) -> tuple[str, ...]:
+    """The element's class names and id, lower-cased."""
+    return _class_names(tag.get("class"), tag.get("id"))
+
+
+@lru_cache(maxsize=16384)
+def _class_names(class_attr: str | None, ident: str | None) -> tuple[str, ...]:
+    names = class_attr.split() if class_attr else []
     if ident:
-        names = [*names, str(ident)]
-    return [n.lower() for n in names]
+        names.append(ident)
+    return tuple(n.lower() for n in names)
 
 
-def tokens(name: str) -> list[str]:
+@lru_cache(maxsize=16384)
+def tokens(name: str) -> tuple[str, ...]:
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    return [t for t in re.split(r"[\s_\-]+|--", spaced.lower()) if t]
+    return tuple(t for t in re.split(r"[\s_\-]+|--", spaced.lower()) if t)
 
 
-def is_hidden_class(tag: Tag) -> bool:
-    return any(name in rules.HIDDEN_CLASSES for name in classes(tag))
+def attr_words(tag: Element, name: str) -> list[str]:
+    """An attribute's value as BeautifulSoup matched it: a list of words for `rel` on links, else one value."""
+    value = tag.get(name)
+    if value is None:
+        return []
+    return value.split() if name == "rel" and tag.tag in _LIST_REL else [value]
 
 
-def in_running_text(tag: Tag) -> bool:
+@lru_cache(maxsize=16384)
+def hidden_names(names: tuple[str, ...]) -> bool:
+    return any(name in rules.HIDDEN_CLASSES for name in names)
+
+
+def is_hidden_class(tag: Element) -> bool:
+    return hidden_names(names_of(tag))
+
+
+def in_running_text(tag: Element) -> bool:
     """An inline element inside a sentence ("<a class='tag'>Emmanuel Macron</a> a dit ...") is part of it."""
-    if tag.name not in rules.INLINE_TAGS:
+    if tag.tag not in rules.INLINE_TAGS:
         return False
-    block = tag.find_parent(lambda t: t.name in rules.BLOCK_TAGS)
+    block = next(tag.iterancestors(*rules.BLOCK_TAGS), None)
     if block is None:
         return False
-    own = len(tag.get_text(strip=True))
-    around = len(block.get_text(strip=True)) - own
+    own = stripped_length(tag)
+    around = stripped_length(block) - own
     return around > max(20, own // 2)
 
 
-def is_noise_class(tag: Tag) -> bool:
-    for name in classes(tag):
+def is_noise_class(tag: Element) -> bool:
+    return noise_names(names_of(tag))
+
+
+_NOISE_SUBSTRING = re.compile("|".join(re.escape(s) for s in rules.NOISE_SUBSTRINGS))  # any of them, in one scan
+
+
+@lru_cache(maxsize=16384)
+def noise_names(names: tuple[str, ...]) -> bool:
+    for name in names:
         if name in rules.CONTENT_TOKENS:
             return False
-    for name in classes(tag):
-        if name in rules.NOISE_TOKENS or name in rules.NOISE_CLASSES or any(s in name for s in rules.NOISE_SUBSTRINGS):
+    for name in names:
+        if name in rules.NOISE_TOKENS or name in rules.NOISE_CLASSES or _NOISE_SUBSTRING.search(name):
             return True
         if any(t in rules.NOISE_TOKENS for t in tokens(name)):
             return True
     return False
 
 
-def drop_never_text(soup: BeautifulSoup) -> None:
-    """Scripts, styles, comments, embeds: never text, whatever the page says."""
-    for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Doctype, ProcessingInstruction))):
-        node.extract()
-    for tag in soup.find_all(list(rules.NEVER_TEXT_TAGS)):
-        if not tag.decomposed:
-            tag.decompose()
-    for tag in soup.find_all(lambda t: t.name.startswith(rules.DROP_TAG_PREFIXES)
-                             and t.name not in rules.KEEP_AMP_TAGS):
-        if not tag.decomposed:
-            tag.decompose()
+@lru_cache(maxsize=16384)
+def _skip_names(names: tuple[str, ...]) -> bool:
+    return "tts-skip" in names
 
 
-def mark_tts_only(soup: BeautifulSoup) -> None:
+# --- cleaning -------------------------------------------------------------------------------------------------
+# Elements carrying an attribute, in document order (the root included): one C-level pass instead of a
+# Python test on every element.
+_WITH_DATA_TTS = etree.XPath("descendant-or-self::*[@data-tts]")
+_WITH_ROLE = etree.XPath("descendant-or-self::*[@role]")
+_WITH_ITEMPROP = etree.XPath("descendant-or-self::*[@itemprop]")
+_MAYBE_HIDDEN = etree.XPath("descendant-or-self::*[@hidden or @aria-hidden or @style]")
+_AMP = etree.XPath("descendant-or-self::*[starts-with(local-name(), 'amp-')]")
+_FORCED = etree.XPath(f"descendant-or-self::*[@{TTS_ONLY}]")
+
+
+def _drop_all(page: Page, tags: Iterable[Element]) -> None:
+    for tag in tags:
+        page.drop(tag)
+
+
+def drop_never_text(page: Page) -> None:
+    """Scripts, styles, embeds: never text, whatever the page says (comments are skipped wherever text is read)."""
+    _drop_all(page, page.tags(*rules.NEVER_TEXT_TAGS))
+    _drop_all(page, [t for t in _AMP(page.root) if t.tag.startswith(rules.DROP_TAG_PREFIXES)
+                     and t.tag not in rules.KEEP_AMP_TAGS])
+
+
+def mark_tts_only(page: Page) -> None:
     """`data-tts="only"`: text for the ear only; it survives the hidden and furniture rules."""
-    for tag in soup.find_all(attrs={"data-tts": re.compile(r"^\s*only\s*$", re.IGNORECASE)}):
-        tag[TTS_ONLY] = "1"
+    only = re.compile(r"^\s*only\s*$", re.IGNORECASE)
+    for tag in _WITH_DATA_TTS(page.root):
+        if only.search(tag.get("data-tts", "")):
+            tag.set(TTS_ONLY, "1")
 
 
-def drop_publisher_skips(soup: BeautifulSoup) -> None:
-    for tag in soup.find_all(lambda t: str(t.get("data-tts", "")).strip().lower() == "skip"
-                             or "tts-skip" in classes(t)):
-        if not tag.decomposed:
-            tag.decompose()
+def drop_publisher_skips(page: Page) -> None:
+    skips = [t for t in _WITH_DATA_TTS(page.root) if t.get("data-tts", "").strip().lower() == "skip"]
+    _drop_all(page, page.in_order(skips + page.named(_skip_names)))
 
 
-def is_forced(tag: Tag) -> bool:
-    return tag.has_attr(TTS_ONLY)
+def is_forced(tag: Element) -> bool:
+    return tag.get(TTS_ONLY) is not None
 
 
-def protected_nodes(title_h1: Tag | None, body_marker: Tag | None, soup: BeautifulSoup) -> set[int]:
+def protected_nodes(title_h1: Element | None, body_marker: Element | None, page: Page) -> set[Element]:
     """Ancestors of the title and of the article body: a wrapper's odd class must not take the article."""
-    keep: set[int] = set()
+    keep: set[Element] = set()
     for anchor in (title_h1, body_marker):
-        node = anchor
-        while node is not None and isinstance(node, Tag):
-            keep.add(id(node))
-            node = node.parent
-    for tag in soup.find_all(["html", "body"]):
-        keep.add(id(tag))
+        if anchor is not None:
+            keep.add(anchor)
+            keep.update(anchor.iterancestors())
+    keep.update(page.tags("html", "body"))
     # A container holding most of the page's paragraph text is the article, whatever its class says.
-    weights = paragraph_weights(soup)
-    total = weights.get(id(soup), 0.0)
+    weights = page.weights()
+    total = weights.get(page.root, 0.0)
     if total > 0:
-        for tag in soup.find_all(True):
-            weight = weights.get(id(tag), 0.0)
-            if weight >= 0.6 * total and id(tag) not in keep and is_noise_class(tag):
-                keep.add(id(tag))
+        for tag, weight in weights.items():
+            if weight >= 0.6 * total and tag not in keep and is_noise_class(tag):
+                keep.add(tag)
     return keep
 
 
-def drop_structural(soup: BeautifulSoup, protected: set[int]) -> None:
-    for tag in soup.find_all(list(rules.DROP_TAGS) + ["header"]):
-        if tag.decomposed or is_forced(tag):
+def drop_structural(page: Page, protected: set[Element]) -> None:
+    for tag in page.tags(*rules.DROP_TAGS, "header"):
+        if page.is_dropped(tag) or is_forced(tag):
             continue
-        if tag.name == "figure" and tag.find("blockquote"):
-            for part in tag.find_all(["figcaption", "img", "picture"]):
-                part.decompose()
+        if tag.tag == "figure" and tag.find(".//blockquote") is not None:
+            _drop_all(page, list(tag.iterdescendants("figcaption", "img", "picture")))
             continue  # a quote with its attribution (HTML's recommended markup) is body text
-        if id(tag) in protected:
+        if tag in protected:
             continue  # it holds the title or the body: an odd wrapper, not furniture
-        if tag.name == "header":
-            if tag.find("h1") is not None or tag.find_parent(["article", "main"]) is not None:
+        if tag.tag == "header":
+            if tag.find(".//h1") is not None or next(tag.iterancestors("article", "main"), None) is not None:
                 continue  # the article's own header: title, standfirst, byline (handled separately)
-            tag.decompose()  # the site's header: logo, menu, slogan
+            page.drop(tag)  # the site's header: logo, menu, slogan
             continue
-        if tag.name == "form" and len(tag.find_all("p")) >= 3:
-            tag.unwrap()  # ASP.NET pages wrap the whole page in one <form>
+        if tag.tag == "form" and len(list(islice(tag.iterdescendants("p"), 3))) >= 3:
+            page.unwrap(tag)  # ASP.NET pages wrap the whole page in one <form>
             continue
-        tag.decompose()
-    for tag in soup.find_all(attrs={"role": True}):
-        if tag.decomposed or is_forced(tag) or id(tag) in protected:
+        page.drop(tag)
+    for tag in _WITH_ROLE(page.root):
+        if page.is_dropped(tag) or is_forced(tag) or tag in protected:
             continue
-        if str(tag.get("role")).strip().lower() in rules.DROP_ROLES:
-            tag.decompose()
-    for tag in soup.find_all(attrs={"itemprop": True}):
-        if tag.decomposed or is_forced(tag) or id(tag) in protected:
+        if tag.get("role", "").strip().lower() in rules.DROP_ROLES:
+            page.drop(tag)
+    for tag in _WITH_ITEMPROP(page.root):
+        if page.is_dropped(tag) or is_forced(tag) or tag in protected:
             continue
-        if set(str(tag.get("itemprop")).split()) & rules.DROP_ITEMPROPS and not in_running_text(tag):
-            tag.decompose()
+        if set(tag.get("itemprop", "").split()) & rules.DROP_ITEMPROPS and not in_running_text(tag):
+            page.drop(tag)
 
 
-def is_hidden(tag: Tag) -> bool:
-    if tag.has_attr("hidden") or is_hidden_class(tag):
+def is_hidden(tag: Element) -> bool:
+    if tag.get("hidden") is not None or is_hidden_class(tag):
         return True
-    if str(tag.get("aria-hidden", "")).strip().lower() == "true":
+    if tag.get("aria-hidden", "").strip().lower() == "true":
         return True
     style = tag.get("style")
-    return bool(style and rules.HIDDEN_STYLE.search(str(style)))
+    return bool(style and rules.HIDDEN_STYLE.search(style))
 
 
-def drop_hidden(soup: BeautifulSoup, protected: set[int]) -> None:
-    for tag in soup.find_all(is_hidden):
-        if not tag.decomposed and not is_forced(tag) and id(tag) not in protected:
-            tag.decompose()
+def drop_hidden(page: Page, protected: set[Element]) -> None:
+    hidden = [t for t in _MAYBE_HIDDEN(page.root) if is_hidden(t)] + page.named(hidden_names)
+    for tag in page.in_order(hidden):
+        if not page.is_dropped(tag) and not is_forced(tag) and tag not in protected:
+            page.drop(tag)
 
 
-def drop_noise_classes(soup: BeautifulSoup, protected: set[int]) -> None:
-    holds_forced = {id(parent) for tag in soup.find_all(attrs={TTS_ONLY: True}) for parent in tag.parents}
-    for tag in soup.find_all(True):
-        if tag.decomposed or is_forced(tag) or id(tag) in protected or tag.name in ("html", "body"):
+def drop_noise_classes(page: Page, protected: set[Element]) -> None:
+    holds_forced = {parent for tag in _FORCED(page.root) for parent in tag.iterancestors()}
+    for tag in page.named(noise_names):
+        if page.is_dropped(tag) or is_forced(tag) or tag in protected or tag.tag in ("html", "body"):
             continue
-        if id(tag) in holds_forced:
+        if tag in holds_forced:
             continue
-        if is_noise_class(tag) and not in_running_text(tag):
-            tag.decompose()
+        if not in_running_text(tag):
+            page.drop(tag)
 
 
 # --- measuring text ------------------------------------------------------------------------------------------
-def _link_density(tag: Tag) -> float:
-    text = len(tag.get_text().strip())
-    if not text:
+def _link_density(tag: Element, text_length: int) -> float:
+    if not text_length:
         return 0.0
-    links = sum(len(a.get_text().strip()) for a in tag.find_all("a"))
-    return min(1.0, links / text)
+    links = sum(len(text_of(a).strip()) for a in tag.iterdescendants("a"))
+    return min(1.0, links / text_length)
 
 
-def paragraph_weights(root: Tag) -> dict[int, float]:
+_WEIGHED = ("p", "blockquote", "li", "pre", "td", "div", "font", "center", "section", "article", "main", "body")
+_OWN_TEXT = frozenset({"td", "div", "font", "center", "section", "article", "main", "body"})
+
+
+def _own_weight(tag: Element) -> float:
+    """The readable text `tag` itself adds: a paragraph's text (link text discounted), a container's loose text."""
+    if tag.tag in _OWN_TEXT:
+        return float(len(own_text(tag).replace(BR, " ").strip()))
+    if tag.tag == "p" or next(tag.iterdescendants("p"), None) is None:
+        length = len(text_of(tag).strip())
+        return length * (1 - _link_density(tag, length))
+    return 0.0
+
+
+def paragraph_weights(root: Element) -> dict[Element, float]:
     """How much readable paragraph text each subtree holds (link text discounted), in one pass.
 
-    Keyed by id(tag). Old pages put text straight into <td>/<div> with <br>s, so direct text counts too.
+    Old pages put text straight into <td>/<div> with <br>s, so direct text counts too.
     """
-    weights: dict[int, float] = {}
-    for tag in [root, *root.find_all(True)]:
-        name = tag.name
-        if name == "p" or (name in ("blockquote", "li", "pre") and tag.find("p") is None):
-            text = tag.get_text()
-            own = len(text.strip()) * (1 - _link_density(tag))
-        elif name in ("td", "div", "font", "center", "section", "article", "main", "body"):
-            own = len("".join(tag.find_all(string=True, recursive=False)).replace(BR, " ").strip())
-        else:
-            continue
+    weights: dict[Element, float] = {}
+    for tag in root.iter(*_WEIGHED):
+        own = _own_weight(tag)
         if own <= 0:
             continue
-        node = tag
-        while node is not None:
-            weights[id(node)] = weights.get(id(node), 0.0) + own
+        weights[tag] = weights.get(tag, 0.0) + own
+        if tag is root:
+            continue
+        for node in tag.iterancestors():
+            weights[node] = weights.get(node, 0.0) + own
             if node is root:
                 break
-            node = node.parent
     return weights

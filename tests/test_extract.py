@@ -15,8 +15,10 @@ from audio_edition.source import read_source
 from conftest import DATA, SEED, fold
 
 PAGES = DATA / "pages"
+PAGES_EN = DATA / "pages-en"  # the extractor is not French-only: English pages from other markups
 FIXTURES = sorted(
-    [p for p in PAGES.iterdir() if p.suffix in (".html", ".htm", ".txt")] + [SEED / "poutine-kim-scrape.txt"]
+    [p for folder in (PAGES, PAGES_EN) for p in folder.iterdir() if p.suffix in (".html", ".htm", ".txt")]
+    + [SEED / "poutine-kim-scrape.txt"]
 )
 
 
@@ -42,7 +44,7 @@ LONG = ("Le conseil municipal a adopté mardi soir un budget en hausse de quatre
 # --- the fixture bar ------------------------------------------------------------------------------------------
 def test_fixture_set_is_big_enough():
     pages = [p for p in FIXTURES if p.parent == PAGES]
-    assert len(pages) >= 7
+    assert len(pages) >= 19
     assert sum(len(expected_for(p)["must"]) for p in pages) >= 50
 
 
@@ -57,6 +59,8 @@ def test_fixture_must_never_and_title_once(page: Path):
     assert not leaked, f"page furniture leaked: {leaked}"
     assert fold(article.title) == fold(expected["title"])
     assert text.count(fold(expected["title"])) == expected.get("title_spoken_times", 1)
+    if "duplicate_once" in expected:  # the page repeats it in <noscript>/<template>: read once
+        assert text.count(fold(expected["duplicate_once"])) == 1
 
 
 def test_seed_byline_and_translator_are_metadata_not_blocks():

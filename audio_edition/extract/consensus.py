@@ -1,10 +1,178 @@
-"""A second opinion on the body: trafilatura, a field-made extractor, voted with our own blocks."""
+"""A second opinion on the body: trafilatura, a field-made extractor, voted with our own blocks.
+
+Our rules know French news furniture (captions, credits, listen widgets, teasers) better than any general
+extractor; trafilatura knows the shape of an article body on sites we have never seen. Each reads the page; a
+block is *agreed* when most of its word trigrams are in the other reading. The result keeps, in our order:
+  - every block of ours from the first agreed one to the last (inside the body our rules are the better judge:
+    trafilatura keeps embedded tweets, chart captions and "À lire aussi" lines there, and drops quotes), and
+    our intertitles before the last agreed block;
+  - trafilatura's blocks inside its own agreed span that we lack, by runs of at least a paragraph's words (our
+    body search left part of the article out), placed after the agreed block they follow, and only when our
+    line rules accept them.
+Blocks outside the agreed span on either side -- related articles, "most read" lists, comment threads -- are what
+the two readings disagree on, and are dropped. When the readings share nothing, trafilatura's is taken (filtered
+by our line rules): on pages unlike any we know, it is the better guess (measured in docs/extraction.md).
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
 from ..models import BlockKind, SourceDocument
+from .lines import clean_text, judge_line
+
+log = logging.getLogger(__name__)
+
+Candidate = tuple[BlockKind, str]
+
+_WORD = re.compile(r"\w+")
+AGREED = 0.5  # share of a block's word trigrams found in the other reading
+MISSED_RUN_WORDS = 40  # trafilatura's blocks we lack are added by runs of at least a paragraph's words
+_TRAFILATURA_KINDS: dict[str, BlockKind] = {"head": "heading", "quote": "quote", "item": "list_item"}
 
 
-def second_opinion(candidates: list[tuple[BlockKind, str]], doc: SourceDocument) -> list[tuple[BlockKind, str]]:
-    """Our blocks, corrected by trafilatura's reading of the same page."""
-    return candidates
+@dataclass(frozen=True)
+class _Reading:
+    """One extractor's blocks with their word trigrams, ready to be compared."""
+
+    blocks: list[Candidate]
+    trigrams: list[frozenset[tuple[str, ...]]]
+
+    @classmethod
+    def of(cls, blocks: list[Candidate]) -> _Reading:
+        return cls(blocks, [_trigrams(text) for _, text in blocks])
+
+    def pool(self) -> frozenset[tuple[str, ...]]:
+        return frozenset().union(*self.trigrams)
+
+
+def _trigrams(text: str) -> frozenset[tuple[str, ...]]:
+    words = _WORD.findall(text.casefold())
+    return frozenset(tuple(words[i:i + 3]) for i in range(max(1, len(words) - 2))) if words else frozenset()
+
+
+def _support(trigrams: frozenset[tuple[str, ...]], pool: frozenset[tuple[str, ...]]) -> float:
+    return len(trigrams & pool) / len(trigrams) if trigrams else 0.0
+
+
+def _span(agreed: list[bool]) -> tuple[int, int]:
+    """First and last agreed index (-1, -1 when none)."""
+    if True not in agreed:
+        return -1, -1
+    return agreed.index(True), len(agreed) - 1 - agreed[::-1].index(True)
+
+
+def second_opinion(candidates: list[Candidate], doc: SourceDocument, tree: object | None = None,
+                   known: Sequence[str] = (), keep: Collection[str] = ()) -> list[Candidate]:
+    """Our blocks, corrected by trafilatura's reading of the same page (see the module docstring).
+
+    `known`: text we already read elsewhere (title, standfirst); `keep`: blocks the publisher forces in.
+    """
+    theirs = trafilatura_blocks(tree if tree is not None else doc.text, doc.url)
+    return vote(candidates, theirs, known, keep)
+
+
+def vote(ours: list[Candidate], theirs: list[Candidate], known: Sequence[str] = (),
+         keep: Collection[str] = ()) -> list[Candidate]:
+    theirs = [(kind, text) for kind, text in theirs if judge_line(text).keep]
+    if not theirs:
+        return ours
+    if not [block for block in ours if block[1] not in keep]:
+        return [*ours, *theirs]
+    mine, other = _Reading.of(ours), _Reading.of(theirs)
+    mine_agreed = _support_list(mine, other.pool())
+    if not any(mine_agreed):
+        log.debug("the two readings share no block: trafilatura's is taken")
+        return [*(block for block in ours if block[1] in keep), *theirs]
+    kept = _our_blocks(mine, mine_agreed, keep)
+    read = _Reading.of(kept).pool() | frozenset().union(*(_trigrams(text) for text in known))
+    return _with_their_blocks(kept, other, _support_list(other, read))
+
+
+def holds(reading: list[Candidate], shown: list[Candidate]) -> bool:
+    """`reading` holds most of the words of `shown` (an empty `shown` is held by anything)."""
+    pool = _Reading.of(reading).pool()
+    total = sum(len(text.split()) for _, text in shown)
+    held = sum(len(text.split()) for _, text in shown if _support(_trigrams(text), pool) >= AGREED)
+    return held >= AGREED * total
+
+
+def _support_list(reading: _Reading, pool: frozenset[tuple[str, ...]]) -> list[bool]:
+    return [_support(t, pool) >= AGREED for t in reading.trigrams]
+
+
+def _our_blocks(mine: _Reading, agreed: list[bool], keep: Collection[str]) -> list[Candidate]:
+    first, last = _span(agreed)
+    kept: list[Candidate] = []
+    for i, (kind, text) in enumerate(mine.blocks):
+        if first <= i <= last or (kind == "heading" and i < last) or text in keep:
+            kept.append((kind, text))
+        else:
+            log.debug("dropped %r (outside what trafilatura read)", text[:60])
+    return kept
+
+
+def _with_their_blocks(kept: list[Candidate], other: _Reading, agreed: list[bool]) -> list[Candidate]:
+    """Insert runs of trafilatura's blocks that we lack, inside its agreed span, after the block they follow."""
+    first, last = _span(agreed)
+    kept_trigrams = [_trigrams(text) for _, text in kept]
+    runs: list[tuple[int, list[Candidate]]] = []
+    position, previous_agreed = -1, True
+    for j, block in enumerate(other.blocks):
+        if agreed[j]:
+            position = _anchor(other.trigrams[j], kept_trigrams, position)
+        elif first < j < last:
+            if previous_agreed:
+                runs.append((position, []))
+            runs[-1][1].append(block)
+        previous_agreed = agreed[j]
+    result = list(kept)
+    for position, run in reversed(runs):
+        if sum(len(text.split()) for _, text in run) >= MISSED_RUN_WORDS:
+            result[position + 1:position + 1] = run
+        else:  # a line or two: a tweet, a chart caption, a teaser card -- a furniture call our rules made
+            log.debug("not added from trafilatura: %r", run[0][1][:60])
+    return result
+
+
+def _anchor(trigrams: frozenset[tuple[str, ...]], kept: list[frozenset[tuple[str, ...]]], current: int) -> int:
+    """Index of the kept block that best holds `trigrams` (at or after `current`, else the best anywhere)."""
+    scores = [(_support(trigrams, k), i) for i, k in enumerate(kept)]
+    later = [s for s in scores if s[1] >= current and s[0] >= AGREED]
+    best = max(later or scores)
+    return best[1] if best[0] >= AGREED else current
+
+
+# --- trafilatura's reading ------------------------------------------------------------------------------------
+def trafilatura_blocks(page: object, url: str | None) -> list[Candidate]:
+    """trafilatura's body of the page as blocks: paragraphs, intertitles, quotes, list items, table rows."""
+    import trafilatura
+
+    try:
+        document = trafilatura.bare_extraction(page, url=url, fast=True, include_comments=False,
+                                               include_tables=True, include_images=False)
+    except Exception as exc:  # a second opinion that fails is no opinion, never a failed build
+        log.debug("trafilatura failed: %s", exc)
+        return []
+    body = getattr(document, "body", None)
+    return [] if body is None else list(_blocks_of(body))
+
+
+def _blocks_of(body):  # noqa: ANN001, ANN202 - trafilatura's lxml elements
+    for element in body:
+        if element.tag == "list":
+            yield from (("list_item", text) for item in element.iter("item") if (text := _text(item)))
+        elif element.tag == "table":  # one row, one line: "DL, Myles Garrett, 57, 77 %"
+            for row in element.iter("row"):
+                cells = [text for cell in row.iter("cell") if (text := _text(cell))]
+                if cells:
+                    yield "paragraph", ", ".join(cells)
+        elif text := _text(element):
+            yield _TRAFILATURA_KINDS.get(element.tag, "paragraph"), text
+
+
+def _text(element) -> str:  # noqa: ANN001 - an lxml element
+    return clean_text(" ".join(element.itertext()))

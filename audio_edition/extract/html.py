@@ -11,6 +11,7 @@ from ..errors import InputError
 from ..models import Article, BlockKind, SourceDocument
 from . import body, tree
 from .consensus import second_opinion
+from .embedded import fuller_body
 from .lines import clean_text, finish_blocks, judge_line
 from .metadata import absolute_url, first_time, read_metadata
 
@@ -103,12 +104,10 @@ def extract_html(doc: SourceDocument) -> Article:
             log.debug("dropped %r (%s)", text[:60], verdict.why)
     if standfirst and not judge_line(standfirst).keep:
         standfirst = None
-    candidates = second_opinion(candidates, doc)
+    forced = {text for _, text, is_forced in raw if is_forced}
+    candidates = second_opinion(candidates, doc, known=[title, standfirst or ""], keep=forced)
+    candidates = fuller_body(doc.text, candidates) or candidates
     blocks = finish_blocks(candidates, title, standfirst)
-    if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks) and meta.article_body:
-        # Pages rendered by JavaScript often carry the text only in their JSON-LD.
-        lines = [(k, t) for k, t in (("paragraph", clean_text(x)) for x in meta.article_body.split("\n")) if t]
-        blocks = finish_blocks([(k, t) for k, t in lines if judge_line(t).keep], title, standfirst)
     if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks):
         raise InputError(f"no article text found in {doc.location}")
     return Article(

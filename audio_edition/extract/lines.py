@@ -105,8 +105,8 @@ def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirs
         key = fold(text)
         if key in (title_key, standfirst_key) or key.rstrip(".") == title_key.rstrip("."):
             continue
-        if key in seen:
-            continue
+        if key in seen and len(key.split()) >= 4:
+            continue  # a repeated paragraph (a short line may recur: a list item, a table cell)
         bare = key.strip('" ')
         if kind == "quote" and any(bare in other and key != other for other in body_keys):
             continue  # a pull quote repeating a sentence of the body

@@ -74,7 +74,7 @@ NOISE_TOKENS = frozenset({
     "meta", "metadata", "published", "updated", "readtime",
     # tags and topics
     "tags", "tag", "keywords", "topics", "topic", "mots", "motscles", "themes", "thematiques", "categories",
-    "category", "rubrique", "kicker", "surtitre", "overline", "label", "badge",
+    "category", "rubrique", "kicker", "surtitre", "overline", "badge",
     # misc
     "print", "imprimer", "toolbox", "tools", "actions", "bookmark", "favoris", "alert", "alerte", "bandeau",
     "sr", "screen", "visually", "offscreen", "noprint", "trust", "trustproject",
@@ -89,8 +89,9 @@ HIDDEN_CLASSES = frozenset({"hidden", "hide", "is-hidden", "u-hidden", "d-none",
 INLINE_TAGS = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
                          "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var"})
 # Whole class names that are furniture although their words are not ("widget" alone is a WordPress sidebar box;
-# page builders use "elementor-widget" for everything, text included).
-NOISE_CLASSES = frozenset({"widget", "widgets", "sidebar-widget"})
+# page builders use "elementor-widget" for everything, text included; "label" alone is a kicker, but Drupal puts
+# "field--label-hidden" on every field, the body and the chapô included).
+NOISE_CLASSES = frozenset({"widget", "widgets", "sidebar-widget", "label", "article-label", "post-label"})
 # class / id substrings that mark furniture even when glued to other words ("sharebar", "rs_skip").
 NOISE_SUBSTRINGS = (
     "rs_skip", "rs_preserve", "readspeaker", "rsbtn", "share", "social", "newsletter", "paywall", "cookie",
@@ -208,6 +209,17 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"©.{0,120}", r"(crédits?|credits?|photo|photos|illustration|image) ?:.{0,120}",
     r"\(?(photo|photos|image|illustration|crédit) (d['’]illustration|afp|reuters|dr|d\.r\.).{0,80}\)?",
     r"-+|—+|–+|_+|\*+|=+|•+|·+|~+|#+",
+    # the same furniture on English-language pages
+    r"(related (internet )?links|related topics|more on this story|top stories|most (read|popular|viewed)|"
+    r"you (may|might) also like|recommended( for you| stories)?|trending( now)?|(more|recommended) from .{1,60}|"
+    r"written by .{1,60}|about the author|share this( article| story)?|leave a (comment|reply)|"
+    r"(tagged|filed under|topics)\s*:?.{0,120})\s*:?",
+    r"follow .{1,60} on (x|twitter|facebook|instagram|linkedin|threads|bluesky|tiktok|youtube).{0,160}",
+    r"(send|email|share) (us )?your (story ideas|stories|news tips|tips|photos).{0,120}",
+    r"(sign up|subscribe|register) (for|to) .{0,60}(newsletter|updates|alerts).{0,80}",
+    r"published in .{1,80}", r"\d+ ?min(ute)?s? read", r"image (source|caption|copyright),?.{0,120}",
+    r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t|tember)?|oct(ober)?|"
+    r"nov(ember)?|dec(ember)?)\.? \d{1,2},? \d{4}.{0,20}",
 ))
 
 # Lines that are captions however long: "Sur cette photo ...", "Photo : ...".

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import EXIT_SOME_SKIPPED, AudioEditionError, InputError
+from .errors import EXIT_SOME_SKIPPED, AudioEditionError
 
 
 class _Context:

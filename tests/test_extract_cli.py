@@ -27,7 +27,7 @@ def test_extract_json_fields():
     assert result.code == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"title", "standfirst", "byline", "translator", "published", "url", "lang", "image",
-                         "site_name", "blocks"}
+                         "site_name", "blocks", "declared_langs", "paywall_notice", "accessible_for_free", "excerpt"}
     assert data["byline"] == "Par Choe Sang-Hun" and data["translator"] == "Traduction de Jaime Arrambide"
     assert {b["kind"] for b in data["blocks"]} <= {"heading", "paragraph", "quote", "list_item"}
 

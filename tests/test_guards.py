@@ -185,8 +185,9 @@ FRENCH_PAGES = sorted([*(DATA / "pages").glob("*.html"), *(DATA / "pages").glob(
 
 @pytest.mark.parametrize("page", FRENCH_PAGES, ids=lambda p: p.name)
 def test_every_french_fixture_page_passes_as_french(page):
-    checked = check_article(extract_article(read_source(str(page))))
-    assert checked.lang == "fr" and not checked.excerpt
+    article = extract_article(read_source(str(page)))
+    checked = check_article(article, GuardPolicy(allow_partial=True))  # the Le Monde-like page is cut
+    assert checked.lang == "fr" and checked.excerpt == (article.paywall_notice is not None)
 
 
 @pytest.mark.parametrize("page", FIXTURES, ids=lambda p: p.name)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..config import Config
 from ..errors import AudioEditionError, InputError, RefusedArticle
 from ..models import Article, Block
-from .rules import PAYWALL_NOTICES
+from .rules import PAYWALL_LABELS, PAYWALL_NOTICES
 
 # --- rules (data) --------------------------------------------------------------------------------------------
 # Languages a news page plausibly is in; the detector chooses among these (plus the allowed ones). Without the
@@ -214,7 +214,7 @@ def _language_refusal(lang: str, policy: GuardPolicy) -> RefusedArticle:
 
 # --- 2. paywall ----------------------------------------------------------------------------------------------
 def _is_notice(text: str) -> bool:
-    return any(pattern.search(text) for pattern in PAYWALL_NOTICES)
+    return any(pattern.search(text) for pattern in (*PAYWALL_NOTICES, *PAYWALL_LABELS))
 
 
 def notice_tail(blocks: tuple[Block, ...]) -> int:

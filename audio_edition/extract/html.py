@@ -12,7 +12,7 @@ from ..models import Article, BlockKind, SourceDocument
 from . import body, tree
 from .consensus import second_opinion
 from .embedded import fuller_body
-from .lines import clean_text, finish_blocks, judge_line
+from .lines import clean_text, finish_blocks, judge_line, paywall_notice
 from .metadata import absolute_url, first_time, read_metadata
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,10 @@ def extract_html(doc: SourceDocument) -> Article:
     published_time = first_time(page.root)  # read before the byline line holding it is dropped
 
     tree.drop_never_text(page)
+    notice = paywall_notice(tree.text_of(page.root, " "))
     tree.mark_tts_only(page)
     tree.drop_publisher_skips(page)
+    tree.drop_footnote_marks(page)
     tree.replace_brs(page)
     title_h1 = body.pick_title_h1(page, meta)
     title_before = clean_text(tree.text_of(title_h1, " ")) if title_h1 is not None else ""
@@ -121,4 +123,7 @@ def extract_html(doc: SourceDocument) -> Article:
         lang=meta.lang or "fr",
         image=meta.image,
         site_name=meta.site_name,
+        declared_langs=meta.declared_langs,
+        paywall_notice=notice,
+        accessible_for_free=meta.accessible_for_free,
     )

@@ -118,3 +118,25 @@ def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirs
     while kept and kept[-1].kind == "heading":
         kept.pop()
     return kept
+
+
+def paywall_notice(text: str) -> str | None:
+    """The notice in `text` that says the article stops here for non-subscribers, if any.
+
+    Quoted from the sentence of the first notice (with a badge right before it) to the end of the last notice
+    sentence within 200 characters: "Cet article est réservé aux abonnés. Il vous reste 85 % à découvrir."
+    """
+    notices = sorted((m.start(), m.end()) for pattern in rules.PAYWALL_NOTICES for m in pattern.finditer(text))
+    if not notices:
+        return None
+    labels = [(m.start(), m.end()) for pattern in rules.PAYWALL_LABELS for m in pattern.finditer(text)]
+    first = _sentence_start(text, notices[0][0])
+    badge = [begin for begin, end in labels if first - 60 <= end <= first]
+    start = _sentence_start(text, min(badge)) if badge else first
+    last = max(end for begin, end in notices + labels if notices[0][0] <= begin <= notices[0][0] + 200)
+    stops = [i for i in (text.find(end, last) for end in (".", "!", "?", "\n")) if i >= 0]
+    return clean_text(text[start:min(stops, default=len(text)) + 1])[:300].rstrip(" .") or None
+
+
+def _sentence_start(text: str, index: int) -> int:
+    return max(text.rfind(end, 0, index) for end in (". ", "! ", "? ", "\n")) + 1

@@ -33,6 +33,8 @@ class PageMeta:
     lang: str | None = None
     image: str | None = None
     article_body: str | None = None
+    declared_langs: tuple[str, ...] = ()  # every language the page declares, in the order above
+    accessible_for_free: bool | None = None  # JSON-LD isAccessibleForFree
 
     def host(self) -> str | None:
         return urlparse(self.url).hostname if self.url else None
@@ -145,14 +147,22 @@ def read_metadata(root: Element, base: str | None) -> PageMeta:
     image = meta_content(table, "og:image", "og:image:url", "twitter:image") or ld_text(article_ld.get("image"))
     meta.image = absolute_url(image, base)
     html = next(root.iter("html"), None)
-    lang = (html.get("lang") or html.get("xml:lang")) if html is not None else None
-    lang = lang or meta_content(table, "og:locale", "content-language", "language") \
-        or ld_text(article_ld.get("inLanguage"))
-    if lang:
-        lang = lang.strip().replace("_", "-")
-        primary, _, region = lang.partition("-")
-        meta.lang = primary.lower() + (f"-{region.upper()}" if region else "")
+    declared = [(html.get("lang") or html.get("xml:lang")) if html is not None else None,
+                meta_content(table, "og:locale"), meta_content(table, "content-language", "language"),
+                ld_text(article_ld.get("inLanguage"))]
+    meta.declared_langs = tuple(_language_tag(lang) for lang in declared if lang and lang.strip())
+    meta.lang = meta.declared_langs[0] if meta.declared_langs else None
+    free = article_ld.get("isAccessibleForFree")
+    if isinstance(free, str) and free.strip().lower() in ("true", "false"):
+        free = free.strip().lower() == "true"
+    meta.accessible_for_free = free if isinstance(free, bool) else None
     return meta
+
+
+def _language_tag(lang: str) -> str:
+    """'fr_FR' -> 'fr-FR', 'EN' -> 'en'."""
+    primary, _, region = lang.strip().replace("_", "-").partition("-")
+    return primary.lower() + (f"-{region.upper()}" if region else "")
 
 
 def absolute_url(url: str | None, base: str | None) -> str | None:

@@ -35,7 +35,8 @@ HEADING_TAGS = ("h2", "h3", "h4", "h5", "h6")
 
 # Roles and attributes that mark page furniture.
 DROP_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert",
-                        "alertdialog", "menu", "menubar", "toolbar", "button", "figure", "img", "tablist"})
+                        "alertdialog", "menu", "menubar", "toolbar", "button", "figure", "img", "tablist",
+                        "doc-endnotes", "doc-footnote", "doc-noteref", "doc-backlink"})
 DROP_ITEMPROPS = frozenset({"author", "publisher", "image", "video", "comment", "keywords", "datePublished",
                             "dateModified", "breadcrumb", "associatedMedia"})
 
@@ -80,6 +81,8 @@ NOISE_TOKENS = frozenset({
     "sr", "screen", "visually", "offscreen", "noprint", "trust", "trustproject",
     "rating", "vote", "poll", "sondage", "quiz", "jobs", "emploi", "weather", "meteo", "horoscope", "ticker",
     "sticky", "floating", "toc", "sommaire", "pullquote", "exergue", "citation-exergue",
+    # footnotes: dropped rather than read out of place (their calls go too: tree.drop_footnote_marks)
+    "footnotes", "footnote", "endnotes", "notes", "spip_notes",
 })
 # Whole class names that hide an element (utility classes of CSS frameworks and CMSs).
 HIDDEN_CLASSES = frozenset({"hidden", "hide", "is-hidden", "u-hidden", "d-none", "invisible", "sr-only",
@@ -105,6 +108,7 @@ NOISE_SUBSTRINGS = (
     "fb-video", "fb-page", "threads-post", "mastodon-embed", "video-container",
     "widget_", "widget-area", "widgets-area", "sidebar-widget", "media-credit",
     "jp-relatedposts", "sharedaddy", "addtoany", "wpcnt", "wp-block-image", "wp-caption", "gallery",
+    "spip_doc", "spip_documents",
 )
 # Class tokens that mean "this is the article text" and protect an element from the noise rules
 # (e.g. `<div class="article-body has-ads">`).
@@ -256,12 +260,10 @@ TITLE_SEPARATORS = re.compile(r"\s+[|–—·»-]\s+|\s+::\s+")  # not " : ", wh
 
 # --- paywalls -----------------------------------------------------------------------------------------------
 # Notices that say the text stops here for non-subscribers (French and international sites). Matched on a block
-# or a furniture element's text; a complete article's "Abonnez-vous" box does not match (it says nothing is cut).
+# or on the page's text; a complete article's "Abonnez-vous" box does not match (it says nothing is cut).
 PAYWALL_NOTICES = tuple(re.compile(p, re.IGNORECASE) for p in (
-    r"il vous reste \d+\s?%\s*(de cet article)?\s*à (lire|découvrir)",
+    r"il vous reste [\d.,]+\s?%\s*(de cet article)?\s*à (lire|découvrir)",
     r"(la suite|le reste) (de cet article |de l['’]article )?est réservée? (à nos|aux) abonnés",
-    r"(cet |l['’])?article (est )?réservé aux abonnés",
-    r"(contenu|article|réservé) (exclusivement )?(réservé )?aux (abonnés|membres)",
     r"pour (lire|consulter|découvrir) la suite( de cet article| de l['’]article)?,? (abonnez-vous|inscrivez-vous|connectez-vous)",
     r"(lire|découvrir) la suite (de l['’]article )?pour \d",
     r"abonnez-vous pour (lire|continuer|accéder)",
@@ -269,4 +271,9 @@ PAYWALL_NOTICES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"subscribe (now )?to (continue|keep) reading",
     r"(you have|there are) \d+ (free )?articles? (left|remaining)",
     r"dieser (artikel|beitrag) ist (nur )?für abonnenten",
+))
+# Badges that mark a subscribers' article: a truncation only with a notice above, or as the text's last words.
+PAYWALL_LABELS = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"(cet |l['’])?article (est )?réservé aux abonnés",
+    r"(contenu|article|réservé) (exclusivement )?(réservé )?aux (abonnés|membres)",
 ))

@@ -314,6 +314,23 @@ def drop_publisher_skips(page: Page) -> None:
     _drop_all(page, page.in_order(skips + page.named(_skip_names)))
 
 
+_NOTE_MARK = re.compile(r"[\[(]?\s*(\d{1,3}|[a-z]|[ivx]{1,4}|[*†‡]{1,3})\s*[\])]?|[↩↑⤴^]\ufe0e?", re.IGNORECASE)
+
+
+def drop_footnote_marks(page: Page) -> None:
+    """Footnote calls ("ans<sup>3</sup>", "[4]", SPIP's "[1]") and back-links ("↩") are not words: they go, with
+    the <sup> or note span around them. (The notes themselves go as furniture: see rules.NOISE_TOKENS.)"""
+    for link in page.tags("a"):
+        if page.is_dropped(link) or not link.get("href", "").startswith("#"):
+            continue
+        if not _NOTE_MARK.fullmatch(text_of(link).strip().replace("\u00a0", " ")):
+            continue
+        wrapper = link.getparent()
+        mark = text_of(wrapper).replace("\u00a0", " ").strip() if wrapper is not None else ""
+        wraps_only_it = wrapper is not None and wrapper.tag in ("sup", "span") and _NOTE_MARK.fullmatch(mark)
+        page.drop(wrapper if wraps_only_it else link)
+
+
 def is_forced(tag: Element) -> bool:
     return tag.get(TTS_ONLY) is not None
 

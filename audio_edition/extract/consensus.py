@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 Candidate = tuple[BlockKind, str]
 
 _WORD = re.compile(r"\w+")
+# trafilatura reads the markup only: text held in scripts (JSON-LD, app state) is embedded.py's, which takes it
+# only when it holds what the markup shows. (Left in, trafilatura reads a lone JSON-LD articleBody as the body.)
+_SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
 AGREED = 0.5  # share of a block's word trigrams found in the other reading
 MISSED_RUN_WORDS = 40  # trafilatura's blocks we lack are added by runs of at least a paragraph's words
 _TRAFILATURA_KINDS: dict[str, BlockKind] = {"head": "heading", "quote": "quote", "item": "list_item"}
@@ -71,7 +74,7 @@ def second_opinion(candidates: list[Candidate], doc: SourceDocument, tree: objec
 
     `known`: text we already read elsewhere (title, standfirst); `keep`: blocks the publisher forces in.
     """
-    theirs = trafilatura_blocks(tree if tree is not None else doc.text, doc.url)
+    theirs = trafilatura_blocks(tree if tree is not None else _SCRIPT.sub(" ", doc.text), doc.url)
     return vote(candidates, theirs, known, keep)
 
 

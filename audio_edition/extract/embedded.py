@@ -59,7 +59,8 @@ def fuller_body(page: str, shown: list[Candidate]) -> list[Candidate] | None:
 def _bodies(page: str) -> Iterator[list[Candidate]]:
     for match in _DATA_SCRIPT.finditer(page):
         try:
-            data = json.loads(html.unescape(match.group(1)) if "&quot;" in match.group(1) else match.group(1))
+            raw = match.group(1)
+            data = json.loads(html.unescape(raw) if "&quot;" in raw else raw, strict=False)  # CMSs leave raw newlines
         except (ValueError, RecursionError):
             continue
         for value in _body_values(data, 0):

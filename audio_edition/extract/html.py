@@ -107,8 +107,9 @@ def extract_html(doc: SourceDocument) -> Article:
     if standfirst and not judge_line(standfirst).keep:
         standfirst = None
     forced = {text for _, text, is_forced in raw if is_forced}
-    candidates = second_opinion(candidates, doc, known=[title, standfirst or ""], keep=forced)
-    candidates = fuller_body(doc.text, candidates) or candidates
+    # A fuller body in the page's data (JSON-LD, app state) is the article; else trafilatura's reading votes.
+    candidates = fuller_body(doc.text, candidates) or second_opinion(candidates, doc, known=[title, standfirst or ""],
+                                                                     keep=forced)
     blocks = finish_blocks(candidates, title, standfirst)
     if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks):
         raise InputError(f"no article text found in {doc.location}")

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from .config import Config, PauseConfig
 from .errors import InputError
+from .extract.guards import primary_language
 from .lexicon import Lexicon
 from .models import Article, Script, ScriptBlock, Section, Utterance, UtteranceKind
 from .normalize import normalize
@@ -57,7 +58,7 @@ WORDING: dict[str, dict[str, str]] = {
 
 def article_language(article: Article) -> str:
     """The article's primary language: 'fr-FR' -> 'fr'."""
-    return re.split(r"[-_]", (article.lang or "fr").strip(), maxsplit=1)[0].lower() or "fr"
+    return primary_language(article.lang or "fr") or "fr"
 
 
 def wording(article: Article) -> dict[str, str]:

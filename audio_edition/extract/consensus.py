@@ -68,13 +68,13 @@ def _span(agreed: list[bool]) -> tuple[int, int]:
     return agreed.index(True), len(agreed) - 1 - agreed[::-1].index(True)
 
 
-def second_opinion(candidates: list[Candidate], doc: SourceDocument, tree: object | None = None,
-                   known: Sequence[str] = (), keep: Collection[str] = ()) -> list[Candidate]:
+def second_opinion(candidates: list[Candidate], doc: SourceDocument, known: Sequence[str] = (),
+                   keep: Collection[str] = ()) -> list[Candidate]:
     """Our blocks, corrected by trafilatura's reading of the same page (see the module docstring).
 
     `known`: text we already read elsewhere (title, standfirst); `keep`: blocks the publisher forces in.
     """
-    theirs = trafilatura_blocks(tree if tree is not None else _SCRIPT.sub(" ", doc.text), doc.url)
+    theirs = trafilatura_blocks(_SCRIPT.sub(" ", doc.text), doc.url)
     return vote(candidates, theirs, known, keep)
 
 
@@ -90,8 +90,8 @@ def vote(ours: list[Candidate], theirs: list[Candidate], known: Sequence[str] = 
     if not any(mine_agreed):
         log.debug("the two readings share no block: trafilatura's is taken")
         return [*(block for block in ours if block[1] in keep), *theirs]
-    kept = _our_blocks(mine, mine_agreed, keep)
-    read = _Reading.of(kept).pool() | frozenset().union(*(_trigrams(text) for text in known))
+    kept = _Reading.of(_our_blocks(mine, mine_agreed, keep))
+    read = kept.pool() | frozenset().union(*(_trigrams(text) for text in known))
     return _with_their_blocks(kept, other, _support_list(other, read))
 
 
@@ -118,21 +118,20 @@ def _our_blocks(mine: _Reading, agreed: list[bool], keep: Collection[str]) -> li
     return kept
 
 
-def _with_their_blocks(kept: list[Candidate], other: _Reading, agreed: list[bool]) -> list[Candidate]:
+def _with_their_blocks(kept: _Reading, other: _Reading, agreed: list[bool]) -> list[Candidate]:
     """Insert runs of trafilatura's blocks that we lack, inside its agreed span, after the block they follow."""
     first, last = _span(agreed)
-    kept_trigrams = [_trigrams(text) for _, text in kept]
     runs: list[tuple[int, list[Candidate]]] = []
     position, previous_agreed = -1, True
     for j, block in enumerate(other.blocks):
         if agreed[j]:
-            position = _anchor(other.trigrams[j], kept_trigrams, position)
+            position = _anchor(other.trigrams[j], kept.trigrams, position)
         elif first < j < last:
             if previous_agreed:
                 runs.append((position, []))
             runs[-1][1].append(block)
         previous_agreed = agreed[j]
-    result = list(kept)
+    result = list(kept.blocks)
     for position, run in reversed(runs):
         if sum(len(text.split()) for _, text in run) >= MISSED_RUN_WORDS:
             result[position + 1:position + 1] = run

@@ -1,16 +1,17 @@
 # audio-edition — two commands do all the set-up:
 #   make demo   builds the bundled sample articles (examples/) into output/ (MP3, transcripts, feed, player)
 #   make test   runs the test suite (installs what it needs first: .venv, Debian chromium + redis-server, npm axe-core)
+# For maintainers: make lint (ruff + mypy), make test-fast (the edit-test loop: tests not marked slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo install test-deps clean bench
+.PHONY: test test-fast lint demo install test-deps clean bench
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -31,6 +32,13 @@ node_modules/axe-core/axe.min.js: package.json
 
 test: install test-deps
 	$(BIN)/python -m pytest
+
+test-fast: install test-deps
+	$(BIN)/python -m pytest -m "not slow" -x -q
+
+lint: install
+	$(BIN)/ruff check audio_edition tests bench
+	$(BIN)/mypy
 
 # The Le Monde-like sample is cut by a paywall: --allow-partial builds it as an excerpt, and says so.
 demo: install

@@ -1,3 +1,3 @@
-from .cli import run
+from audio_edition.cli import run
 
 run()

@@ -8,6 +8,7 @@ that `audio-edition normalize` does not pay for onnxruntime.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -15,8 +16,31 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import EXIT_SOME_SKIPPED, AudioEditionError
+from audio_edition import __version__
+from audio_edition.build.display import Terminal
+from audio_edition.build.run import run_build
+from audio_edition.config import load_config
+from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, RefusedArticle
+from audio_edition.extract import extract_article
+from audio_edition.extract.guards import check_article, guard_policy
+from audio_edition.models import script_to_dict
+from audio_edition.publish.publisher import list_episodes, regenerate, remove_episode
+from audio_edition.publish.serve import serve_directory
+from audio_edition.scale.cli import enqueue_sources, print_status
+from audio_edition.scale.jobs import settings
+from audio_edition.scale.webhook import serve_api
+from audio_edition.scale.worker import run_worker
+from audio_edition.sources.reader import read_source
+from audio_edition.speech.lexicon import load_lexicon
+from audio_edition.speech.normalize import normalize as to_spoken
+from audio_edition.speech.report import guessed_words
+from audio_edition.speech.script import build_script, check_script_config
+from audio_edition.voice.catalogue import (
+    download_voice,
+    print_voice_info,
+    print_voice_list,
+)
+from audio_edition.voice.piper import clear_voice_parts, voice_parts_root, voice_parts_usage
 
 
 class _Context:
@@ -25,8 +49,6 @@ class _Context:
         self.config_path = config_path
 
     def config(self):
-        from .config import load_config
-
         return load_config(self.config_path)
 
 
@@ -49,8 +71,6 @@ def _guard_options(command):
 
 def _guarded(config, lang: str | None, allow_partial: bool | None):
     """CONFIG with --lang added to the allowed languages and --allow-partial set."""
-    from .extract.guards import guard_policy
-
     policy = guard_policy(config, lang)  # checks the config's values and the flag
     return config.replace("script", allow_languages=tuple(sorted(policy.allow_languages)),
                           allow_partial=True if allow_partial else None)
@@ -75,11 +95,6 @@ def cli(ctx: click.Context, debug: bool, config_path: str | None) -> None:
 @pass_ctx
 def extract(obj: _Context, source: str, as_json: bool) -> None:
     """Print the cleaned article: the title on line 1, then one block per line."""
-    from .errors import RefusedArticle
-    from .extract import extract_article
-    from .extract.guards import check_article, guard_policy
-    from .source import read_source
-
     config = obj.config()
     article = extract_article(read_source(source, config.limits))
     try:
@@ -102,9 +117,6 @@ def extract(obj: _Context, source: str, as_json: bool) -> None:
 @pass_ctx
 def normalize(obj: _Context, text: tuple[str, ...]) -> None:
     """Print the spoken form of TEXT, as the voice will get it."""
-    from .lexicon import load_lexicon
-    from .normalize import normalize as to_spoken
-
     config = obj.config()
     click.echo(to_spoken(" ".join(text), load_lexicon(config.resolve(config.script.lexicon))))
 
@@ -118,21 +130,12 @@ def normalize(obj: _Context, text: tuple[str, ...]) -> None:
 def script(obj: _Context, source: str, as_json: bool, report: bool, lang: str | None,
            allow_partial: bool | None) -> None:
     """Print every utterance in order, with the pause after it."""
-    from .extract import extract_article
-    from .extract.guards import check_article, guard_policy
-    from .lexicon import load_lexicon
-    from .models import script_to_dict
-    from .script import build_script, check_script_config
-    from .source import read_source
-
     config = _guarded(obj.config(), lang, allow_partial)
     check_script_config(config)
     lexicon = load_lexicon(config.resolve(config.script.lexicon))
     article = check_article(extract_article(read_source(source, config.limits)), guard_policy(config))
     the_script = build_script(article, config, lexicon)
     if report:
-        from .report import guessed_words
-
         for entry in guessed_words(the_script, lexicon):
             click.echo(entry.format())
         return
@@ -168,8 +171,6 @@ def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | No
           base_url: str | None, cache_dir: str | None, no_cache: bool, no_wait: bool,
           stats_json: str | None, lang: str | None, allow_partial: bool | None) -> None:
     """Build episodes (MP3, transcripts, chapters), then the feed and the pages."""
-    from .build import run_build
-
     config = (
         _guarded(obj.config(), lang, allow_partial)
         .replace("voice", voice=voice, engine=engine, speaker=speaker, length_scale=length_scale)
@@ -177,7 +178,8 @@ def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | No
         .replace("podcast", base_url=base_url)
         .replace("cache", directory=cache_dir, enabled=False if no_cache else None)
     )
-    outcome = run_build(list(sources), Path(out_dir), config, jobs=jobs, wait_for_lock=not no_wait,
+    outcome = run_build(list(sources), Path(out_dir), config, jobs=jobs, display=Terminal(),
+                        wait_for_lock=not no_wait,
                         stats_file=Path(stats_json) if stats_json else None)
     if outcome.skipped:
         click.echo(f"audio-edition: {len(outcome.skipped)} article(s) not built: refused or unreadable "
@@ -190,8 +192,6 @@ def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | No
 @pass_ctx
 def feed(obj: _Context, out_dir: str) -> None:
     """Regenerate feed.xml and the episode pages from the episode store."""
-    from .publish import regenerate
-
     path = regenerate(Path(out_dir), obj.config())
     click.echo(f"feed written: {path}")
 
@@ -205,8 +205,6 @@ def voices() -> None:
 @voices.command("list")
 def voices_list() -> None:
     """Installed voices and the French catalogue."""
-    from .voices import print_voice_list
-
     print_voice_list()
 
 
@@ -215,8 +213,6 @@ def voices_list() -> None:
 @click.option("--dest", type=click.Path(file_okay=False), default=None, help="Folder (default: ./voices).")
 def voices_download(name: str, dest: str | None) -> None:
     """Fetch NAME.onnx and NAME.onnx.json, md5-checked against the catalogue."""
-    from .voices import download_voice
-
     path = download_voice(name, Path(dest) if dest else None)
     click.echo(f"voice installed: {path}")
 
@@ -225,8 +221,6 @@ def voices_download(name: str, dest: str | None) -> None:
 @click.argument("name")
 def voices_info(name: str) -> None:
     """Where a voice is and what it is (sample rate, speakers, espeak voice, licence)."""
-    from .voices import print_voice_info
-
     print_voice_info(name)
 
 
@@ -240,16 +234,13 @@ def voices_info(name: str) -> None:
 def serve(obj: _Context, directory: str, host: str, port: int, api: bool) -> None:
     """Preview DIR locally (HEAD and byte ranges, so seeking works), or with --api run the webhook."""
     if api:
-        from .api import serve_api
-
         serve_api(obj.config(), host, port)
         return
-    from .serve import serve_directory
 
     serve_directory(Path(directory), host, port)
 
 
-# --- distributed: Celery workers on Redis (distributed.py) ------------------------------------------------------
+# --- distributed: Celery workers on Redis (scale/) ---------------------------------------------------------
 @cli.command()
 @click.option("--queues", default=None, help="Comma-separated queues (default: articles; the publish queue needs "
               "exactly one worker with --concurrency 1).")
@@ -264,8 +255,6 @@ def serve(obj: _Context, directory: str, host: str, port: int, api: bool) -> Non
 def worker(obj: _Context, queues: str | None, concurrency: int, out_dir: str | None, voice: str | None,
            engine: str | None, loglevel: str) -> None:
     """Start a Celery worker (needs AUDIO_EDITION_BROKER_URL or [distributed] broker_url)."""
-    from .distributed import run_worker, settings
-
     config = obj.config().replace("voice", voice=voice, engine=engine)
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     run_worker(config, Path(out_dir or settings(config).output_dir), names, concurrency, loglevel.upper())
@@ -280,8 +269,6 @@ def worker(obj: _Context, queues: str | None, concurrency: int, out_dir: str | N
 def enqueue(obj: _Context, sources: tuple[str, ...], wait: bool, timeout: float | None, lang: str | None,
             allow_partial: bool | None) -> None:
     """Submit articles to the workers (a directory or a site feed gives one job per article)."""
-    from .jobs_cli import enqueue_sources
-
     if enqueue_sources(_guarded(obj.config(), lang, allow_partial), list(sources), wait=wait,
                        timeout=timeout).skipped:
         click.get_current_context().exit(EXIT_SOME_SKIPPED)
@@ -293,8 +280,6 @@ def enqueue(obj: _Context, sources: tuple[str, ...], wait: bool, timeout: float 
 @pass_ctx
 def status(obj: _Context, limit: int, as_json: bool) -> None:
     """Queued, running and failed jobs, and what waits in the broker."""
-    from .jobs_cli import print_status
-
     print_status(obj.config(), limit=limit, as_json=as_json)
 
 
@@ -309,8 +294,6 @@ def episodes() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print every stored field as JSON.")
 def episodes_list(out_dir: str, as_json: bool) -> None:
     """Every episode, newest first: status, date, duration, slug, title."""
-    from .publish import list_episodes
-
     rows = list_episodes(Path(out_dir))
     if as_json:
         _print_json([row.to_dict() for row in rows])
@@ -327,8 +310,6 @@ def episodes_list(out_dir: str, as_json: bool) -> None:
 @pass_ctx
 def episodes_remove(obj: _Context, slug: str, out_dir: str, delete_files: bool) -> None:
     """Take SLUG out of the feed (its GUID stays reserved; files are kept unless --delete-files)."""
-    from .publish import remove_episode
-
     row = remove_episode(Path(out_dir), obj.config(), slug, delete_files=delete_files)
     click.echo(f"removed from the feed: {row.slug}" + (" (files deleted)" if delete_files else ""))
 
@@ -346,7 +327,6 @@ def cache_info(obj: _Context, cache_dir: str | None) -> None:
     """Where the cache is, how many clips and bytes it holds."""
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
     info = config.clip_cache().info()
-    from .speak import voice_parts_root, voice_parts_usage
 
     voices, size = voice_parts_usage()
     click.echo(f"directory: {info.directory}\nclips: {info.entries}\nsize: {info.total_bytes / 1e6:.1f} MB "
@@ -359,8 +339,6 @@ def cache_info(obj: _Context, cache_dir: str | None) -> None:
 @pass_ctx
 def cache_clear(obj: _Context, cache_dir: str | None) -> None:
     """Delete every cached clip, and the kept voice parts (a build cuts its voice again)."""
-    from .speak import clear_voice_parts
-
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
     click.echo(f"removed {config.clip_cache().clear()} clips and the parts of {clear_voice_parts()} voice(s)")
 
@@ -408,7 +386,6 @@ def run() -> None:
     they are skipped (files are closed and exit handlers run as usual). Not in main(), which tests call in-process.
     """
     status = main()
-    import gc
 
     gc.freeze()
     sys.exit(status)

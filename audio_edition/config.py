@@ -17,7 +17,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .errors import InputError
+from audio_edition.errors import InputError
+from audio_edition.voice.clip_cache import ClipCache
 
 DEFAULT_CONFIG_NAME = "audio-edition.toml"
 
@@ -103,7 +104,7 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    """The clip cache (see cache.py): re-speak only sentences whose spoken text changed."""
+    """The clip cache (voice/clip_cache.py): re-speak only sentences whose spoken text changed."""
 
     enabled: bool = True
     directory: str | None = None  # default: the user cache dir (platformdirs), clips/
@@ -112,7 +113,7 @@ class CacheConfig:
 
 @dataclass(frozen=True)
 class DistributedConfig:
-    """Celery workers on a Redis broker (distributed.py) and the CMS webhook (api.py). Off unless a broker is set.
+    """Celery workers on a Redis broker (scale/worker.py) and the CMS webhook (scale/webhook.py). Off unless a broker is set.
 
     Environment overrides: AUDIO_EDITION_BROKER_URL, AUDIO_EDITION_RESULT_BACKEND, AUDIO_EDITION_API_TOKEN."""
 
@@ -163,8 +164,6 @@ class Config:
 
     def clip_cache(self):
         """The configured ClipCache, or None when caching is off."""
-        from .cache import ClipCache
-
         if not self.cache.enabled:
             return None
         return ClipCache(self.resolve(self.cache.directory), max_bytes=self.cache.max_mb * 1024 * 1024)

@@ -7,14 +7,14 @@ Every file the tool publishes is written to a temp file in the same folder, fsyn
 from __future__ import annotations
 
 import errno
-import hashlib
 import fcntl
+import hashlib
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from .errors import AudioEditionError, InputError
+from audio_edition.errors import AudioEditionError, InputError
 
 
 def _fsync_dir(directory: Path) -> None:

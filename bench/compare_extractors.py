@@ -37,7 +37,7 @@ from audio_edition.config import LimitsConfig  # noqa: E402
 from audio_edition.errors import InputError  # noqa: E402
 from audio_edition.extract import extract_article  # noqa: E402
 from audio_edition.models import SourceDocument  # noqa: E402
-from audio_edition.source import read_source  # noqa: E402
+from audio_edition.sources.reader import read_source  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "extraction.json"
 FIXTURE_DIRS = (REPO / "tests" / "data" / "pages", REPO / "tests" / "data" / "pages-en")

@@ -84,7 +84,8 @@ def wait_ready(logs: list[Path], timeout: float = 120) -> None:
 
 def distributed_run(workers: int, sources: Path, voice: Path, broker: str, work: Path, env: dict) -> dict:
     from audio_edition.config import load_config
-    from audio_edition.distributed import JobRegistry, make_app, payloads_for_sources, submit
+    from audio_edition.scale.jobs import JobRegistry
+    from audio_edition.scale.queue import make_app, payloads_for_sources, submit
 
     out = work / f"out-{workers}"
     config_path = work / f"dist-{workers}.toml"

@@ -11,9 +11,17 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from audio_edition.transcripts import write_transcripts
+from audio_edition.audio.transcripts import write_transcripts
 from audio_edition.models import (
-    Article, Block, Episode, Script, ScriptBlock, Section, Span, Timeline, Utterance,
+    Article,
+    Block,
+    Episode,
+    Script,
+    ScriptBlock,
+    Section,
+    Span,
+    Timeline,
+    Utterance,
 )
 
 SLUG = "sommet-de-test"

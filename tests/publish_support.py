@@ -14,7 +14,7 @@ from pathlib import Path
 import imageio_ffmpeg
 
 from audio_edition.models import Article, Block, Episode, Script, ScriptBlock, Section, Span, Timeline, Utterance
-from audio_edition.publish import plan_episode
+from audio_edition.publish.publisher import plan_episode
 
 
 def article(n: int, text: str = "", url: str | None = "auto", published: str | None = "auto") -> Article:
@@ -55,7 +55,7 @@ def script_of(a: Article) -> tuple[Script, Timeline]:
 
 def finished_episode(out_dir: Path, a: Article, seconds: float = 2.0) -> Episode:
     """plan → build (MP3 + transcripts) → the Episode D's build would hand to publish()."""
-    from audio_edition.transcripts import write_transcripts
+    from audio_edition.audio.transcripts import write_transcripts
 
     plan = plan_episode(out_dir, a)
     script, timeline = script_of(a)

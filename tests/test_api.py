@@ -11,13 +11,14 @@ import threading
 import time
 
 import pytest
+from conftest import REPO, run_cli
 from services import free_port, redis_url  # noqa: F401 - session fixture
 
-from audio_edition.api import check_url_allowed, make_server
 from audio_edition.config import Config
-from audio_edition.distributed import JobRegistry
 from audio_edition.errors import InputError
-from conftest import REPO, run_cli
+from audio_edition.scale.jobs import JobRegistry
+from audio_edition.scale.webhook import make_server
+from audio_edition.sources.url_guard import check_url_allowed
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
@@ -243,7 +244,7 @@ def test_redirects_are_checked_too(tmp_path):
     from http.server import BaseHTTPRequestHandler, HTTPServer
     from urllib.parse import urlsplit
 
-    from audio_edition.source import read_source
+    from audio_edition.sources.reader import read_source
 
     class Redirect(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -274,9 +275,10 @@ def test_redirects_are_checked_too(tmp_path):
 def test_worker_side_checks_of_webhook_jobs(tmp_path):
     """What the worker does with a webhook job: the URL is checked again where it is fetched, and a site feed
     posted as "html" is refused (its item links would be fetched)."""
-    from audio_edition.config import Config
-    from audio_edition.distributed import _read_payload
     from conftest import DATA
+
+    from audio_edition.config import Config
+    from audio_edition.scale.worker import _read_payload
 
     config = Config()
     with pytest.raises(InputError, match="refused"):

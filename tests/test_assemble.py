@@ -13,12 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mutagen.mp3 import MP3, BitrateMode
 
-from audio_edition import ffmpeg, mp3file
-from audio_edition.assemble import OUTPUT_RATE, assemble_episode, stitch
+from audio_edition.audio import ffmpeg, mp3file
+from audio_edition.audio.assemble import OUTPUT_RATE, assemble_episode, stitch
 from audio_edition.config import AudioConfig, Config
 from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.models import (
-    Article, Block, Clip, Script, ScriptBlock, Section, Utterance, episode_from_dict,
+    Article,
+    Block,
+    Clip,
+    Script,
+    ScriptBlock,
+    Section,
+    Utterance,
+    episode_from_dict,
 )
 from audio_edition.slug import content_hash, slugify
 
@@ -300,7 +307,7 @@ def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypat
 def test_stitching_measures_the_loudness_of_what_it_wrote():
     # The loudness is measured while the resampler fills the episode (a thread follows it): it must be the
     # measure of the finished samples, for a short episode and for one of many resampler reads.
-    from audio_edition import loudness
+    from audio_edition.audio import loudness
 
     sentences = [f"Phrase {n}." for n in range(20)]
     longer = make_script([("title", ["Titre"]), ("paragraph", sentences)])

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FILLER, run_cli
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3, BitrateMode
-
-from audio_edition import ffmpeg
-from audio_edition.models import episode_from_dict
-from conftest import FILLER, run_cli
 from test_transcripts import check_chapters, check_cues, parse_vtt
+
+from audio_edition.audio import ffmpeg
+from audio_edition.models import episode_from_dict
 
 ARTICLE_HTML = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8">

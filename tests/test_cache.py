@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 
-from audio_edition.cache import ClipCache, clip_key
 from audio_edition.models import to_float32, to_pcm16
+from audio_edition.voice.clip_cache import ClipCache, clip_key
 
 
 def _tone(seconds: float = 0.2, rate: int = 22050) -> np.ndarray:
@@ -82,7 +82,8 @@ def test_pool_rebuild_serves_every_clip_from_cache_and_only_new_text_is_spoken(t
     import multiprocessing
 
     from audio_edition.models import Utterance
-    from audio_edition.speak import EngineSpec, SynthesisPool
+    from audio_edition.voice.pool import SynthesisPool
+    from audio_edition.voice.spec import EngineSpec
 
     spec = EngineSpec(engine="piper", voice="tiny", voice_path=str(tiny_voice), config_path=f"{tiny_voice}.json",
                       noise_scale=0.0, noise_w_scale=0.0)
@@ -110,7 +111,8 @@ def test_pool_rebuild_serves_every_clip_from_cache_and_only_new_text_is_spoken(t
 
 def test_corrupted_entry_is_spoken_again_by_the_threads_and_gives_the_same_bytes(tmp_path, tiny_voice):
     from audio_edition.models import Utterance
-    from audio_edition.speak import EngineSpec, SynthesisPool
+    from audio_edition.voice.pool import SynthesisPool
+    from audio_edition.voice.spec import EngineSpec
 
     spec = EngineSpec(engine="piper", voice="tiny", voice_path=str(tiny_voice), config_path=f"{tiny_voice}.json",
                       noise_scale=0.0, noise_w_scale=0.0)

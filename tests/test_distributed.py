@@ -15,11 +15,11 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from conftest import FILLER, TINY_VOICE, run_cli
 from services import S3_ENV, free_port, redis_url, s3_endpoint  # noqa: F401 - session fixtures
 
-from audio_edition.distributed import JobRegistry
-from audio_edition.s3_target import publishable_files
-from conftest import FILLER, TINY_VOICE, run_cli
+from audio_edition.publish.s3_target import publishable_files
+from audio_edition.scale.jobs import JobRegistry
 
 DATA_GUARDS = Path(__file__).resolve().parent / "data" / "guards"
 TOKEN = "newsroom-token-0123456789abcdef"
@@ -265,9 +265,10 @@ def test_upload_order_puts_audio_first_and_feed_last(tmp_path):
 
 
 def test_enqueue_fans_a_site_feed_and_a_folder_out_into_one_job_per_article(tmp_path):
-    from audio_edition.config import Config
-    from audio_edition.distributed import payloads_for_sources
     from conftest import DATA, REPO
+
+    from audio_edition.config import Config
+    from audio_edition.scale.queue import payloads_for_sources
 
     # The Le Monde-like example is cut by a paywall: allowed as an excerpt, as make demo does.
     config = Config().replace("distributed", output_dir=str(tmp_path / "out")).replace("script", allow_partial=True)
@@ -285,7 +286,7 @@ def test_s3_push_uploads_audio_first_feed_last_and_only_what_changed(tmp_path, s
     import boto3
 
     from audio_edition.config import Config
-    from audio_edition.s3_target import push_output
+    from audio_edition.publish.s3_target import push_output
 
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -320,7 +321,7 @@ def test_s3_push_uploads_audio_first_feed_last_and_only_what_changed(tmp_path, s
 def test_s3_target_errors_are_one_line(tmp_path, s3_endpoint, monkeypatch):  # noqa: F811
     from audio_edition.config import Config
     from audio_edition.errors import AudioEditionError, InputError
-    from audio_edition.s3_target import push_output, s3_target
+    from audio_edition.publish.s3_target import push_output, s3_target
 
     with pytest.raises(InputError, match="needs a bucket"):
         s3_target(Config().replace("publish", target="s3"))
@@ -365,7 +366,7 @@ def test_publisher_commits_a_burst_in_one_batch_and_drops_duplicates(newsroom):
     """Articles built while the publisher is busy (here: not started yet) go out in one store commit and one feed
     regeneration; the same article sent twice is still one episode."""
     from audio_edition.config import load_config
-    from audio_edition.distributed import submit
+    from audio_edition.scale.queue import submit
 
     launch, jobs = newsroom["launch"], JobRegistry(newsroom["redis_url"])
     builder = launch("worker", "--queues", "articles", name="builder")
@@ -396,9 +397,10 @@ def test_publisher_commits_a_burst_in_one_batch_and_drops_duplicates(newsroom):
 def test_enqueue_judges_local_articles_and_queues_only_the_good_ones(tmp_path):
     """No broker needed: what `enqueue` would send. A refused or unreadable article is named; the others go on, and
     the guard settings travel with every job."""
-    from audio_edition.config import Config
-    from audio_edition.distributed import payloads_for_sources
     from conftest import DATA
+
+    from audio_edition.config import Config
+    from audio_edition.scale.queue import payloads_for_sources
 
     site = tmp_path / "site"
     site.mkdir()
@@ -435,7 +437,7 @@ def test_enqueue_goes_on_past_refused_articles_and_a_worker_refuses_alone(newsro
 
     # An article only a worker can judge (sent as a document, as the webhook does): it fails alone, with a reason.
     from audio_edition.config import load_config
-    from audio_edition.distributed import submit
+    from audio_edition.scale.queue import submit
 
     english = (DATA_GUARDS / "english-news.html").read_text(encoding="utf-8")
     refused = submit(load_config(newsroom["config"]), {"html": english}, "webhook (html)")

@@ -14,25 +14,18 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
+from conftest import TINY_VOICE, run_cli
 from piper import PiperVoice
-
-from audio_edition import speak
 
 from audio_edition.config import VoiceConfig
 from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.models import Utterance, to_pcm16
-from audio_edition.speak import (
-    EngineSpec,
-    EspeakEngine,
-    PiperEngine,
-    SynthesisPool,
-    make_session,
-    open_engine,
-    resolve_engine,
-    synthesize_clips,
-)
-
-from conftest import TINY_VOICE, run_cli
+from audio_edition.voice import piper, pool
+from audio_edition.voice.engines import open_engine
+from audio_edition.voice.espeak import EspeakEngine
+from audio_edition.voice.piper import PiperEngine, make_session
+from audio_edition.voice.pool import SynthesisPool, synthesize_clips
+from audio_edition.voice.spec import EngineSpec, resolve_engine
 
 TEXT = "Le président de la République s'exprimera ce soir à vingt heures."
 
@@ -126,14 +119,14 @@ def test_the_arena_is_shrunk_only_once_the_process_has_grown(monkeypatch, grown)
         return real_run(self, output_names, input_feed, run_options)
 
     monkeypatch.setattr(onnxruntime.InferenceSession, "run", recording_run)
-    size = speak.resident_bytes()
+    size = piper.resident_bytes()
     assert size is not None and size > 50 * 2**20  # this process, read from /proc
     # a limit under this process's size: it has "grown"; over it by a lot: it has not
-    monkeypatch.setattr(speak, "ARENA_SHRINK_ABOVE_BYTES", size // 2 if grown else size * 100)
+    monkeypatch.setattr(piper, "ARENA_SHRINK_ABOVE_BYTES", size // 2 if grown else size * 100)
     engine = open_engine(piper_spec())
     engine.synthesize("Première phrase. Deuxième phrase, un peu plus longue. Troisième.")
     assert len(seen) == 3  # one run per sentence
-    key, value = speak.ARENA_SHRINKAGE
+    key, value = piper.ARENA_SHRINKAGE
     if grown:
         assert all(options is not None and options.get_run_config_entry(key) == value for options in seen)
         assert engine.voice.session.shrinks == 3
@@ -320,7 +313,7 @@ def test_piper_pool_shares_one_engine_between_threads_that_really_run_at_once(mo
     barrier = threading.Barrier(2, timeout=10)
     entered = iter(range(1_000_000))  # next() on it is atomic under the GIL: numbers each run as it enters
     inside: list[tuple[str, float, float]] = []
-    real_run = speak.ShrinkingSession.run
+    real_run = piper.ShrinkingSession.run
 
     def meeting_run(self, output_names, input_feed, run_options=None):
         started = time.perf_counter()
@@ -330,7 +323,7 @@ def test_piper_pool_shares_one_engine_between_threads_that_really_run_at_once(mo
         inside.append((threading.current_thread().name, started, time.perf_counter()))
         return result
 
-    monkeypatch.setattr(speak.ShrinkingSession, "run", meeting_run)
+    monkeypatch.setattr(piper.ShrinkingSession, "run", meeting_run)
     items = utterances(*SENTENCES)
     with SynthesisPool(piper_spec(noise_scale=0.0, noise_w_scale=0.0), jobs=2) as pool:
         assert pool.uses_threads
@@ -386,7 +379,7 @@ def test_espeak_keeps_a_process_pool_and_gives_the_same_clips_as_jobs_1():
 def test_threads_never_speak_more_text_at_once_than_the_memory_budget():
     # A run's memory grows with its audio: two of the heaviest texts must never be spoken at the same moment.
     lengths = [300, 290, 280, 40, 150, 120, 60, 260, 30, 10, 200, 140]
-    work = speak._SharedWork([(n, "x" * size, size) for n, size in enumerate(lengths)], threads=2)
+    work = pool._SharedWork([(n, "x" * size, size) for n, size in enumerate(lengths)], threads=2)
     assert work.budget == 450
     seen_at_once, taken, lock = [], [], threading.Lock()
 

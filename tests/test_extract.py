@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import DATA, SEED, fold
 
 from audio_edition.config import LimitsConfig
 from audio_edition.errors import InputError
 from audio_edition.extract import extract_article, judge_line
 from audio_edition.models import Article, SourceDocument
-from audio_edition.source import read_source
-from conftest import DATA, SEED, fold
+from audio_edition.sources.reader import read_source
 
 PAGES = DATA / "pages"
 PAGES_EN = DATA / "pages-en"  # the extractor is not French-only: English pages from other markups

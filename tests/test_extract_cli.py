@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import DATA, SEED, fold, run_cli
 
 SEED_TXT = SEED / "poutine-kim-scrape.txt"

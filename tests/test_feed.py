@@ -15,16 +15,16 @@ from pathlib import Path
 import feedparser
 import podcastparser
 import pytest
+from conftest import run_cli
 from lxml import etree
 from PIL import Image
 from publish_support import article, finished_episode
 
 from audio_edition.config import Config, PodcastConfig
 from audio_edition.errors import InputError
-from audio_edition.publish import plan_episode, publish, regenerate
-from audio_edition.podcast_ext import podcast_guid
-from audio_edition.store import EpisodeStore
-from conftest import run_cli
+from audio_edition.publish.podcast_ext import podcast_guid
+from audio_edition.publish.publisher import plan_episode, publish, regenerate
+from audio_edition.publish.store import EpisodeStore
 
 NS = {
     "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd",
@@ -63,7 +63,7 @@ def one(node: etree._Element, path: str) -> etree._Element:
 
 # --- the checklist ----------------------------------------------------------------------------------------------
 def check_feed(out: Path, cfg: Config, durations: dict[str, float] | None = None) -> None:
-    """Every channel and item rule of issue 5. Used on hand-made and on real builds."""
+    """Every channel and item rule the feed must meet. Used on hand-made and on real builds."""
     raw = (out / "feed.xml").read_bytes()
     assert raw.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
     root = etree.fromstring(raw)

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import DATA, FILLER, TINY_VOICE, run_cli
 from lxml import etree
 from test_feed import BASE, NS, check_feed, config
-
-from conftest import DATA, FILLER, TINY_VOICE, run_cli
 
 # The three shortest fixture pages (about a minute of audio each): one ISO-8859-1 page without canonical URL
 # (GUID from its content), two with one. The fourth article is a short plain text.

@@ -13,15 +13,15 @@ import os
 import re
 from functools import lru_cache
 
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audio_edition.errors import InputError
 from audio_edition.extract import extract_article
-from audio_edition.lexicon import load_lexicon
 from audio_edition.models import SourceDocument
-from audio_edition.normalize import normalize
-from conftest import DATA
+from audio_edition.speech.lexicon import load_lexicon
+from audio_edition.speech.normalize import normalize
 
 EXAMPLES = int(os.environ.get("AUDIO_EDITION_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 100,

@@ -20,7 +20,7 @@ from audio_edition.extract.guards import (
     resolve_language,
 )
 from audio_edition.models import Article, Block
-from audio_edition.source import read_source
+from audio_edition.sources.reader import read_source
 
 FRENCH = [
     ("Le conseil municipal de Grenoble a voté mardi soir la prolongation de la ligne E du tramway jusqu’à "

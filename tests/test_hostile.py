@@ -12,10 +12,20 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FILLER, TINY_VOICE, run_cli
-from robust_support import (ARTICLE_TXT, LoopbackServer, article_html, assert_refused, build, check_enclosures,
-                            closed_port, feed_items, snapshot, try_mount, umount)
+from robust_support import (
+    ARTICLE_TXT,
+    LoopbackServer,
+    article_html,
+    assert_refused,
+    build,
+    check_enclosures,
+    closed_port,
+    feed_items,
+    snapshot,
+    try_mount,
+    umount,
+)
 
 BODY = ("Le conseil municipal a voté le budget de la ville mardi soir. La séance a duré trois heures, "
         "et l’opposition a quitté la salle avant le vote.")

@@ -6,11 +6,11 @@ import re
 from functools import lru_cache
 
 import pytest
+from conftest import run_cli
 
 from audio_edition.errors import InputError
-from audio_edition.lexicon import Lexicon, LexiconEntry, load_lexicon
-from audio_edition.normalize import normalize
-from conftest import run_cli
+from audio_edition.speech.lexicon import Lexicon, LexiconEntry, load_lexicon
+from audio_edition.speech.normalize import normalize
 
 # Sounds of English that the French voices never learnt (espeak's English phoneme set).
 ENGLISH_ONLY = re.compile(r"ɹ|ʌ|ɪ|ʊ|ɒ|æ|ɐ|θ|ð|aɪ|eɪ|əʊ|aʊ|ɔɪ|ɜ|ᵻ")

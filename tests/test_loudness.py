@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from audio_edition import ffmpeg, loudness
-from audio_edition.loudness import GainCurve, PeakMap, limiter_curve, measure
-from audio_edition.resample import resample
-from audio_edition.speak import EngineSpec, open_engine
+from audio_edition.audio import ffmpeg, loudness
+from audio_edition.audio.loudness import GainCurve, PeakMap, limiter_curve, measure
+from audio_edition.audio.resample import resample
+from audio_edition.voice.engines import open_engine
+from audio_edition.voice.spec import EngineSpec
 
 RATE = 44100
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from mutagen.mp3 import MP3
 
-from audio_edition import ffmpeg, loudness, mp3file
-from audio_edition.assemble import meter_of_part
+from audio_edition.audio import ffmpeg, loudness, mp3file
+from audio_edition.audio.assemble import meter_of_part
 
 RATE = 44100
 RNG = np.random.default_rng(11)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_edition.french.ordinals import roman_to_int
-from audio_edition.normalize import normalize
+from audio_edition.speech.french.ordinals import roman_to_int
+from audio_edition.speech.normalize import normalize
 
 
 @pytest.mark.parametrize("written, spoken", [

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import lxml.html
 import pytest
+from episode_sample import make_episode
 
 from audio_edition.config import Config
-from audio_edition.pages import PLAYER_FILES, install_player, write_episode_page
-
-from episode_sample import make_episode
+from audio_edition.publish.pages import PLAYER_FILES, install_player, write_episode_page
 
 NASTY = "<script>alert('x')</script> \"><img src=x onerror=alert(1)> ]]> & Cie"
 

@@ -12,13 +12,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from audio_edition.config import Config
-from audio_edition.pages import install_player, write_episode_page
-from audio_edition.serve import start_in_thread
-
 from conftest import DATA, FILLER, REPO, TINY_VOICE, run_cli
 from episode_sample import SLUG, make_episode, write_episode_files
+
+from audio_edition.config import Config
+from audio_edition.publish.pages import install_player, write_episode_page
+from audio_edition.publish.serve import start_in_thread
 
 pytestmark = pytest.mark.browser
 

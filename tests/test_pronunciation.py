@@ -12,11 +12,11 @@ import unicodedata
 from functools import lru_cache
 
 import pytest
-
-from audio_edition.french.numbers import fix_espeak_number_words
-from audio_edition.lexicon import load_lexicon
-from audio_edition.normalize import normalize
 from conftest import DATA, run_cli
+
+from audio_edition.speech.french.numbers import fix_espeak_number_words
+from audio_edition.speech.lexicon import load_lexicon
+from audio_edition.speech.normalize import normalize
 
 PHRASES = DATA / "phrases.tsv"
 FAMILIES = {"unicode", "time", "ordinal", "roman", "title", "abbreviation", "unit", "money", "signed", "range",

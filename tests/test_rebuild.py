@@ -1,4 +1,4 @@
-"""Skipping work that is done (issue 7) and a site's own feed as a build source (issue 5), through the real CLI."""
+"""Skipping work that is done and a site's own feed as a build source, through the real CLI."""
 
 import json
 import shutil

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio_edition import ffmpeg
-from audio_edition.resample import resample, resample_pieces, resampled_length
+from audio_edition.audio import ffmpeg
+from audio_edition.audio.resample import resample, resample_pieces, resampled_length
 
 RNG = np.random.default_rng(3)
 

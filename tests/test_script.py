@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SEED, run_cli
 
 from audio_edition.config import Config, PauseConfig, ScriptConfig
 from audio_edition.errors import InputError
-from audio_edition.lexicon import load_lexicon
 from audio_edition.models import Article, Block, script_from_dict, script_to_dict
-from audio_edition.script import build_script
-from conftest import SEED, run_cli
+from audio_edition.speech.lexicon import load_lexicon
+from audio_edition.speech.script import build_script
 
 ARTICLE = Article(
     title="Donald Trump reçoit M. Macron à 14h30",
@@ -167,7 +167,7 @@ def test_bad_template_in_config_file_is_one_line_exit_2(tmp_path):
 
 
 def test_report_classifies_english_spelled_and_foreign_names():
-    from audio_edition.report import guessed_words
+    from audio_edition.speech.report import guessed_words
 
     article = Article(title="Essai", blocks=(Block("paragraph", "Le week-end, pfft, Yonhap et Yonhap parlent de la Corée."),))
     found = {g.word: g for g in guessed_words(build_script(article, Config()))}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_edition.segment import cut_run_on, segment, split_sentences
+from audio_edition.speech.segment import cut_run_on, segment, split_sentences
 
 
 @pytest.mark.parametrize("sentence", [

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from audio_edition.errors import InputError
-from audio_edition.serve import make_server, start_in_thread
-
-from conftest import run_cli
+from audio_edition.publish.serve import make_server, start_in_thread
 
 AUDIO = bytes(range(256)) * 40  # 10 240 bytes, every offset distinguishable
 SECRET = "TOP-SECRET-OUTSIDE"

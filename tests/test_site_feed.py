@@ -8,15 +8,15 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 from publish_support import finished_episode
 
 from audio_edition.config import Config, LimitsConfig
 from audio_edition.errors import InputError
 from audio_edition.models import SourceDocument
-from audio_edition.publish import publish
-from audio_edition.site_feed import articles_from_feed, is_already_published, is_feed
-from audio_edition.source import read_source
-from conftest import DATA
+from audio_edition.publish.publisher import publish
+from audio_edition.sources.reader import read_source
+from audio_edition.sources.site_feed import articles_from_feed, is_already_published, is_feed
 
 FEEDS = DATA / "feeds"
 PAGES = DATA / "pages"

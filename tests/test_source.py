@@ -7,11 +7,11 @@ import threading
 import time
 
 import pytest
+from conftest import DATA
 
 from audio_edition.config import LimitsConfig
 from audio_edition.errors import InputError
-from audio_edition.source import decode_bytes, expand_sources, read_source
-from conftest import DATA
+from audio_edition.sources.reader import decode_bytes, expand_sources, read_source
 
 PAGE = "<html><head>{meta}</head><body><h1>Été à Noël</h1><p>Les élèves ont déjà commencé « ça » à l’école.</p></body></html>"
 

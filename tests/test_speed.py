@@ -1,4 +1,4 @@
-"""Speed work that must not silently regress (issue 7) — behaviour, not timings (those are in bench/).
+"""Speed work that must not silently regress — behaviour, not timings (those are in bench/).
 
 - A rebuild with nothing to speak loads no voice and starts no worker, whatever --jobs says, and does not read
   unchanged article files again — but sees a changed byte.
@@ -15,8 +15,9 @@ from conftest import FILLER, TINY_VOICE, run_cli
 
 from audio_edition.config import Config
 from audio_edition.models import Article, Block
-from audio_edition.script import build_script
-from audio_edition.speak import EngineSpec, SynthesisPool
+from audio_edition.speech.script import build_script
+from audio_edition.voice.pool import SynthesisPool
+from audio_edition.voice.spec import EngineSpec
 
 CAP = Config().script.max_utterance_chars
 ARTICLES = {

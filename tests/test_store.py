@@ -10,15 +10,15 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from lxml import etree
 from publish_support import article, finished_episode
 
 from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError
 from audio_edition.models import Block
-from audio_edition.publish import canonical_url, plan_episode, publish
-from audio_edition.store import SCHEMA_VERSION, EpisodeStore, store_path
-from conftest import run_cli
+from audio_edition.publish.publisher import canonical_url, plan_episode, publish
+from audio_edition.publish.store import SCHEMA_VERSION, EpisodeStore, store_path
 
 
 def items(out: Path) -> list[etree._Element]:
@@ -63,7 +63,7 @@ def test_article_without_url_keeps_its_first_content_guid_when_its_text_changes(
     again = plan_episode(tmp_path, edited)
     assert (again.guid, again.slug) == (plan.guid, plan.slug)
     # The GUID came from the first content, not from the edited one.
-    from audio_edition.publish import content_hash
+    from audio_edition.publish.publisher import content_hash
     assert plan.guid == str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:audio-edition:sha256:{content_hash(first)}"))
 
 

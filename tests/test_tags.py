@@ -7,11 +7,11 @@ import pytest
 from mutagen.id3 import ID3, CTOCFlags
 from PIL import Image
 
-from audio_edition import ffmpeg
+from audio_edition.audio import ffmpeg
+from audio_edition.audio.tags import write_tags
 from audio_edition.config import Config, PodcastConfig
 from audio_edition.errors import InputError
 from audio_edition.models import Article, Block, Script, ScriptBlock, Section, Span, Timeline, Utterance
-from audio_edition.tags import write_tags
 
 ARTICLE = Article(
     title="Désespéré de munitions, Poutine sollicite Kim & co",

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audio_edition.audio.transcripts import to_srt, to_vtt, write_transcripts
 from audio_edition.models import Article, Block, Script, ScriptBlock, Section, Span, Timeline, Utterance
-from audio_edition.transcripts import to_srt, to_vtt, write_transcripts
 
 # --- a small strict WebVTT reader (the parts of the W3C syntax we emit and players rely on) ------------------
 _TIME = r"(\d{2,}):([0-5]\d):([0-5]\d)\.(\d{3})"

@@ -10,14 +10,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import TINY_VITS, TINY_VITS_2_SPEAKERS, TINY_VOICE, run_cli
 from piper import PiperVoice
 
-from audio_edition import speak, voice_graph
-from audio_edition.models import Utterance
-from audio_edition.speak import EngineSpec, SplitSession, SynthesisPool, make_session, open_engine
-from audio_edition.voice_graph import WINDOW_FRAMES, NotSplittable, decode_in_windows, split_voice
-
-from conftest import TINY_VITS, TINY_VITS_2_SPEAKERS, TINY_VOICE, run_cli
+from audio_edition.models import Utterance, to_pcm16
+from audio_edition.voice import graph, piper
+from audio_edition.voice import pool as synthesis_pool
+from audio_edition.voice.engines import open_engine
+from audio_edition.voice.graph import WINDOW_FRAMES, NotSplittable, decode_in_windows, split_voice
+from audio_edition.voice.piper import SplitSession, make_session
+from audio_edition.voice.pool import SynthesisPool
+from audio_edition.voice.spec import EngineSpec
 
 # long enough for several decoder windows (about 2,000 latent frames at this voice's length scale)
 LONG = ("Le gouvernement a présenté mercredi un projet de loi qui réforme l'assurance chômage, en réduisant la "
@@ -118,8 +121,8 @@ def test_a_pool_on_a_split_voice_lets_the_longest_sentences_run_together():
         clips = pool.synthesize(items)
     alone = open_engine(spec(TINY_VITS))
     for clip, text in zip(clips, texts):
-        assert np.array_equal(clip.samples, speak.to_pcm16(alone.synthesize(text)))
-    work = speak._SharedWork([(0, "a", 500), (1, "b", 480)], threads=2, bounded_runs=True)
+        assert np.array_equal(clip.samples, to_pcm16(alone.synthesize(text)))
+    work = synthesis_pool._SharedWork([(0, "a", 500), (1, "b", 480)], threads=2, bounded_runs=True)
     assert work.take()[2] == 500 and work.take()[2] == 480  # both in flight: no gate
 
 
@@ -131,7 +134,7 @@ def test_voices_we_cannot_cut_run_whole(voice, reason, caplog):
     with pytest.raises(NotSplittable, match=reason):
         split_voice(voice.read_bytes())
     engine = open_engine(spec(voice, speaker=1) if voice == TINY_VITS_2_SPEAKERS else spec(voice))
-    assert isinstance(engine.voice.session, speak.ShrinkingSession) and not engine.bounded_runs
+    assert isinstance(engine.voice.session, piper.ShrinkingSession) and not engine.bounded_runs
     assert len(engine.synthesize("Bonjour à tous.")) > 0
 
 
@@ -144,13 +147,13 @@ def test_the_two_speakers_of_a_whole_run_voice_still_differ():
 def test_the_cut_is_kept_and_reused_and_a_damaged_one_is_cut_again(monkeypatch):
     first = open_engine(spec(TINY_VITS))
     reference = first.synthesize(LONG)
-    parts = speak._voice_parts_dir(TINY_VITS)
+    parts = piper._voice_parts_dir(TINY_VITS)
     assert parts is not None and (parts / "layout.json").is_file() and (parts / "decoder.onnx").is_file()
 
     def no_cutting(_model: bytes):
         raise AssertionError("the voice was cut again although its parts are kept")
 
-    monkeypatch.setattr(voice_graph, "split_voice", no_cutting)
+    monkeypatch.setattr(graph, "split_voice", no_cutting)
     again = open_engine(spec(TINY_VITS))
     assert isinstance(again.voice.session, SplitSession)
     assert np.array_equal(again.synthesize(LONG), reference)
@@ -165,11 +168,11 @@ def test_the_cut_is_kept_and_reused_and_a_damaged_one_is_cut_again(monkeypatch):
 
 def test_a_voice_that_cannot_be_cut_is_remembered_as_whole():
     open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=0))
-    parts = speak._voice_parts_dir(TINY_VITS_2_SPEAKERS)
+    parts = piper._voice_parts_dir(TINY_VITS_2_SPEAKERS)
     assert json.loads((parts / "layout.json").read_text())["whole"]
     assert not (parts / "encoder.onnx").exists()
     engine = open_engine(spec(TINY_VITS_2_SPEAKERS, speaker=0))
-    assert isinstance(engine.voice.session, speak.ShrinkingSession) and len(engine.synthesize("Bonjour.")) > 0
+    assert isinstance(engine.voice.session, piper.ShrinkingSession) and len(engine.synthesize("Bonjour.")) > 0
 
 
 def test_cache_info_shows_the_kept_parts_and_cache_clear_removes_them(tmp_path):
@@ -177,9 +180,9 @@ def test_cache_info_shows_the_kept_parts_and_cache_clear_removes_them(tmp_path):
     info = run_cli("cache", "info", "--cache-dir", str(tmp_path / "clips"))
     assert info.code == 0, info.stderr
     line = next(line for line in info.stdout.splitlines() if line.startswith("voice parts:"))
-    assert int(line.split()[2]) >= 1 and str(speak.voice_parts_root()) in line
+    assert int(line.split()[2]) >= 1 and str(piper.voice_parts_root()) in line
     cleared = run_cli("cache", "clear", "--cache-dir", str(tmp_path / "clips"))
     assert cleared.code == 0 and "voice(s)" in cleared.stdout
-    assert not speak.voice_parts_root().exists()
+    assert not piper.voice_parts_root().exists()
     engine = open_engine(spec(TINY_VITS))  # cut again on the next open
-    assert isinstance(engine.voice.session, SplitSession) and speak._voice_parts_dir(TINY_VITS).is_dir()
+    assert isinstance(engine.voice.session, SplitSession) and piper._voice_parts_dir(TINY_VITS).is_dir()

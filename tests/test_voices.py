@@ -12,12 +12,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-from audio_edition import voices
-from audio_edition.errors import AudioEditionError, InputError
-from audio_edition.speak import EngineSpec, open_engine
-
 from conftest import TINY_VOICE, run_cli
+
+from audio_edition.errors import AudioEditionError, InputError
+from audio_edition.voice import catalogue
+from audio_edition.voice.engines import open_engine
+from audio_edition.voice.spec import EngineSpec
 
 TINY_CONFIG = Path(str(TINY_VOICE) + ".json")
 
@@ -45,7 +45,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict:
 
 # --- catalogue -----------------------------------------------------------------------------------------------
 def test_catalogue_lists_the_french_piper_voices_with_checksums():
-    cat = voices.catalogue()
+    cat = catalogue.catalogue()
     for name in ("fr_FR-siwis-medium", "fr_FR-siwis-low", "fr_FR-gilles-low", "fr_FR-mls-medium",
                  "fr_FR-mls_1840-low", "fr_FR-tom-medium", "fr_FR-upmc-medium"):
         v = cat[name]
@@ -54,38 +54,38 @@ def test_catalogue_lists_the_french_piper_voices_with_checksums():
             assert len(f.md5) == 32 and int(f.md5, 16) >= 0 and f.size > 0
             assert f.path.startswith(f"fr/fr_FR/") and f.path.split("/")[-1].startswith(name)
     assert cat["fr_FR-siwis-medium"].sample_rate == 22050 and cat["fr_FR-upmc-medium"].num_speakers == 2
-    assert voices.base_url().startswith("https://huggingface.co/rhasspy/piper-voices/")
+    assert catalogue.base_url().startswith("https://huggingface.co/rhasspy/piper-voices/")
 
 
 # --- lookup --------------------------------------------------------------------------------------------------
 def test_lookup_order_cwd_env_then_user_dir(isolated, monkeypatch):
     user = install_tiny(isolated / "data" / "audio-edition" / "voices")
-    assert voices.find_voice("fr_FR-tiny-test").onnx == user
+    assert catalogue.find_voice("fr_FR-tiny-test").onnx == user
     env_a, env_b = isolated / "env_a", isolated / "env_b"
     env_b_voice = install_tiny(env_b)
     monkeypatch.setenv("AUDIO_EDITION_VOICES", f"{env_a}:{env_b}")
-    assert voices.find_voice("fr_FR-tiny-test").onnx == env_b_voice
+    assert catalogue.find_voice("fr_FR-tiny-test").onnx == env_b_voice
     local = install_tiny(isolated / "voices")
-    found = voices.find_voice("fr_FR-tiny-test")
+    found = catalogue.find_voice("fr_FR-tiny-test")
     assert found.onnx == local and found.config == Path(str(local) + ".json") and found.name == "fr_FR-tiny-test"
-    assert voices.find_voice("fr_FR-tiny-test.onnx").onnx == local  # a bare file name is searched like a name
+    assert catalogue.find_voice("fr_FR-tiny-test.onnx").onnx == local  # a bare file name is searched like a name
 
 
 def test_lookup_by_path(isolated):
-    found = voices.find_voice(str(TINY_VOICE))
+    found = catalogue.find_voice(str(TINY_VOICE))
     assert found.onnx == TINY_VOICE and found.config == TINY_CONFIG and found.name == "fr_FR-tiny-test"
     lonely = isolated / "lonely.onnx"
     shutil.copy(TINY_VOICE, lonely)
     with pytest.raises(InputError, match="lonely.onnx.json"):
-        voices.find_voice(str(lonely))
+        catalogue.find_voice(str(lonely))
     with pytest.raises(InputError, match="not found"):
-        voices.find_voice(str(isolated / "nope.onnx"))
+        catalogue.find_voice(str(isolated / "nope.onnx"))
 
 
 def test_missing_voice_names_every_place_and_the_download_command(isolated, monkeypatch):
     monkeypatch.setenv("AUDIO_EDITION_VOICES", str(isolated / "shared"))
     with pytest.raises(InputError) as info:
-        voices.find_voice("fr_FR-siwis-medium")
+        catalogue.find_voice("fr_FR-siwis-medium")
     line = info.value.one_line()
     for place in (isolated / "voices", isolated / "shared", isolated / "data" / "audio-edition" / "voices"):
         assert str(place) in line
@@ -96,7 +96,7 @@ def test_onnx_without_config_is_reported_as_incomplete(isolated):
     (isolated / "voices").mkdir()
     shutil.copy(TINY_VOICE, isolated / "voices" / "fr_FR-tiny-test.onnx")
     with pytest.raises(InputError, match="incomplete"):
-        voices.find_voice("fr_FR-tiny-test")
+        catalogue.find_voice("fr_FR-tiny-test")
 
 
 # --- download against a loopback server ----------------------------------------------------------------------
@@ -125,7 +125,7 @@ def md5(path: Path) -> str:
 @pytest.fixture
 def tiny_catalogue(tmp_path, monkeypatch):
     """The real catalogue plus an entry for the tiny voice, with its real size and md5."""
-    doc = json.loads(voices.CATALOGUE_FILE.read_text(encoding="utf-8"))
+    doc = json.loads(catalogue.CATALOGUE_FILE.read_text(encoding="utf-8"))
     doc["voices"].append({
         "name": "fr_FR-tiny-test", "dataset": "tones", "quality": "x_low", "sample_rate": 22050,
         "num_speakers": 1, "licence": "GPL-3.0-or-later", "commercial_use": True, "attribution_required": False,
@@ -139,29 +139,29 @@ def tiny_catalogue(tmp_path, monkeypatch):
     })
     path = tmp_path / "catalogue.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    monkeypatch.setattr(voices, "CATALOGUE_FILE", path)
-    voices._catalogue_document.cache_clear()
+    monkeypatch.setattr(catalogue, "CATALOGUE_FILE", path)
+    catalogue._catalogue_document.cache_clear()
     yield
-    voices._catalogue_document.cache_clear()
+    catalogue._catalogue_document.cache_clear()
 
 
 def test_download_installs_both_files_checked_and_usable(isolated, mirror, tiny_catalogue, monkeypatch):
     root, url = mirror
     install_tiny(root / "fr" / "fr_FR" / "tiny" / "x_low")
     monkeypatch.setenv("AUDIO_EDITION_VOICES_URL", url)
-    path = voices.download_voice("fr_FR-tiny-test")
+    path = catalogue.download_voice("fr_FR-tiny-test")
     assert path == isolated / "voices" / "fr_FR-tiny-test.onnx"
     assert path.read_bytes() == TINY_VOICE.read_bytes()
     assert Path(str(path) + ".json").read_bytes() == TINY_CONFIG.read_bytes()
     assert sorted(p.name for p in (isolated / "voices").iterdir()) == ["fr_FR-tiny-test.onnx",
                                                                         "fr_FR-tiny-test.onnx.json"]
-    found = voices.find_voice("fr_FR-tiny-test")
+    found = catalogue.find_voice("fr_FR-tiny-test")
     engine = open_engine(EngineSpec(engine="piper", voice=found.name, voice_path=str(found.onnx),
                                     config_path=str(found.config)))
     assert len(engine.synthesize("Bonjour.")) > 0
     # a second download is a no-op, even with the server gone
     monkeypatch.setenv("AUDIO_EDITION_VOICES_URL", "http://127.0.0.1:9")
-    assert voices.download_voice("fr_FR-tiny-test") == path
+    assert catalogue.download_voice("fr_FR-tiny-test") == path
 
 
 def test_download_with_wrong_md5_leaves_nothing_behind(isolated, mirror, tiny_catalogue, monkeypatch):
@@ -174,7 +174,7 @@ def test_download_with_wrong_md5_leaves_nothing_behind(isolated, mirror, tiny_ca
     monkeypatch.setenv("AUDIO_EDITION_VOICES_URL", url)
     dest = isolated / "dest"
     with pytest.raises(AudioEditionError, match="corrupt"):
-        voices.download_voice("fr_FR-tiny-test", dest)
+        catalogue.download_voice("fr_FR-tiny-test", dest)
     assert list(dest.iterdir()) == []
 
 

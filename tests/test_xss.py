@@ -12,7 +12,6 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-
 from conftest import FILLER
 from robust_support import build
 

@@ -1,0 +1,396 @@
+"""The assemble stage: clips + pauses -> one MP3 episode, its Timeline, tags, transcripts and episode.json.
+
+Stitching is done on numpy arrays, sample by sample, so that the Timeline is exact (pydub counts whole
+milliseconds and would drift over a long article); libsoxr resamples (resample.py), ffmpeg (imageio-ffmpeg)
+encodes. Loudness is set on the whole episode (a measured gain to -16 LUFS, with a look-ahead true-peak limiter
+where the gain would push peaks over), never per sentence, so quiet and loud sentences keep their relation.
+Measuring and limiting are done in this process (loudness.py) on pieces of the episode: besides the stitched
+episode itself, nothing of its size is held in memory — the gain is a curve applied piece by piece as the encoder
+is fed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audio_edition.audio import ffmpeg, loudness, mp3file, resample
+from audio_edition.audio.loudness import GainCurve, Measurement, PeakMap, db_to_gain
+from audio_edition.audio.tags import artist_name, write_tags
+from audio_edition.audio.transcripts import write_transcripts
+from audio_edition.config import Config
+from audio_edition.errors import AudioEditionError, InputError
+from audio_edition.fileio import atomic_write_text
+from audio_edition.models import (
+    PCM16_FULL_SCALE,
+    Clip,
+    Episode,
+    Script,
+    Span,
+    Timeline,
+    episode_to_dict,
+    to_float32,
+)
+from audio_edition.slug import content_hash
+from audio_edition.voice.pool import default_jobs
+
+log = logging.getLogger(__name__)
+
+OUTPUT_RATE = 44100  # the default ([audio] sample_rate); MP3 (MPEG-1 layer III) also allows 32 and 48 kHz
+MP3_RATES = (32000, 44100, 48000)
+FADE_S = 0.005  # raised-cosine fade at both ends of every clip: no click where speech meets silence
+TRIM_THRESHOLD_DB = -50.0  # leading/trailing engine silence below this is cut; the pause after is ours to set
+TRIM_KEEP_S = 0.015  # ... keeping a little air so that soft consonants are not clipped
+JINGLE_GAP_S = 0.4  # silence between a jingle and the voice
+# MP3 encoding overshoots peaks (up to ~0.9 dB measured on noisy voices): limit this far below the true-peak target,
+# so that the first encode passes the check (each re-encode + re-measure costs ~10 % of a build's wall time).
+MP3_PEAK_MARGIN_DB = 1.5
+LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
+DURATION_TOLERANCE_S = 0.05
+
+
+@dataclass(frozen=True)
+class StitchedAudio:
+    samples: np.ndarray  # mono float32 at `sample_rate`
+    sample_rate: int
+    timeline: Timeline
+    loudness: Measurement  # of `samples`, measured while they were stitched
+
+
+# --- stitching -----------------------------------------------------------------------------------------------
+def _speech_bounds(samples: np.ndarray) -> tuple[int, int]:
+    """[start, end) of a clip without the engine's leading/trailing silence (a little air kept)."""
+    limit = db_to_gain(TRIM_THRESHOLD_DB) * (PCM16_FULL_SCALE if samples.dtype == np.int16 else 1.0)
+    loud = np.flatnonzero(np.abs(samples) > limit)
+    if len(loud) == 0:
+        return 0, 0
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def _fade(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Raised-cosine fade in and out, in place."""
+    n = min(int(FADE_S * rate), len(samples) // 2)
+    if n == 0:
+        return samples
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n, dtype=np.float64))).astype(np.float32)
+    samples[:n] *= ramp
+    samples[-n:] *= ramp[::-1]
+    return samples
+
+
+def _clip_at(clip: Clip, rate: int) -> np.ndarray:
+    """The clip's samples at `rate` (int16 or float32 as they are when no resampling is needed)."""
+    if clip.sample_rate == rate:
+        return np.asarray(clip.samples).reshape(-1)
+    samples = np.clip(np.nan_to_num(to_float32(np.asarray(clip.samples).reshape(-1))), -1.0, 1.0)
+    return resample.resample(samples, clip.sample_rate, rate)
+
+
+def _load_jingle(config: Config, setting: str | None, name: str, out_rate: int) -> np.ndarray | None:
+    path = config.resolve(setting)
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InputError(f"{name} not found: {path}", "fix [audio] " + name.replace(" ", "_") + " in the config")
+    try:
+        samples = ffmpeg.decode_file(path, out_rate)
+    except AudioEditionError:
+        raise InputError(f"{name} is not audio ffmpeg can read: {path}") from None
+    if len(samples) == 0:
+        raise InputError(f"{name} has no audio: {path}")
+    return _fade(samples.copy(), out_rate)
+
+
+def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAudio:
+    """Lay the clips and their pauses end to end (plus jingles) and record where everything lands."""
+    by_utterance = {clip.utterance: clip for clip in clips}
+    missing = [u.index for u in script.utterances if u.index not in by_utterance]
+    if missing:
+        raise AudioEditionError(f"no audio for utterance {missing[0]} ({len(missing)} missing)", "rebuild the episode")
+    if not script.utterances:
+        raise InputError(f"nothing to read in “{script.article.title}”")
+
+    out_rate = config.audio.sample_rate
+    # Work at the voice's own rate (one resampling of the whole track at the end, not one per clip).
+    rate = Counter(c.sample_rate for c in by_utterance.values()).most_common(1)[0][0]
+    # First where everything goes; then the clips are streamed through the resampler into the final array.
+    placed: list[tuple[np.ndarray, int]] = []  # (speech of the clip, pause after it), in samples at `rate`
+    positions: dict[int, tuple[int, int]] = {}  # utterance index -> (start, end) in samples at `rate`
+    cursor = 0
+    for utterance in script.utterances:
+        clip_samples = _clip_at(by_utterance[utterance.index], rate)
+        start, end = _speech_bounds(clip_samples)
+        keep = int(TRIM_KEEP_S * rate)
+        speech = clip_samples[max(0, start - keep): min(len(clip_samples), end + keep)] if end > start \
+            else clip_samples[:0]
+        pause = int(round(max(0, utterance.pause_after_ms) * rate / 1000))
+        positions[utterance.index] = (cursor, cursor + len(speech))
+        placed.append((speech, pause))
+        cursor += len(speech) + pause
+
+    def speech_then_pause():
+        """The episode's speech at `rate`, clip by clip: made as the resampler reads it, never held whole."""
+        silence = np.zeros(int(round(max(p for _, p in placed) if placed else 0)) + 1, dtype=np.float32)
+        for speech, pause in placed:
+            yield _fade(np.clip(np.nan_to_num(to_float32(speech)), -1.0, 1.0), rate)
+            if pause:
+                yield silence[:pause]
+
+    intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
+    outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
+    head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
+    head_length = sum(len(p) for p in head)
+    speech_length = resample.resampled_length(cursor, rate, out_rate)
+    length = head_length + speech_length + (len(outro) if outro is not None else 0)
+    # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
+    # so no Timeline time (rounded to the ms) can fall after the last sample.
+    samples = np.zeros(length + (-length % (out_rate // 100)), dtype=np.float32)
+    with loudness.MeasureAsFilled(samples, out_rate) as measure:  # the loudness is measured as samples land
+        if head:
+            samples[:head_length] = np.concatenate(head)
+        measure.filled(head_length)
+        speech = samples[head_length: head_length + speech_length]
+        if rate == out_rate:
+            np.concatenate(list(speech_then_pause()) or [np.zeros(0, np.float32)], out=speech)
+        else:
+            resample.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech,
+                                   on_filled=lambda done: measure.filled(head_length + done))
+        if outro is not None:
+            samples[head_length + speech_length: length] = outro
+        measured = measure.result()
+    offset = head_length / out_rate
+    duration = len(samples) / out_rate
+
+    def at(sample: int) -> float:
+        return round(offset + sample / rate, 3)
+
+    utterance_spans = tuple(
+        Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
+    )
+    timeline = _timeline(script, utterance_spans, round(duration, 3))
+    return StitchedAudio(samples, out_rate, timeline, measured)
+
+
+def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> Timeline:
+    """Blocks span their utterances; sections run back to back from 0 to the end, as chapters do."""
+    by_block: dict[int, list[Span]] = {}
+    for utterance, span in zip(script.utterances, utterances):
+        by_block.setdefault(utterance.block, []).append(span)
+
+    blocks = []
+    block_start: dict[int, float] = {}
+    next_start = duration
+    for block in reversed(script.blocks):  # a block with nothing spoken sits where the next one starts
+        spans = by_block.get(block.index)
+        start, end = (spans[0].start, spans[-1].end) if spans else (next_start, next_start)
+        blocks.append(Span(block.index, start, end, block.text))
+        block_start[block.index] = start
+        next_start = start
+    blocks.reverse()
+
+    section_starts: dict[int, float] = {}
+    for block in script.blocks:
+        section_starts.setdefault(block.section, block_start[block.index])
+    sections = []
+    ordered = sorted(script.sections, key=lambda s: s.index)
+    for n, section in enumerate(ordered):
+        start = 0.0 if n == 0 else section_starts.get(section.index, duration)
+        end = duration
+        for later in ordered[n + 1:]:
+            end = section_starts.get(later.index, duration)
+            break
+        sections.append(Span(section.index, start, max(start, end), section.title))
+    return Timeline(utterances=utterances, blocks=tuple(blocks), sections=tuple(sections), duration=duration)
+
+
+# --- loudness ------------------------------------------------------------------------------------------------
+def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float,
+                       measured: Measurement | None = None) -> GainCurve:
+    """The whole-episode gain to `target_lufs`, with the limiter keeping true peaks under `true_peak_db` (minus
+    a margin for the MP3 encoder) where the gain would push them over. Length and timing are unchanged.
+
+    Limiting takes some loudness away, the more the harder it works, so the gain is found by secant steps,
+    each one computed from the original samples (never limiting twice). `measured`: the samples' own measure,
+    when it is known already (stitch() makes it).
+    """
+    ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
+    first = measured if measured is not None else loudness.measure(GainCurve().pieces(samples), rate)
+    log.debug("episode before: %.2f LUFS, true peak %.2f dBTP", first.integrated_lufs, first.true_peak_dbtp)
+    if not math.isfinite(first.integrated_lufs):
+        return GainCurve()  # silence (or too short to gate): nothing to normalise
+    gain = target_lufs - first.integrated_lufs
+    if first.true_peak_dbtp + gain <= ceiling_db:  # a plain gain: the result is known without measuring again
+        return GainCurve(scale=db_to_gain(gain))
+    # The peaks that the trial gains (up to 1 dB over the first; a larger step finds its own) push over, found once.
+    peaks = PeakMap.find(samples, db_to_gain(ceiling_db - gain - 1.0))
+    previous = (0.0, first.integrated_lufs - target_lufs)
+    curve = GainCurve()
+    for _ in range(5):  # hard limiting (espeak's peaky speech: 6 dB and more) takes 4 steps to land
+        curve = loudness.limiter_curve(samples, rate, gain, ceiling_db, peaks)
+        measured = loudness.measure(curve.pieces(samples), rate, true_peak=False)
+        miss = measured.integrated_lufs - target_lufs
+        log.debug("gain %+.2f dB + limiter (%d regions): %.2f LUFS", gain, len(curve.regions),
+                  measured.integrated_lufs)
+        if abs(miss) <= LOUDNESS_TOLERANCE_LU / 2:
+            break
+        slope = (miss - previous[1]) / (gain - previous[0]) if gain != previous[0] else 1.0
+        previous = (gain, miss)
+        gain -= miss / min(1.0, max(0.2, slope))
+    return curve  # the MP3 made with it is measured again in _encode_checked
+
+
+# --- hashes --------------------------------------------------------------------------------------------------
+def compute_script_hash(script: Script, engine: str, voice: str, settings: dict | None = None) -> str:
+    """Same hash = same audio: engine, voice, synthesis/audio settings, spoken texts and pauses, in order."""
+    payload = {
+        "engine": engine,
+        "voice": voice,
+        "settings": settings or {},
+        "utterances": [[u.spoken, u.pause_after_ms] for u in script.utterances],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+# --- the episode ---------------------------------------------------------------------------------------------
+def check_audio_config(config: Config) -> None:
+    """Raise InputError for [audio] settings we cannot honour (the build calls it before any synthesis)."""
+    audio = config.audio
+    if not 32 <= audio.bitrate_kbps <= 320:
+        raise InputError(f"MP3 bitrate {audio.bitrate_kbps} kbps is out of range", "use 64 to 96 kbps")
+    if audio.sample_rate not in MP3_RATES:
+        raise InputError(f"[audio] sample_rate {audio.sample_rate} is not an MP3 rate", "use 44100")
+    if not -30.0 <= audio.target_lufs <= -5.0:
+        raise InputError(f"[audio] target_lufs {audio.target_lufs} is not a usable loudness", "podcasts use -16")
+    if not -6.0 <= audio.true_peak_db <= 0.0:
+        raise InputError(f"[audio] true_peak_db {audio.true_peak_db} is out of range", "use -1")
+    for name in ("jingle_intro", "jingle_outro"):
+        path = config.resolve(getattr(audio, name))
+        if path is not None and not path.is_file():
+            raise InputError(f"{name.replace('_', ' ')} not found: {path}", f"fix [audio] {name} in the config")
+
+
+def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,
+                     voice: str, engine: str, *, script_hash: str | None = None) -> Episode:
+    """Stitch, normalise, encode, tag and write one episode into `episode_dir` (created if needed).
+
+    Writes `<slug>-<content hash>.mp3`, transcript.vtt, transcript.srt, chapters.json and episode.json.
+    An MP3 already there is never rewritten: a new content gives a new file name.
+    """
+    check_audio_config(config)
+    episode_dir = Path(episode_dir)
+    created = not episode_dir.exists()
+    episode_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _assemble_into(script, clips, config, episode_dir, slug, voice, engine, script_hash)
+    except BaseException:
+        if created and not any(episode_dir.iterdir()):  # a failed first build leaves no empty folder behind
+            episode_dir.rmdir()
+        raise
+
+
+def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,
+                   voice: str, engine: str, script_hash: str | None) -> Episode:
+    audio_cfg = config.audio
+    stitched = stitch(script, clips, config)
+    # Aim so that the MP3 (not our samples) is on target: the encoder changes the level a little.
+    out_rate = stitched.sample_rate
+    codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, out_rate)
+    # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
+    timeline, samples, measured = stitched.timeline, stitched.samples, stitched.loudness
+    del stitched
+    gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db, measured)
+
+    fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
+    try:
+        _encode_checked(samples, gain, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db,
+                        audio_cfg.target_lufs, tmp, timeline.duration)
+        del samples
+        write_tags(tmp, script, timeline, config)
+        data = tmp.read_bytes()
+        audio_file = f"{slug}-{content_hash(data)}.mp3"
+        final = episode_dir / audio_file
+        if final.exists():  # same name = same bytes: the published file stays untouched
+            tmp.unlink()
+        else:
+            os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+    files = write_transcripts(episode_dir, timeline, script, podcast_name=config.podcast.title,
+                              author=artist_name(script, config), audio_file=audio_file)
+    files["episode"] = "episode.json"
+    episode = Episode(
+        slug=slug,
+        directory=str(episode_dir),
+        audio_file=audio_file,
+        audio_bytes=len(data),
+        duration=timeline.duration,
+        script_hash=script_hash or compute_script_hash(script, engine, voice),
+        voice=voice,
+        engine=engine,
+        script=script,
+        timeline=timeline,
+        files=files,
+    )
+    atomic_write_text(episode_dir / "episode.json",
+                      json.dumps(episode_to_dict(episode), ensure_ascii=False, indent=2) + "\n")
+    log.info("%s: %s (%.1f s)", slug, audio_file, timeline.duration)
+    return episode
+
+
+def meter_of_part(path: Path, start: int, gap: int, rate: int) -> loudness.LoudnessMeter:
+    """A part of the episode's MP3 (from sample `start`, followed by `gap` samples of silence that no part encodes)
+    decoded as players decode it, into its own meter: the parts' meters are joined once all are made."""
+    meter = loudness.LoudnessMeter(rate, start=start)
+    for block in mp3file.decoded_blocks(path):
+        meter.add(block)
+    meter.add(np.zeros(gap, dtype=np.float32))
+    return meter
+
+
+def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: int, true_peak_db: float,
+                    target_lufs: float, dest: Path, duration: float) -> None:
+    """Encode (the gain applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
+    get: correct the gain if the encoder pushed the true peak over the limit or moved the loudness more than
+    expected, and check that it lasts as long as the Timeline."""
+    peak_limit = true_peak_db - 0.1
+    # Encoded in parts at once, one per core, cut in pauses (mp3file.py): LAME alone is a third of assembly.
+    cuts = mp3file.cut_points(samples, mp3file.part_count(len(samples), rate))
+    for attempt in range(3):
+        meters = ffmpeg.encode_mp3_parts(lambda start, stop: gain.pieces(samples, start, stop), len(samples), cuts,
+                                         rate, bitrate, dest, workers=default_jobs(),
+                                         check_part=lambda path, start, gap: meter_of_part(path, start, gap, rate))
+        measured = loudness.LoudnessMeter.joined(meters)
+        log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(meters), measured.integrated_lufs,
+                  measured.true_peak_dbtp)
+        if measured.samples != len(samples):
+            raise AudioEditionError(f"the MP3 decodes to {measured.samples} samples, not {len(samples)}")
+        length = mp3file.length_samples(dest)  # what players read from the file's header
+        if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
+            raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
+        if not math.isfinite(measured.integrated_lufs):
+            break
+        if measured.true_peak_dbtp > peak_limit:
+            change = peak_limit - measured.true_peak_dbtp - 0.2
+        elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU:
+            change = min(target_lufs - measured.integrated_lufs, peak_limit - measured.true_peak_dbtp - 0.2)
+        else:
+            break
+        if abs(change) < 0.05 or attempt == 2:
+            break
+        gain.scale *= db_to_gain(change)
+    if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
+        log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

@@ -1,0 +1,110 @@
+"""One article's way from its script to the episode's files — the same steps for `build` on one machine and for a
+Celery worker: hash the script, ask where it goes (and whether its published episode is already this one), speak
+it, assemble it.
+
+Where the files go is the caller's business (`Placement`): a local build writes into `episodes/<slug>/` after
+reserving the slug in the store; a worker writes into a staging folder after claiming the slug in Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from audio_edition.audio import loudness
+from audio_edition.audio.assemble import assemble_episode, compute_script_hash
+from audio_edition.config import Config
+from audio_edition.fileio import file_digest
+from audio_edition.models import Episode, Script
+from audio_edition.voice.pool import SynthesisPool
+from audio_edition.voice.spec import EngineSpec
+
+
+def audio_settings(config: Config) -> dict:
+    """The settings besides the voice that change the MP3's sound: part of the script hash."""
+    audio = config.audio
+    return {
+        "bitrate_kbps": audio.bitrate_kbps,
+        "target_lufs": audio.target_lufs,
+        "true_peak_db": audio.true_peak_db,
+        "jingle_intro": file_digest(config.resolve(audio.jingle_intro)),
+        "jingle_outro": file_digest(config.resolve(audio.jingle_outro)),
+    }
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The voice that reads the articles of one language: what to open, and its synthesis pool."""
+
+    spec: EngineSpec
+    pool: SynthesisPool
+
+    def script_hash(self, script: Script, config: Config) -> str:
+        """Same hash, same audio (the pool's voice id needs no model load)."""
+        settings = {"voice": self.pool.voice_id, "audio": audio_settings(config)}
+        return compute_script_hash(script, self.pool.engine_name, self.spec.voice, settings)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an article's episode goes, as the caller decided once it knew the script hash."""
+
+    slug: str
+    directory: Path  # where the episode's files are written: its published folder, or a staging folder
+    unchanged: bool = False  # its published episode has this script hash and is intact: nothing to build
+
+
+class ArticleProgress(Protocol):
+    """What a display may show of one article (build's progress bar; nothing in a worker)."""
+
+    def speaking(self, slug: str, utterances: int) -> None: ...
+
+    def spoke(self) -> None: ...
+
+    def assembling(self) -> None: ...
+
+
+class Quiet:
+    """No display: a worker, or the library called without a terminal."""
+
+    def speaking(self, slug: str, utterances: int) -> None:
+        pass
+
+    def spoke(self) -> None:
+        pass
+
+    def assembling(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ArticleResult:
+    slug: str
+    script_hash: str
+    episode: Episode | None  # None: unchanged, not rebuilt
+    synthesis_seconds: float = 0.0
+
+
+def build_article(script: Script, reader: Reader, config: Config, place: Callable[[str], Placement],
+                  progress: ArticleProgress | None = None, *, release_voice: bool = False) -> ArticleResult:
+    """Script → hash → unchanged? → clips → episode files. PLACE gets the script hash and says where the episode
+    goes; RELEASE_VOICE frees the voice's memory before assembly (nothing more for it to speak)."""
+    progress = progress or Quiet()
+    script_hash = reader.script_hash(script, config)
+    placement = place(script_hash)
+    if placement.unchanged:
+        return ArticleResult(placement.slug, script_hash, None)
+    progress.speaking(placement.slug, len(script.utterances))
+    started = time.monotonic()
+    loudness.warm_up()  # assembly's scipy loads while the voice speaks
+    clips = reader.pool.synthesize(script.utterances, on_clip=lambda _clip: progress.spoke())
+    synthesis_seconds = time.monotonic() - started
+    if release_voice:
+        reader.pool.release()
+    progress.assembling()
+    episode = assemble_episode(script, clips, config, placement.directory, placement.slug, reader.spec.voice,
+                               reader.pool.engine_name, script_hash=script_hash)
+    return ArticleResult(placement.slug, script_hash, episode, synthesis_seconds)

@@ -1,0 +1,296 @@
+"""A Piper voice's ONNX graph cut in two: the encoder, and a decoder run window by window.
+
+A Piper voice is VITS: an encoder (text encoder, duration predictor, flow) turns phonemes into latent frames, one
+per `hop` samples of audio, and a HiFi-GAN decoder, nothing but convolutions, turns the frames into audio. The
+decoder does ~3/4 of the work and, on a whole sentence, holds most of the memory (~330 MB for a 20-second sentence
+on a medium voice, two of them at once with two threads). So:
+
+- the decoder runs on windows of `WINDOW_FRAMES` frames plus its receptive field on each side (`context`), and
+  only the window's own samples are kept: a convolution network's output depends only on its receptive field, so
+  the audio is the same samples (tests compare with the whole model) and a run's memory no longer grows with the
+  sentence;
+- its 1-D convolutions become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU kernels only exist
+  for 2-D convolutions (measured on the medium voice: the decoder 6-15 % faster, output equal to 2e-8).
+
+Anything that does not look like that (a multi-speaker decoder conditioned on the speaker, an unknown operator in
+the decoder, a graph without a HiFi-GAN upsampler) is left whole: `split_voice` says why and returns None, and the
+voice is run as one model, as piper does.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# 3.5 s of audio per decoder run at 22.05 kHz (hop 256). Measured on the 16 longest sentences of the bench
+# article, medium voice, two threads: 300 frames 11.9-13.4 s and 568 MB peak; 800 frames 12.9 s and 875 MB (past
+# the arena-shrink threshold); whole sentences 22.3 s and 651 MB (with the memory gate they need); 120-200 frames
+# lighter still (414-435 MB), but the 2 x context frames every window recomputes start to cost (13.5-13.7 s).
+WINDOW_FRAMES = 300
+# What may sit between the decoder's convolutions. All act sample by sample, so they work on 2-D tensors as on 1-D.
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "LeakyRelu", "Relu", "Tanh", "Identity"}
+# What may sit between the decoder's final Tanh and the model's output (piper adds a channel axis).
+_RESHAPES = {"Unsqueeze", "Squeeze", "Reshape", "Identity"}
+_CONVOLUTIONS = {"Conv", "ConvTranspose"}
+
+
+@dataclass(frozen=True)
+class DecoderLayout:
+    """What running the decoder in windows needs to know."""
+
+    latent_name: str  # the decoder's input
+    hop: int  # audio samples per latent frame (product of the upsampling strides)
+    context: int  # frames needed on each side of a window for its samples to come out exactly as in one run
+
+
+@dataclass(frozen=True)
+class SplitVoice:
+    """The two halves, serialised for onnxruntime (drop them once the sessions are made: ~the voice's size)."""
+
+    encoder: bytes  # the voice's inputs -> latent frames [1, channels, frames]
+    decoder: bytes  # latent frames -> audio [1, 1, frames * hop]
+    layout: DecoderLayout
+
+
+class NotSplittable(Exception):
+    """The graph is not the encoder + HiFi-GAN decoder we know how to cut (the message says what differs)."""
+
+
+def split_voice(model_bytes: bytes) -> SplitVoice:
+    """Cut a Piper voice model; NotSplittable if its graph is not what we expect."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    nodes = list(graph.node)  # ONNX graphs are stored in topological order
+    producer = {out: node for node in nodes for out in node.output}
+    initializers = {init.name: init for init in graph.initializer}
+    constants = {node.output[0]: node for node in nodes if node.op_type == "Constant"}
+
+    latent, tanh = _decoder_ends(graph, nodes, producer)
+    region = _between(nodes, latent, tanh.output[0])
+    _check_self_contained(region, latent, tanh.output[0], nodes, initializers, constants)
+    hop, context = _hop_and_context(region, latent, tanh.output[0], initializers)
+
+    encoder_nodes = [nodes[i] for i in sorted(_ancestors(nodes, latent))]
+    encoder = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)])
+    decoder_nodes, weights_2d = _as_2d(model, region, latent, tanh, initializers, constants)
+    decoder = _submodel(model, decoder_nodes, [_float_value(latent, 3)], [_float_value(tanh.output[0], 3)],
+                        replaced=weights_2d)
+    return SplitVoice(encoder=encoder, decoder=decoder, layout=DecoderLayout(latent_name=latent, hop=hop, context=context))
+
+
+def decode_in_windows(run, latent: np.ndarray, layout: DecoderLayout, window: int = WINDOW_FRAMES) -> np.ndarray:
+    """Audio [1, 1, frames * hop] for latent frames [1, channels, frames], `run(frames)` being one decoder run."""
+    frames = latent.shape[2]
+    if frames <= window + layout.context:
+        return run(latent)
+    pieces = []
+    for start in range(0, frames, window):
+        end = min(frames, start + window)
+        left, right = max(0, start - layout.context), min(frames, end + layout.context)
+        audio = run(np.ascontiguousarray(latent[:, :, left:right]))
+        skip = (start - left) * layout.hop
+        pieces.append(audio[..., skip:skip + (end - start) * layout.hop])
+    return np.concatenate(pieces, axis=-1)
+
+
+# --- finding the decoder ---------------------------------------------------------------------------------------
+def _decoder_ends(graph, nodes, producer):
+    """(the decoder's input tensor, its final Tanh): the input of the convolution before the first upsampling
+    (HiFi-GAN's conv_pre, through its activation), and the last Tanh, which must lead to the model's only output
+    through reshapes alone."""
+    upsample = next((node for node in nodes if node.op_type == "ConvTranspose"), None)
+    if upsample is None:
+        raise NotSplittable("no upsampling convolution (not a HiFi-GAN decoder)")
+    node = producer.get(upsample.input[0])
+    while node is not None and node.op_type in _ELEMENTWISE and len(node.input) == 1:
+        node = producer.get(node.input[0])
+    if node is None or node.op_type != "Conv":
+        raise NotSplittable("no convolution before the first upsampling")
+    tanhs = [node for node in nodes if node.op_type == "Tanh"]
+    if not tanhs or len(graph.output) != 1:
+        raise NotSplittable("no final Tanh, or more than one output")
+    tanh = tanhs[-1]
+    consumers = {}
+    for other in nodes:
+        for name in other.input:
+            consumers.setdefault(name, []).append(other)
+    tensor = tanh.output[0]
+    while tensor != graph.output[0].name:
+        users = consumers.get(tensor, [])
+        if len(users) != 1 or users[0].op_type not in _RESHAPES:
+            raise NotSplittable("the final Tanh does not lead straight to the output")
+        tensor = users[0].output[0]
+    return node.input[0], tanh
+
+
+def _ancestors(nodes, tensor: str) -> set[int]:
+    """Indices of the nodes that `tensor` depends on."""
+    needed, found = {tensor}, set()
+    for index in range(len(nodes) - 1, -1, -1):
+        node = nodes[index]
+        if any(out in needed for out in node.output):
+            found.add(index)
+            needed.update(name for name in node.input if name)
+    return found
+
+
+def _between(nodes, start: str, end: str) -> list:
+    """The nodes that depend on `start` and that `end` depends on, in order."""
+    reached, downstream = {start}, set()
+    for index, node in enumerate(nodes):
+        if any(name in reached for name in node.input):
+            downstream.add(index)
+            reached.update(node.output)
+    return [nodes[i] for i in sorted(downstream & _ancestors(nodes, end))]
+
+
+def _check_self_contained(region, latent: str, audio: str, nodes, initializers, constants) -> None:
+    """The decoder may read only the latent frames, its own weights and scalar constants; its intermediate
+    tensors may feed nothing outside it (a speaker-conditioned decoder reads the speaker embedding: not split)."""
+    inside = {latent} | {out for node in region for out in node.output}
+    region_ids = {id(node) for node in region}
+    for node in region:
+        if node.op_type not in _ELEMENTWISE | _CONVOLUTIONS:
+            raise NotSplittable(f"decoder operator {node.op_type} is not a convolution or elementwise")
+        for position, name in enumerate(node.input):
+            if not name or name in inside:
+                continue
+            if node.op_type in _CONVOLUTIONS and position >= 1 and name in initializers:
+                continue  # weight, bias
+            if _is_scalar(name, initializers, constants):
+                continue
+            raise NotSplittable(f"decoder reads {name!r} from outside (speaker conditioning?)")
+    weights = {name for node in region if node.op_type in _CONVOLUTIONS for name in node.input[1:]}
+    for node in nodes:
+        if id(node) not in region_ids and any(name in weights or (name in inside and name not in (latent, audio))
+                                              for name in node.input):
+            raise NotSplittable(f"{node.op_type} {node.name!r} outside the decoder reads from inside it")
+
+
+def _is_scalar(name: str, initializers, constants) -> bool:
+    from onnx import helper, numpy_helper
+
+    if name in initializers:
+        return math.prod(initializers[name].dims) == 1 and len(initializers[name].dims) <= 1
+    if name in constants:
+        for attribute in constants[name].attribute:
+            if attribute.name == "value":
+                value = numpy_helper.to_array(helper.get_attribute_value(attribute))
+                return value.size == 1 and value.ndim <= 1
+    return False
+
+
+def _attributes(node) -> dict:
+    from onnx import helper
+
+    return {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
+
+
+def _hop_and_context(region, latent: str, audio: str, initializers) -> tuple[int, int]:
+    """Samples per latent frame, and how many frames on each side an output sample depends on (the receptive
+    field, walked layer by layer: `rate` is samples per frame at a tensor, `reach` its one-sided reach in
+    frames)."""
+    rate, reach = {latent: 1}, {latent: 0.0}
+    for node in region:
+        inputs = [name for name in node.input if name in rate]
+        node_rate = {rate[name] for name in inputs}
+        if len(node_rate) != 1:
+            raise NotSplittable(f"{node.op_type} {node.name!r} mixes sample rates")
+        r, extent = node_rate.pop(), max(reach[name] for name in inputs)
+        if node.op_type in _CONVOLUTIONS:
+            attributes = _attributes(node)
+            kernel = list(initializers[node.input[1]].dims)[2:]
+            if len(kernel) != 1:
+                raise NotSplittable("decoder convolution is not 1-D")
+            dilation = (attributes.get("dilations") or [1])[0]
+            stride = (attributes.get("strides") or [1])[0]
+            pads = attributes.get("pads") or [0, 0]
+            if attributes.get("group", 1) != 1 and node.op_type == "ConvTranspose":
+                raise NotSplittable("grouped upsampling")
+            span = dilation * (kernel[0] - 1)
+            if node.op_type == "Conv":
+                if stride != 1:
+                    raise NotSplittable("strided convolution in the decoder")
+                extent += max(pads[0], span - pads[0], 0) / r
+            else:  # upsampling: an output sample reads the input samples within the kernel's span / stride
+                extent += (span + max(pads)) / stride / r + 1 / r
+                r *= stride
+        for out in node.output:
+            rate[out], reach[out] = r, extent
+    if audio not in rate:
+        raise NotSplittable("the decoder's output does not depend on its input")
+    return rate[audio], math.ceil(reach[audio]) + 1
+
+
+# --- building the two models ---------------------------------------------------------------------------------
+def _float_value(name: str, rank: int):
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None] * rank)
+
+
+def _opset(model) -> int:
+    return next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 0)
+
+
+def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[list, list]:
+    """The decoder's nodes rewritten on tensors [1, channels, 1, samples] (an Unsqueeze in, 2-D convolutions of
+    kernel 1 x k, a Squeeze out), and the initializers that replace the voice's (2-D weights, the axis). Copies:
+    the loaded graph is not touched."""
+    from onnx import helper, numpy_helper
+
+    axes_name = f"{latent}__height_axis"
+    new_initializers = []
+    if _opset(model) >= 13:  # axes became an input in opset 13
+        new_initializers.append(numpy_helper.from_array(np.array([2], dtype=np.int64), axes_name))
+
+        def reshape(op: str, source: str, target: str, name: str):
+            return helper.make_node(op, [source, axes_name], [target], name=name)
+    else:
+        def reshape(op: str, source: str, target: str, name: str):
+            return helper.make_node(op, [source], [target], name=name, axes=[2])
+
+    latent_2d, audio = f"{latent}__2d", tanh.output[0]
+    out_nodes = [reshape("Unsqueeze", latent, latent_2d, "decoder_to_2d")]
+    for node in region:
+        node = copy.deepcopy(node)
+        node.input[:] = [latent_2d if name == latent else name for name in node.input]
+        node.output[:] = [f"{audio}__2d" if name == audio else name for name in node.output]
+        if node.op_type in _CONVOLUTIONS:
+            weight = numpy_helper.to_array(initializers[node.input[1]])
+            new_initializers.append(numpy_helper.from_array(weight[:, :, None, :], node.input[1]))
+            rewritten = []
+            for name, value in _attributes(node).items():
+                if name in ("kernel_shape", "strides", "dilations", "output_padding", "output_shape"):
+                    value = [1, *value]
+                elif name == "pads":
+                    value = [0, value[0], 0, value[1]]
+                rewritten.append(helper.make_attribute(name, value))
+            del node.attribute[:]
+            node.attribute.extend(rewritten)
+        out_nodes.append(node)
+    out_nodes.append(reshape("Squeeze", f"{audio}__2d", audio, "decoder_from_2d"))
+    # the Constants the decoder reads, in a fixed order (a set's order would change the kept file's bytes)
+    read = dict.fromkeys(name for node in region for name in node.input)
+    out_nodes.extend(constants[name] for name in read if name in constants)
+    return out_nodes, new_initializers
+
+
+def _submodel(model, nodes, inputs, outputs, replaced=()) -> bytes:
+    """A model of `nodes` (Constants they read are put first), with the initializers they use; `replaced` ones
+    take the place of the voice's of the same name."""
+    from onnx import helper
+
+    constants = [node for node in nodes if node.op_type == "Constant"]
+    ordered = constants + [node for node in nodes if node.op_type != "Constant"]
+    used = {name for node in ordered for name in node.input}
+    initializers = {init.name: init for init in model.graph.initializer if init.name in used}
+    initializers.update((init.name, init) for init in replaced)
+    graph = helper.make_graph(ordered, "piper-part", inputs, outputs, list(initializers.values()))
+    part = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    return part.SerializeToString()

@@ -168,7 +168,7 @@ class Config:
             return None
         return ClipCache(self.resolve(self.cache.directory), max_bytes=self.cache.max_mb * 1024 * 1024)
 
-    def replace(self, section: str, **changes: Any) -> "Config":
+    def replace(self, section: str, **changes: Any) -> Config:
         """A copy with some settings of one section changed (None values are ignored)."""
         changes = {k: v for k, v in changes.items() if v is not None}
         if not changes:

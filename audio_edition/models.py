@@ -71,7 +71,7 @@ class Article:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Article":
+    def from_dict(cls, data: dict) -> Article:
         return cls(
             title=data["title"],
             blocks=tuple(Block(kind=b["kind"], text=b["text"]) for b in data.get("blocks", [])),
@@ -201,7 +201,7 @@ class Timeline:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Timeline":
+    def from_dict(cls, data: dict) -> Timeline:
         def spans(items: list[dict]) -> tuple[Span, ...]:
             return tuple(Span(i["index"], i["start"], i["end"], i.get("text", "")) for i in items)
 

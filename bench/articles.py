@@ -48,8 +48,8 @@ MIDDLES = [
     "Plusieurs élus ont rappelé que le projet figurait déjà dans le programme de {year}.",
 ]
 QUOTES = [
-    "« Nous avons entendu les inquiétudes, et nous y répondrons point par point », a déclaré l'adjointe chargée "
-    "du dossier.",
+    ("« Nous avons entendu les inquiétudes, et nous y répondrons point par point », a déclaré l'adjointe chargée "
+    "du dossier."),
     "« C'est un investissement pour les vingt prochaines années », estime un conseiller de la majorité.",
     "« Personne ne nous a demandé notre avis », regrette une habitante rencontrée devant la mairie.",
     "« Le calendrier sera tenu, j'en prends l'engagement », a promis le maire en fin de séance.",
@@ -67,7 +67,7 @@ def article_paragraphs(n: int, paragraphs: int = 3) -> tuple[str, list[str]]:
     """(title, paragraphs) of article N: a few paragraphs of two to four sentences."""
     rng = random.Random(n)
     town = TOWNS[n % len(TOWNS)]
-    subject, short, works = SUBJECTS[(n // len(TOWNS) + n) % len(SUBJECTS)]
+    _subject, short, works = SUBJECTS[(n // len(TOWNS) + n) % len(SUBJECTS)]
     values = {"town": town, "what": works, "money": rng.randint(2, 90), "people": rng.randint(120, 9000),
               "months": rng.randint(3, 30), "day": rng.randint(2, 28), "month": rng.choice(MONTHS),
               "year": rng.randint(2015, 2024), "percent": rng.randint(3, 40), "count": rng.randint(4, 60)}

@@ -117,7 +117,7 @@ def find_benchmark(given: str | None) -> Path | None:
 
 def run_benchmark(folder: Path) -> dict:
     truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = {key: gzip.open(folder / "html" / f"{key}.html.gz", "rb").read().decode("utf-8", "replace")
+    pages = {key: gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8", "replace")
              for key in truth}
     seconds, outputs = {}, {}
     for name, extractor in {**EXTRACTORS, "audio-edition": ours_article_body}.items():

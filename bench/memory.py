@@ -21,9 +21,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, audio_edition, ensure_voice, mb, run, write_results  # noqa: E402
+from _common import DATA, audio_edition, ensure_voice, mb, run, write_results
 
-from audio_edition.config import ScriptConfig  # noqa: E402
+from audio_edition.config import ScriptConfig
 
 LIMIT_BYTES = 1_000_000_000
 LEADS = ["D'abord, ", "Par ailleurs, ", "En outre, ", "De plus, ", "Enfin, "]
@@ -40,7 +40,7 @@ def long_article(copies: int) -> str:
         # Each copy is its own text (the extractor drops a paragraph repeated inside another, as it does pull
         # quotes; a real long read does not repeat itself): figures shifted, a linking word before each paragraph.
         lead = LEADS[n % len(LEADS)]
-        out += [lead + re.sub(r"\d+", lambda m: str(int(m.group()) + n), p.strip()) for p in body if p.strip()]
+        out += [lead + re.sub(r"\d+", lambda m, n=n: str(int(m.group()) + n), p.strip()) for p in body if p.strip()]
     out.append(f"Récapitulatif des livraisons : {RUN_ON}.")
     return "\n\n".join(out) + "\n"
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import audio_edition, ensure_voice, mb, median, run, write_results  # noqa: E402
-from articles import article_html  # noqa: E402
+from _common import audio_edition, ensure_voice, mb, median, run, write_results
+from articles import article_html
 
 EDITED = 17  # the article whose sentence changes
 RUN = int(time.time()) % 90000 + 10000  # a new number each run: an edit is never in the clip cache already

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH, PYTHON, ensure_voice  # noqa: E402
+from _common import BENCH, PYTHON, ensure_voice
 
 
 def main() -> int:

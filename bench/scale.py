@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, REPO, audio_edition, ensure_voice, write_results  # noqa: E402
-from articles import article_html  # noqa: E402
+from _common import REPO, audio_edition, ensure_voice, write_results
+from articles import article_html
 
 
 def free_port() -> int:

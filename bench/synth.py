@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH, DATA, PYTHON, audio_edition, ensure_voice, mb, median, run, write_results  # noqa: E402
+from _common import BENCH, DATA, PYTHON, audio_edition, ensure_voice, mb, median, run, write_results
 
 CASES = ("a", "b", "c")
 LABELS = {"a": "(a) piper CLI", "b": "(b) build --jobs 1", "c": "(c) build, all cores"}

@@ -41,8 +41,8 @@ BLOCKS = [
     ("quote", 2, ["« Une citation entre guillemets », dit-il."]),
     ("list_item", 2, ["Premier point de la liste."]),
     ("list_item", 2, ["Second point de la liste."]),
-    ("paragraph", 2, ["Le dernier paragraphe de l’article, avec une phrase assez longue pour que la transcription "
-                      "WebVTT la coupe en plusieurs sous-titres de deux lignes au plus, comme le veut l’usage."]),
+    ("paragraph", 2, [("Le dernier paragraphe de l’article, avec une phrase assez longue pour que la transcription "
+                      "WebVTT la coupe en plusieurs sous-titres de deux lignes au plus, comme le veut l’usage.")]),
     ("outro", 2, ["Vous avez écouté « Sommet de test ». Cette lecture a été réalisée par une voix de synthèse."]),
 ]
 SECTION_TITLES = ["Sommet de test", "Une première partie", "Une deuxième partie"]

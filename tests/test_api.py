@@ -247,7 +247,7 @@ def test_redirects_are_checked_too(tmp_path):
     from audio_edition.sources.reader import read_source
 
     class Redirect(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(302)
             self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
             self.send_header("Content-Length", "0")

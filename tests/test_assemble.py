@@ -229,8 +229,8 @@ def test_jingles_open_and_close_the_episode_and_shift_the_timeline(tmp_path):
 
 # --- slugs -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("title, slug", [
-    ("Désespéré de munitions, Vladimir Poutine sollicite l’aide de Kim", "desespere-de-munitions-vladimir-poutine-"
-                                                                         "sollicite-l-aide-de-kim"),
+    ("Désespéré de munitions, Vladimir Poutine sollicite l’aide de Kim", ("desespere-de-munitions-vladimir-poutine-"
+                                                                         "sollicite-l-aide-de-kim")),
     ("Œuvres & cœurs : 100 % garantis !", "oeuvres-et-coeurs-100-pour-cent-garantis"),
     ("../../etc/passwd", "etc-passwd"),
     ("..", "episode"),

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import FILLER, TINY_VOICE
 from robust_support import check_enclosures, feed_items
 
@@ -78,6 +79,7 @@ def _check_consistent(out: Path) -> list[tuple[str, str, str]]:
     return [(guid, slug, audio) for guid, slug, audio, *_ in rows]
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_never_corrupts_and_the_rerun_finishes(tmp_path):
     out = tmp_path / "out"
     first = tmp_path / "article-0.txt"

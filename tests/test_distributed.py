@@ -141,6 +141,7 @@ def _wait_ready(tmp: Path, name: str, proc: subprocess.Popen, timeout: float = 6
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_ten_articles_two_workers_one_killed_all_published_once(newsroom):
     launch, jobs = newsroom["launch"], JobRegistry(newsroom["redis_url"])
     # Worker A builds articles only; worker B builds articles and is the one publisher (concurrency 1).
@@ -362,6 +363,7 @@ bucket = "local-build"
     assert keys == set(publishable_files(tmp_path / "out"))
 
 
+@pytest.mark.slow
 def test_publisher_commits_a_burst_in_one_batch_and_drops_duplicates(newsroom):
     """Articles built while the publisher is busy (here: not started yet) go out in one store commit and one feed
     regeneration; the same article sent twice is still one episode."""

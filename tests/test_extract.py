@@ -244,6 +244,6 @@ def test_plain_text_hard_wrapped_and_site_name_line():
     article = extract_article(SourceDocument(text=text, kind="text", location="x.txt"))
     assert article.title == "Un titre de test pour un texte coupé"
     assert [b.text for b in article.blocks] == [
-        "Le conseil municipal a adopté mardi soir un budget en hausse de quatre pour cent, porté par la rénovation "
-        "des écoles et la création de deux lignes de bus, a annoncé le maire Emmanuel Martin devant la presse."
+        ("Le conseil municipal a adopté mardi soir un budget en hausse de quatre pour cent, porté par la rénovation "
+        "des écoles et la création de deux lignes de bus, a annoncé le maire Emmanuel Martin devant la presse.")
     ]

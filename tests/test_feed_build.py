@@ -69,6 +69,7 @@ def test_built_feed_passes_the_checklist(built):
     check_feed(built / "out", config(), durations)
 
 
+@pytest.mark.slow
 def test_guids_are_stable_across_rebuild_edit_and_a_new_article(built, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(built, root)

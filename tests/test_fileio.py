@@ -41,9 +41,8 @@ def test_second_build_waits_or_fails_clearly_with_no_wait(tmp_path):
     holder = multiprocessing.Process(target=_hold_lock, args=(tmp_path, ready, 1.5))
     holder.start()
     assert ready.wait(10)
-    with pytest.raises(AudioEditionError, match="another audio-edition build"):
-        with OutputLock(tmp_path, wait=False):
-            pass
+    with pytest.raises(AudioEditionError, match="another audio-edition build"), OutputLock(tmp_path, wait=False):
+        pass
     started = time.monotonic()
     with OutputLock(tmp_path, wait=True):
         waited = time.monotonic() - started

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from conftest import DATA
 from hypothesis import HealthCheck, given, settings
@@ -39,7 +39,7 @@ _TAG_START = re.compile(r"(?=<(?:p|div|h[1-6]|section|article|span|li|ul|blockqu
                         re.IGNORECASE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 

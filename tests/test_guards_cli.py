@@ -85,7 +85,7 @@ def test_with_the_override_the_page_is_built(tmp_path, page, flags):
         assert data["script"]["utterances"][0]["text"] != "Version audio de l’article, lue par une voix de synthèse."
     else:
         intro = [u for u in data["script"]["utterances"] if u["kind"] == "intro"]
-        assert any("Ceci est un extrait : la suite de l’article est réservée aux abonnés du site." == u["text"]
+        assert any(u["text"] == "Ceci est un extrait : la suite de l’article est réservée aux abonnés du site."
                    for u in intro)
         vtt = (directory / "transcript.vtt").read_text(encoding="utf-8")
         assert "Ceci est un extrait" in vtt.split("\n\n")[2]  # the second cue: the intro's second sentence

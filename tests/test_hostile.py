@@ -159,8 +159,8 @@ ROUTES = {
     "/broken.rss": (200, {"Content-Type": "application/rss+xml"},
                     b"<?xml version='1.0'?><rss version='2.0'><channel><item><title>A</title><item></rss", 0),
     "/teasers.rss": (200, {"Content-Type": "application/rss+xml"},
-                     b"<?xml version='1.0'?><rss version='2.0'><channel><title>J</title><item><title>A</title>"
-                     b"<description>Lire la suite...</description></item></channel></rss>", 0),
+                     (b"<?xml version='1.0'?><rss version='2.0'><channel><title>J</title><item><title>A</title>"
+                     b"<description>Lire la suite...</description></item></channel></rss>"), 0),
 }
 URL_LIMITS = "[limits]\nurl_timeout_s = 1.0\nmax_redirects = 3\nmax_input_bytes = 8000\n"
 

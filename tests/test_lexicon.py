@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from conftest import run_cli
@@ -16,7 +16,7 @@ from audio_edition.speech.normalize import normalize
 ENGLISH_ONLY = re.compile(r"ɹ|ʌ|ɪ|ʊ|ɒ|æ|ɐ|θ|ð|aɪ|eɪ|əʊ|aʊ|ɔɪ|ɜ|ᵻ")
 
 
-@lru_cache(maxsize=None)
+@cache
 def raw_phonemes(text: str) -> str:
     """espeak-ng's output for TEXT, with its language-switch marks: "(en)" means English rules."""
     from piper import espeakbridge

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import pytest
 from conftest import DATA, run_cli
@@ -32,7 +32,7 @@ def load_phrases() -> list[tuple[str, str, str]]:
     return rows
 
 
-@lru_cache(maxsize=None)
+@cache
 def phonemes(text: str) -> str:
     """espeak-ng's French phonemes for TEXT, as Piper gets them, without stress, spaces and punctuation."""
     ipa = "".join("".join(sentence) for sentence in _phonemizer().phonemize("fr", text))

@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import DATA, FILLER, TINY_VOICE, run_cli
 from lxml import etree
 
@@ -27,6 +28,7 @@ def _build(root: Path, *extra: str) -> dict:
     return json.loads(stats.read_text())
 
 
+@pytest.mark.slow
 def test_edited_article_respeaks_only_the_changed_sentence(tmp_path):
     (tmp_path / "site").mkdir()
     article = tmp_path / "site" / "tram.txt"
@@ -50,6 +52,7 @@ def test_edited_article_respeaks_only_the_changed_sentence(tmp_path):
     assert bypass["utterances_cached"] == 0 and bypass["utterances_synthesized"] == spoken
 
 
+@pytest.mark.slow
 def test_site_feed_is_a_build_source_and_published_items_are_skipped(tmp_path):
     (tmp_path / "site").mkdir()
     shutil.copy(DATA / "feeds" / "site-rss-latin1.xml", tmp_path / "site" / "rubrique.xml")

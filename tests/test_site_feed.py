@@ -25,7 +25,7 @@ PAGES = DATA / "pages"
 class _Pages(http.server.SimpleHTTPRequestHandler):
     requests: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).requests.append(self.path)
         super().do_GET()
 
@@ -120,7 +120,7 @@ def test_teaser_items_are_fetched_and_published_ones_skipped_before_fetching(tmp
     assert [a.title for a in articles] == ["Dans le Vercors, les éleveurs face au retour du loup"]
     loup = articles[0]
     assert any("quarante-deux brebis" in b.text for b in loup.blocks)
-    assert not any("Entendre" == b.text for b in loup.blocks)  # the page went through the real extractor
+    assert not any(b.text == "Entendre" for b in loup.blocks)  # the page went through the real extractor
     assert loup.published and loup.url
     assert sorted(requests) == ["/no-such-page.html", "/wordpress-readspeaker.html"]  # the duplicate: no fetch
 

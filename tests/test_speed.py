@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import FILLER, TINY_VOICE, run_cli
 
 from audio_edition.config import Config
@@ -43,6 +44,7 @@ def _build(root: Path, out: str, *extra: str) -> dict:
     return json.loads(stats.read_text())
 
 
+@pytest.mark.slow
 def test_rebuild_with_nothing_to_speak_loads_no_voice_and_starts_no_worker(tmp_path):
     (tmp_path / "site").mkdir()
     for name, text in ARTICLES.items():

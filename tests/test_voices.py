@@ -52,7 +52,7 @@ def test_catalogue_lists_the_french_piper_voices_with_checksums():
         assert v.licence and v.quality in {"x_low", "low", "medium", "high"}
         for f in (v.onnx, v.config):
             assert len(f.md5) == 32 and int(f.md5, 16) >= 0 and f.size > 0
-            assert f.path.startswith(f"fr/fr_FR/") and f.path.split("/")[-1].startswith(name)
+            assert f.path.startswith("fr/fr_FR/") and f.path.split("/")[-1].startswith(name)
     assert cat["fr_FR-siwis-medium"].sample_rate == 22050 and cat["fr_FR-upmc-medium"].num_speakers == 2
     assert catalogue.base_url().startswith("https://huggingface.co/rhasspy/piper-voices/")
 

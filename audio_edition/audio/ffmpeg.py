@@ -7,6 +7,7 @@ run with an argument list. Audio goes in and out as raw mono float32 through pip
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -117,30 +118,32 @@ def _run_to_samples(args: list[str], pieces: Iterable[np.ndarray] | None, expect
     proc = _spawn([*(["-nostdin"] if pieces is None else []), *args],
                   stdin=subprocess.PIPE if pieces is not None else subprocess.DEVNULL,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err_pipe = cast(io.BufferedReader, proc.stderr)  # Popen(stderr=PIPE) without text
     stderr: list[bytes] = []
-    helpers = [threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)]
+    helpers = [threading.Thread(target=lambda: stderr.append(err_pipe.read()), daemon=True)]
     if pieces is not None:
         helpers.append(threading.Thread(target=_feed, args=(proc.stdin, pieces), daemon=True))
     for helper in helpers:
         helper.start()
     out = into if into is not None else np.empty(max(expected, 0) + 4096, dtype="<f4")
+    stdout = cast(io.BufferedReader, proc.stdout)  # Popen(stdout=PIPE) without text: a buffered binary reader
     filled = 0  # bytes
     while True:
-        raw = memoryview(out).cast("B")
+        raw = memoryview(out).cast("B")  # type: ignore[arg-type]  # numpy arrays are buffers
         if filled == len(raw):
             raw.release()
             if into is not None:  # full: read the rest away
-                while proc.stdout.read(1 << 16):
+                while stdout.read(1 << 16):
                     pass
                 break
             out = np.concatenate([out, np.empty(len(out) // 4 + 4096, dtype="<f4")])  # grow by a quarter
             continue
-        count = proc.stdout.readinto(raw[filled:])
+        count = stdout.readinto(raw[filled:])
         raw.release()
         if not count:
             break
         filled += count
-    proc.stdout.close()
+    stdout.close()
     proc.wait()
     for helper in helpers:
         helper.join()
@@ -158,7 +161,7 @@ def _raw_input(sample_rate: int) -> list[str]:
 
 def _as_bytes(samples: np.ndarray) -> memoryview:
     """The samples as raw little-endian float32 bytes: a view, not a copy, when they already are float32."""
-    return memoryview(np.ascontiguousarray(samples, dtype="<f4")).cast("B")
+    return memoryview(np.ascontiguousarray(samples, dtype="<f4")).cast("B")  # type: ignore[arg-type]  # a buffer
 
 
 def decode_file(path: Path, sample_rate: int) -> np.ndarray:
@@ -241,8 +244,9 @@ def _feed(stdin, pieces: Iterable[np.ndarray]) -> None:
 def _run_fed(args: list[str], pieces: Iterable[np.ndarray]) -> None:
     """Run ffmpeg with float32 `pieces` written one after the other to its stdin (no whole-signal bytes)."""
     proc = _spawn(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err_pipe = cast(io.BufferedReader, proc.stderr)  # Popen(stderr=PIPE) without text
     errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    reader = threading.Thread(target=lambda: errors.append(err_pipe.read()), daemon=True)
     reader.start()
     try:
         _feed(proc.stdin, pieces)
@@ -311,11 +315,10 @@ def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: i
                 raise mp3file.MP3FormatError(f"part {k + 1} is not {(end - start) // 1152} frames long")
             return check_part(parts[k], start, end - stop) if check_part else None
 
-
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
             checked = [done.result() for done in [pool.submit(encode_part, k) for k in range(len(parts))]]
         mp3file.join_parts(parts, dest)
-        return checked if check_part else []
+        return [result for result in checked if result is not None] if check_part else []
     except mp3file.MP3FormatError as exc:  # an encoder that does not pad as measured: one part, as before
         log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)
         return encode_mp3_parts(read, length, [], sample_rate, bitrate_kbps, dest, check_part, workers)

@@ -249,11 +249,11 @@ class LoudnessMeter:
         return _gated(np.concatenate(self._steps) if self._steps else np.zeros(0), true_peak, self.samples)
 
     @staticmethod
-    def joined(meters: list["LoudnessMeter"]) -> Measurement:
+    def joined(meters: list[LoudnessMeter]) -> Measurement:
         """The measure of a signal whose consecutive parts these meters measured (each made with the `start` of
         its part): the steps across each join are put together, then gated as one signal."""
         steps: list[np.ndarray] = []
-        carried = np.zeros(0)  # power of the samples of the step left unfinished by the meter before
+        carried: np.ndarray = np.zeros(0)  # power of the samples of the step left unfinished by the meter before
         end = meters[0].start
         for meter in meters:
             if meter.start != end:
@@ -304,7 +304,7 @@ class MeasureAsFilled:
         self._thread = threading.Thread(target=self._measure, name="loudness", daemon=True)
         self._thread.start()
 
-    def __enter__(self) -> "MeasureAsFilled":
+    def __enter__(self) -> MeasureAsFilled:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -390,7 +390,7 @@ class PeakMap:
     peaks: np.ndarray
 
     @classmethod
-    def find(cls, samples: np.ndarray, floor: float) -> "PeakMap":
+    def find(cls, samples: np.ndarray, floor: float) -> PeakMap:
         threshold = floor * db_to_gain(-CANDIDATE_MARGIN_DB)  # a true peak over `floor` sits by such a sample
         hits = np.concatenate([offset + np.flatnonzero(np.abs(samples[offset: offset + CHUNK]) >= threshold)
                                for offset in range(0, len(samples), CHUNK)] or [np.zeros(0, dtype=np.int64)])

@@ -73,7 +73,7 @@ def lame_tag_offsets(head: bytes) -> tuple[int, int, int] | None:
     return xing, flags, tag
 
 
-def _frames(head: bytes, xing: int) -> int:
+def _frames(head: bytes | bytearray, xing: int) -> int:
     """The Xing/Info header's count of audio frames."""
     return int.from_bytes(head[xing + 8:xing + 12], "big")
 

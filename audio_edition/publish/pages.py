@@ -118,8 +118,8 @@ def transcript_html(episode: Episode) -> str:
     out: list[str] = []
     blocks = [b for b in script.blocks if by_block.get(b.index)]
     # Consecutive list items share one <ul>; everything else is one element per block.
-    for is_list, group in groupby(blocks, key=lambda b: b.kind == "list_item"):
-        group = list(group)
+    for is_list, grouped in groupby(blocks, key=lambda b: b.kind == "list_item"):
+        group = list(grouped)
         items = []
         for block in group:
             anchor = ""

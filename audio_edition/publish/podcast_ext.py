@@ -70,7 +70,7 @@ class PodcastNamespace(BaseExtension):
             raise ValueError("podcast:txt is limited to 4000 characters")
         self._txt.append((purpose, value))
 
-    def extend_rss(self, rss_feed):  # type: ignore[no-untyped-def]
+    def extend_rss(self, rss_feed):
         channel = rss_feed[0]
         if self._guid:
             xml_elem(f"{{{PODCAST_NS}}}guid", channel).text = self._guid
@@ -87,7 +87,7 @@ class PodcastNamespace(BaseExtension):
             element.text = value
         return rss_feed
 
-    def extend_atom(self, atom_feed):  # type: ignore[no-untyped-def]
+    def extend_atom(self, atom_feed):
         return atom_feed  # RSS only
 
 
@@ -107,7 +107,7 @@ class PodcastNamespaceEntry(BaseEntryExtension):
     def chapters(self, url: str) -> None:
         self._chapters = url
 
-    def extend_rss(self, entry):  # type: ignore[no-untyped-def]
+    def extend_rss(self, entry):
         for t in self._transcripts:
             element = xml_elem(f"{{{PODCAST_NS}}}transcript", entry, url=t.url, type=t.type)
             if t.language:
@@ -118,7 +118,7 @@ class PodcastNamespaceEntry(BaseEntryExtension):
             xml_elem(f"{{{PODCAST_NS}}}chapters", entry, url=self._chapters, type="application/json+chapters")
         return entry
 
-    def extend_atom(self, entry):  # type: ignore[no-untyped-def]
+    def extend_atom(self, entry):
         return entry
 
 
@@ -134,12 +134,12 @@ class ItunesExtras(BaseExtension):
     def explicit(self, explicit: bool) -> None:
         self._explicit = explicit
 
-    def extend_rss(self, rss_feed):  # type: ignore[no-untyped-def]
+    def extend_rss(self, rss_feed):
         if self._explicit is not None:
             xml_elem(f"{{{ITUNES_NS}}}explicit", rss_feed[0]).text = "true" if self._explicit else "false"
         return rss_feed
 
-    def extend_atom(self, atom_feed):  # type: ignore[no-untyped-def]
+    def extend_atom(self, atom_feed):
         return atom_feed
 
 
@@ -159,12 +159,12 @@ class ItunesExtrasEntry(BaseEntryExtension):
     def image(self, url: str) -> None:
         self._image = url
 
-    def extend_rss(self, entry):  # type: ignore[no-untyped-def]
+    def extend_rss(self, entry):
         if self._image:
             xml_elem(f"{{{ITUNES_NS}}}image", entry, href=self._image)
         if self._explicit is not None:
             xml_elem(f"{{{ITUNES_NS}}}explicit", entry).text = "true" if self._explicit else "false"
         return entry
 
-    def extend_atom(self, entry):  # type: ignore[no-untyped-def]
+    def extend_atom(self, entry):
         return entry

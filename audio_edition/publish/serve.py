@@ -73,7 +73,7 @@ def content_type(path: Path) -> str:
     return TYPES_BY_SUFFIX.get(path.suffix.lower(), "application/octet-stream")
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     """The (first, last) byte positions asked for; None to ignore the header (send 200); False if unsatisfiable.
 
     Only single ranges are honoured: RFC 9110 lets a server answer a multi-range request with the whole file.
@@ -133,13 +133,13 @@ class PreviewHandler(BaseHTTPRequestHandler):
     server_version = "audio-edition-preview"
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         self._serve(send_body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._serve(send_body=False)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (signature from http.server)
+    def log_message(self, format: str, *args) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
     # --- helpers ---------------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             if self.headers.get("If-None-Match") in (etag, "*"):
                 self._headers(HTTPStatus.NOT_MODIFIED, common)
                 return
-            wanted: tuple[int, int] | None | bool = None
+            wanted: tuple[int, int] | bool | None = None
             range_header = self.headers.get("Range")
             if range_header and self.headers.get("If-Range", etag) in (etag, last_modified):
                 wanted = parse_range(range_header, size)
@@ -271,7 +271,8 @@ class PreviewServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        host = host.decode() if isinstance(host, bytes) else host
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
 

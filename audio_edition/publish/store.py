@@ -147,7 +147,7 @@ class EpisodeStore:
             raise AudioEditionError(f"cannot open the episode store {self.path}: {exc}",
                                     "restore it from a backup, or move it away to start a new show") from None
 
-    def __enter__(self) -> "EpisodeStore":
+    def __enter__(self) -> EpisodeStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

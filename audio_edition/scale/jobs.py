@@ -8,11 +8,14 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from audio_edition.config import Config, DistributedConfig
 from audio_edition.errors import AudioEditionError, InputError
+
+if TYPE_CHECKING:  # redis comes with the distributed extra
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class JobRegistry:
 
     def create(self, job_id: str, source: str, payload: dict, parent: str | None = None) -> None:
         now = time.time()
-        record = {"id": job_id, "state": "queued", "source": source, "payload": json.dumps(payload),
+        record: dict[FieldT, EncodableT] = {"id": job_id, "state": "queued", "source": source, "payload": json.dumps(payload),
                   "created": now, "updated": now, "attempts": 0}
         if parent:
             record["parent"] = parent
@@ -97,7 +100,7 @@ class JobRegistry:
 
     def update(self, job_id: str, **fields: Any) -> None:
         fields["updated"] = time.time()
-        values = {k: (json.dumps(v) if isinstance(v, (list, dict)) else "" if v is None else v)
+        values: dict[FieldT, EncodableT] = {k: (json.dumps(v) if isinstance(v, (list, dict)) else "" if v is None else v)
                   for k, v in fields.items()}
         self.redis.hset(self._key(job_id), mapping=values)
 
@@ -119,7 +122,7 @@ class JobRegistry:
 
     def recent(self, limit: int = 50) -> list[dict]:
         ids = self.redis.zrevrange(self.INDEX, 0, max(limit - 1, 0))
-        jobs = [self.get(job_id) for job_id in ids]
+        jobs = [self.get(str(job_id)) for job_id in ids]
         return [job for job in jobs if job is not None]
 
     def queue_lengths(self, *queues: str) -> dict[str, int]:

@@ -116,8 +116,10 @@ def payloads_for_sources(sources: list[str], config: Config,
                 result.append((article.url or article.title, {"article": article.to_dict(), **guards}))
             if failures and skipped is None:
                 raise failures[0][1]
-            for what, exc in failures:
-                skipped.append((what, exc.one_line() if what in exc.message else f"{what}: {exc.one_line()}"))
+            for what, refusal in failures:
+                assert skipped is not None
+                skipped.append((what, refusal.one_line() if what in refusal.message
+                                else f"{what}: {refusal.one_line()}"))
         except InputError as exc:
             if skipped is None:
                 raise

@@ -66,7 +66,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     # --- plumbing
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
     def _json(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
@@ -106,7 +106,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         return ok
 
     # --- routes
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/openapi.json":
             self._json(HTTPStatus.OK, openapi_document())
@@ -126,7 +126,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             return
         self._error(HTTPStatus.NOT_FOUND, "no such route")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if urlsplit(self.path).path != "/articles":
             self.close_connection = True
             self._error(HTTPStatus.NOT_FOUND, "no such route")
@@ -179,9 +179,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         if html is not None:
             if not isinstance(html, str) or not html.strip():
                 raise InputError("html must be a non-empty string")
-            if url is not None:  # the canonical URL of the given HTML: never fetched, but it must look right
-                if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-                    raise InputError("url must be an http(s) URL")
+            # the canonical URL of the given HTML: never fetched, but it must look right
+            if url is not None and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname):
+                raise InputError("url must be an http(s) URL")
             # untrusted: a feed posted as "html" must not make a worker fetch the links inside it
             return {"html": html, "url": url, "untrusted": True}, url or "webhook (html)"
         if url is None:

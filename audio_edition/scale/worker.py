@@ -200,7 +200,7 @@ def _build_article_task(task, job_id: str, payload: dict) -> str:
         message = exc.one_line() if isinstance(exc, AudioEditionError) else f"{type(exc).__name__}: {exc}"
         if task.request.retries < MAX_BUILD_RETRIES:
             jobs.update(job_id, state="queued", error=f"retrying after: {message}")
-            raise task.retry(countdown=5 * (task.request.retries + 1), exc=exc)
+            raise task.retry(countdown=5 * (task.request.retries + 1), exc=exc) from exc
         jobs.update(job_id, state="failed", error=message)
         log.error("job %s failed: %s", job_id, message)
         return "failed"
@@ -267,7 +267,7 @@ def _publish_article_task(task, job_id: str, staging_name: str) -> str:
     except Exception as exc:
         message = exc.one_line() if isinstance(exc, AudioEditionError) else f"{type(exc).__name__}: {exc}"
         if task.request.retries < task.max_retries:
-            raise task.retry(countdown=2, exc=exc)
+            raise task.retry(countdown=2, exc=exc) from exc
         jobs.update(job_id, state="failed", error=message)
         return "failed"
 

@@ -15,9 +15,9 @@ import socket
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
-from typing import Callable
 
 from audio_edition.config import LimitsConfig
 from audio_edition.errors import InputError
@@ -123,8 +123,8 @@ def _read_capped(stream, cap: int, what: str) -> bytes:
 class _BoundedRedirects(urllib.request.HTTPRedirectHandler):
     def __init__(self, max_redirects: int, url_guard: Callable[[str], None] | None = None) -> None:
         self.url_guard = url_guard
-        self.max_redirections = max_redirects  # urllib reads this attribute
-        self.max_repeats = max_redirects
+        self.max_redirections = max_redirects  # type: ignore[misc]  # urllib reads this per instance too
+        self.max_repeats = max_redirects  # type: ignore[misc]
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if not _is_url(newurl):
@@ -161,7 +161,7 @@ def _fetch(url: str, limits: LimitsConfig,
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise InputError(f"cannot fetch {url}: timed out after {limits.url_timeout_s:g} s") from None
         raise InputError(f"cannot fetch {url}: {reason} (offline or unreachable?)") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise InputError(f"cannot fetch {url}: timed out after {limits.url_timeout_s:g} s") from None
     except (OSError, ValueError) as exc:  # connection reset, bad URL, http.client errors
         raise InputError(f"cannot fetch {url}: {exc}") from None
@@ -182,7 +182,8 @@ def _document(data: bytes, location: str, url: str | None, content_type: str | N
     kind = kind_hint or media_kind or ("html" if _HTML_SNIFF.search(text[:4096]) else "text")
     if kind == "text" and kind_hint is None and _HTML_SNIFF.search(text[:4096]):
         kind = "html"  # servers label HTML as text/plain more often than the reverse
-    return SourceDocument(text=text, kind=kind, location=location, url=url, encoding=encoding)
+    return SourceDocument(text=text, kind="html" if kind == "html" else "text", location=location, url=url,
+                          encoding=encoding)
 
 
 def _parse_content_type(content_type: str | None) -> tuple[str | None, str | None]:
@@ -190,7 +191,8 @@ def _parse_content_type(content_type: str | None) -> tuple[str | None, str | Non
         return None, None
     message = Message()
     message["content-type"] = content_type
-    return message.get_param("charset"), message.get_content_type()
+    charset = message.get_param("charset")
+    return (charset if isinstance(charset, str) else None), message.get_content_type()
 
 
 # A site's RSS/Atom feed is a valid `build` source (each item an article).
@@ -241,9 +243,10 @@ def decode_bytes(data: bytes, header_charset: str | None = None) -> tuple[str, s
             return data[len(bom):].decode(codec, errors="replace"), codec
     is_utf8 = _strict(data, "utf-8") is not None
     for declared in (header_charset, _meta_charset(data)):
-        codec = _codec(declared)
-        if codec is None:
+        named = _codec(declared)
+        if named is None:
             continue
+        codec = named
         if codec != "utf-8" and is_utf8 and not data.isascii():
             # Valid multi-byte UTF-8 almost never happens by chance in a single-byte charset:
             # the declaration is lying (CMS template says ISO-8859-1, the text is UTF-8).

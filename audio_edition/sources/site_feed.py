@@ -133,13 +133,13 @@ def _published_checker(out_dir: Path | None) -> Callable[[str], bool]:
     return lambda url: article_guid_for_url(url) in done
 
 
-def _entry_link(entry, feed_url: str | None) -> str | None:  # type: ignore[no-untyped-def]
+def _entry_link(entry, feed_url: str | None) -> str | None:
     for candidate in (entry.get("link"), entry.get("id")):
         if candidate:
             try:
                 url = urljoin(feed_url or "", candidate.strip())
                 parts = urlsplit(url)
-                parts.port  # raises ValueError for a bad port
+                _ = parts.port  # raises ValueError for a bad port
             except ValueError:  # "https://[x", "http://h:99999": not a link we can follow
                 continue
             if parts.scheme in ("http", "https"):
@@ -147,7 +147,7 @@ def _entry_link(entry, feed_url: str | None) -> str | None:  # type: ignore[no-u
     return None
 
 
-def _entry_article(entry, link: str | None, site_name: str | None, limits: LimitsConfig,  # type: ignore[no-untyped-def]
+def _entry_article(entry, link: str | None, site_name: str | None, limits: LimitsConfig,
                    feed_location: str) -> Article:
     title = _plain(entry.get("title", ""))
     content = _full_content(entry)
@@ -182,7 +182,7 @@ def _entry_article(entry, link: str | None, site_name: str | None, limits: Limit
     )
 
 
-def _full_content(entry) -> str | None:  # type: ignore[no-untyped-def]
+def _full_content(entry) -> str | None:
     """The item's HTML when it is the whole article, else None (a teaser: the page must be fetched)."""
     best = max((c.get("value", "") for c in entry.get("content", [])), key=len, default="")
     text = _plain(best)
@@ -191,7 +191,7 @@ def _full_content(entry) -> str | None:  # type: ignore[no-untyped-def]
     return best
 
 
-def _entry_date(entry) -> str | None:  # type: ignore[no-untyped-def]
+def _entry_date(entry) -> str | None:
     for key in ("published_parsed", "updated_parsed"):
         moment: time.struct_time | None = entry.get(key)
         if moment:
@@ -199,7 +199,7 @@ def _entry_date(entry) -> str | None:  # type: ignore[no-untyped-def]
     return None
 
 
-def _entry_image(entry) -> str | None:  # type: ignore[no-untyped-def]
+def _entry_image(entry) -> str | None:
     for media in (*entry.get("media_content", []), *entry.get("media_thumbnail", [])):
         url = media.get("url")
         if url and (media.get("medium") in (None, "image") or str(media.get("type", "")).startswith("image/")):

@@ -36,7 +36,7 @@ def check_url_allowed(url: str, *, allow_private: bool = False) -> None:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise InputError(f"cannot resolve host {parts.hostname}") from None
-    addresses = {info[4][0] for info in infos}
+    addresses = {str(info[4][0]) for info in infos}
     if not addresses or not all(_is_public(a) for a in addresses):
         raise InputError(f"url refused: {parts.hostname} is a loopback, private or link-local address",
                          "set [distributed] allow_private_urls = true to allow it")

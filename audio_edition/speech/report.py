@@ -126,7 +126,7 @@ class _Trace:
         self.text = ""
 
     @classmethod
-    def open(cls, bridge_path: Path) -> "_Trace | None":
+    def open(cls, bridge_path: Path) -> _Trace | None:
         try:
             library = ctypes.CDLL(str(bridge_path))
             libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
@@ -146,10 +146,10 @@ class _Trace:
             log.info("espeak-ng trace unavailable (%s): falling back to phonemes only", exc)
             return None
 
-    def capture(self) -> "_Trace":
+    def capture(self) -> _Trace:
         return self
 
-    def __enter__(self) -> "_Trace":
+    def __enter__(self) -> _Trace:
         self._library.espeak_SetPhonemeTrace(8, self._stream)  # 8 = espeakPHONEMES_TRACE, as `espeak-ng -X`
         return self
 

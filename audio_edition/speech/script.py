@@ -190,13 +190,13 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
     blocks: list[ScriptBlock] = []
     for kind, text, source in planned:
         blocks.append(ScriptBlock(len(blocks), kind, " ".join(text.split()), 0, source))
-    for position, block in enumerate(article.blocks):
-        text = " ".join(block.text.split())
+    for position, source_block in enumerate(article.blocks):
+        text = " ".join(source_block.text.split())
         if not re.search(r"\w", text):  # "[…]", "« »": nothing to say, and no silent block in the timeline
             continue
-        if block.kind == "heading":
+        if source_block.kind == "heading":
             sections.append(Section(len(sections), text))
-        blocks.append(ScriptBlock(len(blocks), block.kind, text, len(sections) - 1, position))
+        blocks.append(ScriptBlock(len(blocks), source_block.kind, text, len(sections) - 1, position))
     blocks.append(ScriptBlock(len(blocks), "outro", outro, len(sections) - 1, None))
 
     # 2. utterances: sentences, then clause-sized pieces; pauses by structure

@@ -48,11 +48,10 @@ def _ends_sentence(text: str, match: re.Match) -> bool:
     key = re.split(r"['’]", word.lower().rstrip("."))[-1]  # "l'art." -> "art"
     if key in _ABBREVIATIONS_THAT_MAY_END or key.endswith("j.-c"):
         return bool(re.match(r"\s+[A-ZÀ-ÖØ-Þ]", after)) and not re.match(r"\s+[A-Z]\.", after)
-    if key in ABBREVIATIONS or key.split("-")[-1] in ABBREVIATIONS and "-" in key:
+    if key in ABBREVIATIONS or (key.split("-")[-1] in ABBREVIATIONS and "-" in key):
         return False
-    if re.fullmatch(r"[A-ZÀ-ÖØ-Þ](?:\.-?[A-ZÀ-ÖØ-Þ])*", word):  # an initial: "J.", "J.-L.", "F." (not "SNCF.")
-        return False
-    return True
+    # an initial ("J.", "J.-L.", "F.", not "SNCF.") does not end a sentence
+    return not re.fullmatch(r"[A-ZÀ-ÖØ-Þ](?:\.-?[A-ZÀ-ÖØ-Þ])*", word)
 
 
 def split_sentences(text: str) -> list[str]:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -258,7 +257,7 @@ def download_voice(name: str, dest: Path | None = None) -> Path:
                 except urllib.error.HTTPError as exc:
                     raise AudioEditionError(f"cannot download {url}: HTTP {exc.code} {exc.reason}",
                                             "the file may have moved; check AUDIO_EDITION_VOICES_URL") from None
-                except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+                except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
                     reason = getattr(exc, "reason", exc)
                     raise AudioEditionError(
                         f"cannot download voice {name}: no connection to {base} ({reason})",
@@ -315,10 +314,10 @@ def print_voice_list() -> None:
     table = Table(title="French catalogue (rhasspy/piper-voices)", title_justify="left")
     for column in ("name", "quality", "sample rate", "speakers", "licence", "size", "installed"):
         table.add_column(column, no_wrap=True)
-    for v in catalogue().values():
-        size_mb = f"{(v.onnx.size + v.config.size) / 1e6:.0f} MB"
-        table.add_row(v.name, v.quality, str(v.sample_rate), str(v.num_speakers), v.licence, size_mb,
-                      "yes" if v.name in installed else "no")
+    for known in catalogue().values():
+        size_mb = f"{(known.onnx.size + known.config.size) / 1e6:.0f} MB"
+        table.add_row(known.name, known.quality, str(known.sample_rate), str(known.num_speakers), known.licence,
+                      size_mb, "yes" if known.name in installed else "no")
     console.print(table)
 
 
@@ -350,6 +349,7 @@ def print_voice_info(name: str) -> None:
             ok = file_md5(files.onnx) == known.onnx.md5
             lines.append(("md5", "matches the catalogue" if ok else "differs from the catalogue (modified or other version)"))
     else:
+        assert known is not None  # neither installed nor in the catalogue was raised above
         lines += [("voice", name), ("installed", f"no (run: audio-edition voices download {name})"),
                   ("sample rate", str(known.sample_rate)),
                   ("speakers", str(known.num_speakers)

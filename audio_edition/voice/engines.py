@@ -23,7 +23,7 @@ def describe_engine(spec: EngineSpec) -> EngineInfo:
     raise InputError(f"unknown engine {spec.engine!r}", "use piper or espeak")
 
 
-def engine_class(spec: EngineSpec) -> type:
+def engine_class(spec: EngineSpec) -> type[PiperEngine] | type[EspeakEngine]:
     """The class `open_engine` would use, to read its class attributes without loading anything."""
     if spec.engine == "piper":
         return PiperEngine

@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class EspeakEngine:
     """espeak-ng through the espeakng-loader wheel (libespeak-ng.so + espeak-ng-data): no apt, no subprocess."""
 
     name = "espeak"
-    parallel_threads = False  # one global synthesiser per process (`_ESPEAK_LOCK`): threads would take turns
+    parallel_threads: ClassVar[bool] = False  # one global synthesiser per process (`_ESPEAK_LOCK`): threads would take turns
 
     def __init__(self, spec: EngineSpec) -> None:
         global _ESPEAK_LIB
@@ -50,6 +51,9 @@ class EspeakEngine:
         if wav and count > 0:
             self._samples.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
         return 0  # 0 = go on
+
+    def cost(self, spoken: str) -> int:
+        return len(spoken)
 
     def synthesize(self, spoken: str) -> np.ndarray:
         # [[...]] are Piper (IPA) phonemes from the lexicon: espeak cannot read them, so they are left out.

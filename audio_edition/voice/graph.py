@@ -115,7 +115,7 @@ def _decoder_ends(graph, nodes, producer):
     if not tanhs or len(graph.output) != 1:
         raise NotSplittable("no final Tanh, or more than one output")
     tanh = tanhs[-1]
-    consumers = {}
+    consumers: dict[str, list] = {}
     for other in nodes:
         for name in other.input:
             consumers.setdefault(name, []).append(other)

@@ -20,6 +20,7 @@ import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
 
@@ -201,7 +202,7 @@ class SplitSession:
     decoder window by window; both shrink their arena like ShrinkingSession. Inputs, options, ... are the
     encoder's (it has all of the voice's inputs)."""
 
-    def __init__(self, encoder, decoder, layout: "DecoderLayout") -> None:
+    def __init__(self, encoder, decoder, layout: DecoderLayout) -> None:
         self.encoder, self.decoder, self.layout = ShrinkingSession(encoder), ShrinkingSession(decoder), layout
 
     def run(self, output_names, input_feed, run_options=None):
@@ -325,7 +326,7 @@ class PiperEngine:
     """A Piper voice on one single-threaded session; `synthesize` may be called from several threads at once."""
 
     name = "piper"
-    parallel_threads = True
+    parallel_threads: ClassVar[bool] = True
 
     def __init__(self, spec: EngineSpec) -> None:
         from piper import PiperVoice, SynthesisConfig
@@ -399,6 +400,7 @@ class PiperEngine:
                 if not phonemes:
                     continue
                 audio = self.voice.phoneme_ids_to_audio(self.voice.phonemes_to_ids(phonemes), self.synthesis_config)
+                assert isinstance(audio, np.ndarray)  # without alignments: the samples alone
                 if self.synthesis_config.volume != 1.0:
                     audio = audio * self.synthesis_config.volume
                 chunks.append(np.clip(audio, -1.0, 1.0).astype(np.float32))

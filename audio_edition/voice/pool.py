@@ -15,6 +15,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_EXCEPTION,
     Executor,
@@ -26,7 +27,6 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -66,7 +66,7 @@ def _timed_pcm16(engine: Engine, spoken: str) -> tuple[np.ndarray, float]:
     return to_pcm16(samples), seconds
 
 
-_LIBC = None
+_LIBC: ctypes.CDLL | bool | None = None  # False: looked for once, not there
 
 
 def _glibc():
@@ -231,7 +231,7 @@ class SynthesisPool:
                                                   initializer=_init_worker, initargs=(self.spec,))
         return self._processes.submit(_synthesize_in_worker, spoken)
 
-    def __enter__(self) -> "SynthesisPool":
+    def __enter__(self) -> SynthesisPool:
         return self
 
     def __exit__(self, *exc_info) -> None:

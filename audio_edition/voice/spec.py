@@ -125,11 +125,19 @@ class Engine(Protocol):
     # True: one engine may be shared by several threads that call `synthesize` at once and really run in
     # parallel. False: the pool runs one engine per worker process instead.
     parallel_threads: ClassVar[bool]
-    voice_id: str  # stable: changes when the voice file or the synthesis settings change (cache key part)
     sample_rate: int
+
+    @property
+    def voice_id(self) -> str:
+        """Stable: changes when the voice file or the synthesis settings change (a part of the cache key)."""
+        ...
 
     def synthesize(self, spoken: str) -> np.ndarray:
         """Mono float32 samples in [-1, 1]; empty text gives an empty array."""
+        ...
+
+    def cost(self, spoken: str) -> int:
+        """How much work (and memory) speaking SPOKEN takes, in the engine's own units: the longest go first."""
         ...
 
 
@@ -140,9 +148,6 @@ class EngineInfo:
     name: str
     sample_rate: int
     voice_id: str
-
-
-
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}

@@ -9,6 +9,7 @@ Already-right cases (ONU, OTAN, SNCF, G7) come out the same.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 LETTER_NAMES = {
     "A": "a", "B": "bé", "C": "cé", "D": "dé", "E": "e", "F": "èf", "G": "gé", "H": "ache", "I": "i",
@@ -56,7 +57,7 @@ def _pronounceable(word: str) -> bool:
             return False
         if i == len(runs) - 1 and len(run) > 1:
             return False
-        if 0 < i < len(runs) - 1 and not (len(run) == 1 or len(run) == 2 and (run[1] in "LR" or run[0] in "LMNRS")):
+        if 0 < i < len(runs) - 1 and not (len(run) == 1 or (len(run) == 2 and (run[1] in "LR" or run[0] in "LMNRS"))):
             return False  # "OCDE": no French word has "cd" between vowels
     return True
 
@@ -90,7 +91,7 @@ def apply_acronyms(text: str) -> str:
 
 
 _NAME_AHEAD = r"(?=\s*(?:[A-ZÀ-ÖØ-Þ\ue000-\uf8ff]|le |la |l'|les |de |du |et Mmes? |et M\. ))"
-_ABBREVIATIONS: list[tuple[re.Pattern, str]] = [
+_ABBREVIATIONS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [
     (re.compile(r"\bav\.\s?J\.?-C\.?"), "avant Jésus-Christ"),
     (re.compile(r"\bapr\.\s?J\.?-C\.?"), "après Jésus-Christ"),
     (re.compile(r"\bJ\.-C\."), "Jésus-Christ"),

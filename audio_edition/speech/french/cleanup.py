@@ -12,7 +12,7 @@ _TRANSLATE = str.maketrans({
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
     "\u2212": "-", "\u2010": "-", "\u2011": "-",
     "\u2024": ".",
-    **{c: " " for c in _SPACES},
+    **dict.fromkeys(_SPACES, " "),
     # Roman numerals as single characters ("Ⅻ", "ⅳ"): espeak spells their Unicode names; the letters it reads.
     **{chr(c): unicodedata.normalize("NFKC", chr(c)).upper() for c in range(0x2160, 0x2180)},
 })

@@ -74,7 +74,7 @@ _NOT_NAMES = {"Le", "La", "Les", "L'", "Un", "Une", "De", "Du", "Des", "Et", "Ou
 def _after_word(match: re.Match) -> str:
     word, space, roman = match.groups()
     value = roman_to_int(roman)
-    if value is None or word.isupper() and len(word) > 1:  # "RER C", "BTS I": an acronym, not a name
+    if value is None or (word.isupper() and len(word) > 1):  # "RER C", "BTS I": an acronym, not a name
         return match.group(0)
     if (word in _NOT_NAMES or "'" in word) and len(roman) == 1:  # a lone letter after "Le", "C'est"...
         return match.group(0)

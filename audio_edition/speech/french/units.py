@@ -138,7 +138,7 @@ _DENOMINATORS = {2: ("demi", "demis"), 3: ("tiers", "tiers"), 4: ("quart", "quar
 
 def _fraction(match: re.Match) -> str:
     numerator, denominator = int(match.group(1)), int(match.group(2))
-    if denominator in (10, 20) and numerator > 1 or denominator == 0 or denominator > 1000:
+    if (denominator in (10, 20) and numerator > 1) or denominator == 0 or denominator > 1000:
         return f"{cardinal(numerator)} sur {cardinal(denominator)}"  # marks and ratings: "16/20", "8/10"
     if denominator in _DENOMINATORS:
         one, many = _DENOMINATORS[denominator]
@@ -163,7 +163,7 @@ def apply_units(text: str) -> str:
 
 def apply_fractions(text: str) -> str:
     for symbol, written in _UNICODE_FRACTIONS.items():
-        text = re.sub(r"(\d)\s?" + symbol, lambda m: f"{m.group(1)} et {written}", text)
+        text = re.sub(r"(\d)\s?" + symbol, rf"\1 et {written}", text)
         # Glued to a word or sign ("A¼", "5%¼"), it stands apart: else "1/4" sticks to it and is never read.
         text = re.sub(r"(?<=[\w%€$£°²³])" + symbol, f" {written}", text)
         text = text.replace(symbol, written)

@@ -26,7 +26,7 @@ NAME = "fr_FR-tiny-test"
 SAMPLE_RATE = 22050
 NUM_SYMBOLS = 256  # as in real Piper voices
 SAMPLES_PER_ID = 441  # 20 ms per phoneme id (ids are interleaved with pads, so ~40 ms per phoneme)
-SILENT_IDS = range(0, 14)  # _ ^ $ space and punctuation
+SILENT_IDS = range(14)  # _ ^ $ space and punctuation
 NOISE_AMPLITUDE = 0.05
 
 

@@ -381,9 +381,9 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The `audio-edition` command: main(), then exit without the interpreter's last garbage collections.
 
-    A build leaves ~100,000 objects (numpy, scipy, onnxruntime, the lexicon); the collections Python runs while
-    it tears its modules down took 0.4-0.5 s after every build, for memory the process gives back anyway. Frozen,
-    they are skipped (files are closed and exit handlers run as usual). Not in main(), which tests call in-process.
+    A build leaves many objects (numpy, scipy, onnxruntime, the lexicon); the collections Python runs while it
+    tears its modules down cost a noticeable part of a second after every build (docs/speed.md), for memory the
+    process gives back anyway. Frozen, they are skipped (files are closed and exit handlers run as usual). Not in main(), which tests call in-process.
     """
     status = main()
 

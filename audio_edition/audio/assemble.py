@@ -52,8 +52,8 @@ FADE_S = 0.005  # raised-cosine fade at both ends of every clip: no click where 
 TRIM_THRESHOLD_DB = -50.0  # leading/trailing engine silence below this is cut; the pause after is ours to set
 TRIM_KEEP_S = 0.015  # ... keeping a little air so that soft consonants are not clipped
 JINGLE_GAP_S = 0.4  # silence between a jingle and the voice
-# MP3 encoding overshoots peaks (up to ~0.9 dB measured on noisy voices): limit this far below the true-peak target,
-# so that the first encode passes the check (each re-encode + re-measure costs ~10 % of a build's wall time).
+# MP3 encoding overshoots peaks (docs/speed.md): limit this far below the true-peak target, so that the first
+# encode passes the check (each re-encode + re-measure is a costly part of a build's wall time).
 MP3_PEAK_MARGIN_DB = 1.5
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 DURATION_TOLERANCE_S = 0.05

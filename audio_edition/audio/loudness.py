@@ -30,7 +30,7 @@ _WARMED = False
 
 
 def warm_up() -> None:
-    """Start importing scipy's filters in a background thread (scipy.signal takes ~1.5 s to import): the build
+    """Start importing scipy's filters in a background thread (scipy.signal is slow to import): the build
     calls it when it starts speaking an episode, so assembly finds them loaded instead of waiting for them."""
     global _WARMED
     if _WARMED:
@@ -180,8 +180,9 @@ class LoudnessMeter:
         self.rate = rate
         self.true_peak = true_peak  # off: loudness only (a limiter's trial gains need no more)
         self.start = start
+        # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
         from scipy.signal import (
-            sosfilt,  # here, not at import: scipy.signal takes ~1 s to import
+            sosfilt,
         )
 
         self._sosfilt = sosfilt
@@ -403,6 +404,7 @@ def limiter_curve(samples: np.ndarray, rate: int, gain_db: float, ceiling_db: fl
                   peaks: PeakMap | None = None) -> GainCurve:
     """The gain curve that applies `gain_db` and keeps every true peak at or under `ceiling_db`. `peaks` may
     come from an earlier call (its floor must be at or under ceiling - gain)."""
+    # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
     from scipy import ndimage
 
     curve = GainCurve(scale=db_to_gain(gain_db))

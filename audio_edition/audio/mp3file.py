@@ -1,7 +1,7 @@
 """The MP3 file itself: its frames, the Xing/Info + LAME header that gives players its exact length, and joining
 MP3s encoded in parts into one file.
 
-Why parts: LAME encodes on one core, ~2.5 s per 10 minutes of speech at 64 kb/s — the longest step of assembly.
+Why parts: LAME encodes on one core, and it is the longest step of assembly (docs/speed.md).
 An episode cut at pauses is encoded as parts at once, one per core, and the parts' frames are laid end to end.
 MPEG audio frames stand alone (each part starts with an empty bit reservoir), so the joined frames are one valid
 stream; what must be arranged is time. A decoder gives the first input sample of a LAME stream START_SKIP samples
@@ -114,7 +114,7 @@ def length_samples(path: Path) -> int | None:
 def decoded_blocks(path: Path, size: int = 1 << 18) -> Iterator[np.ndarray]:
     """The MP3's samples as a player gets them (mono float32, encoder delay and padding removed), `size` at a
     time: decoded in this process by libsndfile's mpg123 (an ffmpeg process per file costs ~3x as much)."""
-    import soundfile
+    import soundfile  # lazy: libsndfile is loaded only when an MP3 is checked after encoding
 
     try:
         with soundfile.SoundFile(str(path)) as audio:

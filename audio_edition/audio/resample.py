@@ -42,7 +42,7 @@ def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, t
     if len(into) != resampled_length(length, from_rate, to_rate):
         raise ValueError(f"resample_pieces: `into` holds {len(into)} samples, "
                          f"{resampled_length(length, from_rate, to_rate)} needed")
-    import soxr
+    import soxr  # lazy: libsoxr is loaded only when a clip needs resampling
 
     stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="VHQ")
     filled = 0

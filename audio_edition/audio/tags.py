@@ -33,6 +33,7 @@ from mutagen.id3 import (
     Encoding,
     PictureType,
 )
+from PIL import Image, UnidentifiedImageError
 
 from audio_edition.config import Config
 from audio_edition.errors import InputError
@@ -70,7 +71,6 @@ def _cover(config: Config) -> APIC | None:
         data = path.read_bytes()
     except OSError:
         raise InputError(f"cover image not found: {path}", "fix [podcast] cover in the config") from None
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(BytesIO(data)) as image:

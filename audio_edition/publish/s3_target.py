@@ -89,7 +89,7 @@ def check_target(config: Config) -> None:
 
 
 def make_client(target: S3Target):
-    import boto3
+    import boto3  # lazy: boto3 comes with the distributed extra: only when an S3 target is configured
 
     key_id = os.environ.get("AUDIO_EDITION_S3_ACCESS_KEY_ID")
     secret = os.environ.get("AUDIO_EDITION_S3_SECRET_ACCESS_KEY")
@@ -134,6 +134,7 @@ def push_output(out_dir: Path, config: Config, client=None) -> UploadReport:
     target = s3_target(config)
     if target is None:
         return UploadReport((), 0)
+    # lazy: botocore comes with the distributed extra (boto3)
     from botocore.exceptions import BotoCoreError, ClientError
 
     client = client or make_client(target)

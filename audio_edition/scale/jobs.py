@@ -78,7 +78,7 @@ class JobRegistry:
     INDEX = "audio-edition:jobs"
 
     def __init__(self, url: str) -> None:
-        import redis
+        import redis  # lazy: redis-py comes with the distributed extra: only for workers and enqueueing
 
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
 
@@ -155,7 +155,7 @@ def _public_job(data: dict) -> dict:
 def registry(config: Config) -> JobRegistry:
     """The job registry, after checking that Redis answers (one line, not a traceback, when it does not)."""
     require_celery()
-    import redis
+    import redis  # lazy: redis-py comes with the distributed extra: only for workers and enqueueing
 
     url = backend_url(require_broker(config))
     jobs = JobRegistry(url)

@@ -30,7 +30,7 @@ def make_app(config: Config):
     """The Celery app, configured from [distributed] (and the environment). Enough to send tasks by name; a
     worker registers the tasks themselves (`scale.worker.worker_app`)."""
     require_celery()
-    from celery import Celery
+    from celery import Celery  # lazy: Celery comes with the distributed extra: only for workers and enqueueing
 
     d = require_broker(config)
     app = Celery("audio_edition", broker=d.broker_url, backend=backend_url(d))

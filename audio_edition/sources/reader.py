@@ -19,6 +19,8 @@ from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 
+from charset_normalizer import from_bytes
+
 from audio_edition.config import LimitsConfig
 from audio_edition.errors import InputError
 from audio_edition.models import SourceDocument
@@ -284,8 +286,6 @@ def _french_letters(text: str) -> int:
 
 
 def _detect(data: bytes) -> tuple[str, str]:
-    from charset_normalizer import from_bytes
-
     best = from_bytes(data[:200_000]).best()
     if best is not None:
         codec = _codec(best.encoding) or best.encoding

@@ -23,6 +23,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+import feedparser
 import lxml.etree
 import lxml.html
 
@@ -67,8 +68,6 @@ def articles_from_feed(doc: SourceDocument, limits: LimitsConfig | None = None, 
     One item that cannot be read (page gone, no text) is skipped with a warning, or added to `failures` (the item's
     link, the error) when the caller names them itself; a feed where no item can be read is an InputError.
     """
-    import feedparser
-
     limits = limits or LimitsConfig()
     # A stream, never a str: feedparser.parse("http://…") or a path would fetch or open it.
     parsed = feedparser.parse(io.BytesIO(doc.text.encode("utf-8")),

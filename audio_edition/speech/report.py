@@ -73,6 +73,7 @@ class EspeakInspector:
     """Phonemizes single words with espeak-ng's trace on, to see how each word was read."""
 
     def __init__(self, voice: str = "fr") -> None:
+        # lazy: piper-tts loads onnxruntime: only when phonemes are traced
         from piper import espeakbridge
         from piper.phonemize_espeak import EspeakPhonemizer
 

@@ -21,6 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
+from platformdirs import user_data_path
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
 from audio_edition.errors import AudioEditionError, InputError
 
 log = logging.getLogger(__name__)
@@ -92,8 +97,6 @@ class VoiceFiles:
 
 
 def user_voice_dir() -> Path:
-    from platformdirs import user_data_path
-
     return user_data_path(APP_NAME, appauthor=False) / "voices"
 
 
@@ -217,15 +220,6 @@ def download_voice(name: str, dest: Path | None = None) -> Path:
     Both files are downloaded to temp files in `dest` and renamed only when both are complete and match the
     catalogue, so an interrupted or corrupt download leaves nothing behind.
     """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TransferSpeedColumn,
-    )
-
     voices = catalogue()
     if name not in voices:
         raise InputError(f"unknown voice {name}: not in the French catalogue",
@@ -276,8 +270,6 @@ def download_voice(name: str, dest: Path | None = None) -> Path:
 
 # --- listing -------------------------------------------------------------------------------------------------
 def _console():
-    from rich.console import Console
-
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console = Console(width=160)
@@ -290,8 +282,6 @@ def _installed_names() -> dict[str, VoiceFiles]:
 
 def print_voice_list() -> None:
     """Installed voices, then the French catalogue, as rich tables."""
-    from rich.table import Table
-
     console = _console()
     installed = _installed_names()
     mine = Table(title="Installed voices", title_justify="left")

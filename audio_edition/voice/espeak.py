@@ -8,9 +8,11 @@ import ctypes
 import logging
 import re
 import threading
+from importlib.metadata import version
 from pathlib import Path
 from typing import ClassVar
 
+import espeakng_loader
 import numpy as np
 
 from audio_edition.errors import AudioEditionError, InputError
@@ -80,8 +82,6 @@ class EspeakEngine:
 
 
 def _load_espeak():
-    import espeakng_loader
-
     try:
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
     except OSError as exc:
@@ -110,8 +110,6 @@ def espeak_voice_id(spec: EngineSpec) -> str:
 
 def _espeak_version() -> str:
     try:
-        from importlib.metadata import version
-
         return f"loader{version('espeakng-loader')}"
     except Exception:  # pragma: no cover - metadata missing in odd installs
         return "loader?"

@@ -10,7 +10,7 @@ on a medium voice, two of them at once with two threads). So:
   the audio is the same samples (tests compare with the whole model) and a run's memory no longer grows with the
   sentence;
 - its 1-D convolutions become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU kernels only exist
-  for 2-D convolutions (measured on the medium voice: the decoder 6-15 % faster, output equal to 2e-8).
+  for 2-D convolutions (faster, the same output to float precision: docs/speed.md).
 
 Anything that does not look like that (a multi-speaker decoder conditioned on the speaker, an unknown operator in
 the decoder, a graph without a HiFi-GAN upsampler) is left whole: `split_voice` says why and returns None, and the
@@ -25,10 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# 3.5 s of audio per decoder run at 22.05 kHz (hop 256). Measured on the 16 longest sentences of the bench
-# article, medium voice, two threads: 300 frames 11.9-13.4 s and 568 MB peak; 800 frames 12.9 s and 875 MB (past
-# the arena-shrink threshold); whole sentences 22.3 s and 651 MB (with the memory gate they need); 120-200 frames
-# lighter still (414-435 MB), but the 2 x context frames every window recomputes start to cost (13.5-13.7 s).
+# Frames per decoder run: as fast as longer windows with far less memory; shorter ones pay for the context frames
+# every window recomputes (the measurements: docs/speed.md, "Constants and their measurements").
 WINDOW_FRAMES = 300
 # What may sit between the decoder's convolutions. All act sample by sample, so they work on 2-D tensors as on 1-D.
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "LeakyRelu", "Relu", "Tanh", "Identity"}
@@ -61,7 +59,7 @@ class NotSplittable(Exception):
 
 def split_voice(model_bytes: bytes) -> SplitVoice:
     """Cut a Piper voice model; NotSplittable if its graph is not what we expect."""
-    import onnx
+    import onnx  # lazy: onnx is slow to load: only when a voice is cut into its parts (once per voice)
 
     model = onnx.load_from_string(model_bytes)
     graph = model.graph
@@ -173,6 +171,7 @@ def _check_self_contained(region, latent: str, audio: str, nodes, initializers, 
 
 
 def _is_scalar(name: str, initializers, constants) -> bool:
+    # lazy: onnx is slow to load: only when a voice is cut into its parts (once per voice)
     from onnx import helper, numpy_helper
 
     if name in initializers:
@@ -186,7 +185,7 @@ def _is_scalar(name: str, initializers, constants) -> bool:
 
 
 def _attributes(node) -> dict:
-    from onnx import helper
+    from onnx import helper  # lazy: onnx is slow to load: only when a voice is cut into its parts (once per voice)
 
     return {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
 
@@ -229,6 +228,7 @@ def _hop_and_context(region, latent: str, audio: str, initializers) -> tuple[int
 
 # --- building the two models ---------------------------------------------------------------------------------
 def _float_value(name: str, rank: int):
+    # lazy: onnx is slow to load: only when a voice is cut into its parts (once per voice)
     from onnx import TensorProto, helper
 
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None] * rank)
@@ -242,6 +242,7 @@ def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[l
     """The decoder's nodes rewritten on tensors [1, channels, 1, samples] (an Unsqueeze in, 2-D convolutions of
     kernel 1 x k, a Squeeze out), and the initializers that replace the voice's (2-D weights, the axis). Copies:
     the loaded graph is not touched."""
+    # lazy: onnx is slow to load: only when a voice is cut into its parts (once per voice)
     from onnx import helper, numpy_helper
 
     axes_name = f"{latent}__height_axis"
@@ -284,7 +285,7 @@ def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[l
 def _submodel(model, nodes, inputs, outputs, replaced=()) -> bytes:
     """A model of `nodes` (Constants they read are put first), with the initializers they use; `replaced` ones
     take the place of the voice's of the same name."""
-    from onnx import helper
+    from onnx import helper  # lazy: onnx is slow to load: only when a voice is cut into its parts (once per voice)
 
     constants = [node for node in nodes if node.op_type == "Constant"]
     ordered = constants + [node for node in nodes if node.op_type != "Constant"]

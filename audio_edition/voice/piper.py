@@ -44,7 +44,7 @@ def make_session(model_path: Path, *, optimize: bool = True, model_bytes: bytes 
     the file or, when given, on `model_bytes` (a part of it: voice_graph). With `save_optimized`, the graph is
     written there after onnxruntime's hardware-independent optimisations (level "extended": the layout ones
     depend on the CPU), so that a later session opens from it without redoing them."""
-    import onnxruntime
+    import onnxruntime  # lazy: onnxruntime is slow to load: only when a voice is opened, not for every command
 
     options = onnxruntime.SessionOptions()
     if not optimize:  # only to check the model loads: 3x faster to open, never used to synthesise
@@ -67,6 +67,7 @@ def make_session(model_path: Path, *, optimize: bool = True, model_bytes: bytes 
 
 def read_piper_config(spec: EngineSpec):
     """The voice's .onnx.json as piper's PiperConfig; InputError in one line when it is missing or not one."""
+    # lazy: piper-tts loads onnxruntime: only when a voice is opened or phonemes are traced
     from piper.config import PiperConfig
 
     if not spec.voice_path or not spec.config_path:
@@ -100,8 +101,7 @@ def piper_voice_id(spec: EngineSpec) -> str:
 
 def check_voice(spec: EngineSpec) -> None:
     """Refuse a corrupt voice, or a config that does not match its model, before the build writes anything (the
-    workers open the voice only later, after the output folder is locked). Costs one unoptimised model load
-    (~0.1 s for a medium voice)."""
+    workers open the voice only later, after the output folder is locked). Costs one unoptimised model load."""
     if spec.engine != "piper":
         return
     model = Path(spec.voice_path or "")
@@ -152,10 +152,10 @@ _CHECKED_VOICES: set[tuple[EngineSpec, int, int]] = set()
 # only one thread may phonemize at a time. Inference, the expensive part, runs outside this lock.
 PHONEMIZE_LOCK = threading.Lock()
 ARENA_SHRINKAGE = ("memory.enable_memory_arena_shrinkage", "cpu:0")
-# Past this resident size, a run gives the arena's free blocks back. Shrinking after every run costs 13-15 % of
-# synthesis time (the next run maps and faults those pages in again); never shrinking lets the arena fragment and
-# grow (measured: 1.25 GB after the 194 utterances of a 33-minute article, two threads). Above the size that two
-# concurrent runs need, shrinking only when it has grown keeps both: the speed, and a bounded footprint.
+# Past this resident size, a run gives the arena's free blocks back. Shrinking after every run costs synthesis
+# time (the next run maps and faults those pages in again); never shrinking lets the arena fragment and grow on a
+# long article (docs/speed.md). Above the size that two concurrent runs need, shrinking only when it has grown
+# keeps both: the speed, and a bounded footprint.
 ARENA_SHRINK_ABOVE_BYTES = 640 * 2**20
 
 
@@ -176,7 +176,7 @@ class ShrinkingSession:
     Why a proxy: `PiperVoice.phoneme_ids_to_audio` calls `session.run(None, feeds)` with no run options."""
 
     def __init__(self, session) -> None:
-        import onnxruntime
+        import onnxruntime  # lazy: onnxruntime is slow to load: only when a voice is opened, not for every command
 
         self.session = session
         self.run_options = onnxruntime.RunOptions()
@@ -254,8 +254,8 @@ def _voice_parts_dir(model_path: Path) -> Path | None:
 def _open_piper_session(model_path: Path):
     """The session PiperVoice will run: the voice cut in two when it can be (bounded memory per run, faster
     decoder: voice_graph), else the whole model. The cut is kept on disk: cutting reads the whole graph in
-    Python (~0.7 s and ~250 MB for a medium voice), loading the kept parts costs neither, and the encoder is kept
-    as onnxruntime optimised it (a medium voice's encoder then opens in 0.25 s instead of 1.2 s)."""
+    Python (time and memory), loading the kept parts costs neither, and the encoder is kept as onnxruntime
+    optimised it, so that it opens several times faster (docs/speed.md)."""
     parts = _voice_parts_dir(model_path)
     session = _open_kept_parts(parts, model_path)
     if session is not None:
@@ -329,6 +329,7 @@ class PiperEngine:
     parallel_threads: ClassVar[bool] = True
 
     def __init__(self, spec: EngineSpec) -> None:
+        # lazy: piper-tts loads onnxruntime: only when a voice is opened or phonemes are traced
         from piper import PiperVoice, SynthesisConfig
 
         self.model_path = Path(spec.voice_path or "")

@@ -100,8 +100,8 @@ def _give_back_freed_memory() -> None:
 
 class _SharedWork:
     """The utterances waiting for the synthesis threads, handed out so that what is being spoken at the same
-    moment never weighs more than a budget (a run's memory grows with its audio: ~330 MB for a 17-second
-    sentence on a medium voice; weight = phonemes, see PiperEngine.cost): at most (threads + 1) / 2 times the
+    moment never weighs more than a budget (a run's memory grows with its audio: docs/speed.md;
+    weight = phonemes, see PiperEngine.cost): at most (threads + 1) / 2 times the
     heaviest. A thread takes the heaviest waiting text that fits — a long one pairs with a shorter one, and the
     run ends on short texts, so the threads finish together. Order does not matter: each result says where it
     goes."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
+import espeakng_loader
 import numpy as np
 
 from audio_edition.config import VoiceConfig
@@ -81,8 +82,6 @@ def piper_voice_language(config_path: str | Path) -> str | None:
 
 def espeak_has_voice(name: str) -> bool:
     """True when the espeak-ng data of the wheel has a voice (a language) of this name."""
-    import espeakng_loader
-
     root = Path(espeakng_loader.get_data_path()) / "lang"
     return any(path.name.lower() == name.lower() for path in root.rglob("*") if path.is_file())
 

@@ -16,10 +16,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "article_script", "build", "build_episode", "extract_article", "spoken_form"]
+__all__ = ["__version__", "article_script", "build_episode", "build_sources", "extract_article", "spoken_form"]
 
 if TYPE_CHECKING:
-    from audio_edition.library import article_script, build, build_episode, extract_article, spoken_form
+    from audio_edition.library import article_script, build_episode, build_sources, extract_article, spoken_form
 
 
 def __getattr__(name: str) -> Any:

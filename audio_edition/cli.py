@@ -2,8 +2,8 @@
 
 Exit status: 0 done; 2 bad usage or bad input (one line on stderr); 3 a batch where some articles were refused or
 unreadable (each named on stderr) and the others built; 1 anything else (message + hint; `--debug` shows the
-traceback). Each command is a thin layer over one pipeline module, imported lazily so
-that `audio-edition normalize` does not pay for onnxruntime.
+traceback). Each command is a thin layer over the library: the pipeline's heavy engines (onnxruntime, scipy) load
+only when a command needs them, so that `audio-edition normalize` does not pay for them.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from audio_edition.voice.catalogue import (
     print_voice_info,
     print_voice_list,
 )
+from audio_edition.voice.clip_cache import open_clip_cache
 from audio_edition.voice.piper import clear_voice_parts, voice_parts_root, voice_parts_usage
 
 
@@ -326,7 +327,9 @@ def cache() -> None:
 def cache_info(obj: _Context, cache_dir: str | None) -> None:
     """Where the cache is, how many clips and bytes it holds."""
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
-    info = config.clip_cache().info()
+    clips = open_clip_cache(config)
+    assert clips is not None  # enabled above
+    info = clips.info()
 
     voices, size = voice_parts_usage()
     click.echo(f"directory: {info.directory}\nclips: {info.entries}\nsize: {info.total_bytes / 1e6:.1f} MB "
@@ -340,7 +343,9 @@ def cache_info(obj: _Context, cache_dir: str | None) -> None:
 def cache_clear(obj: _Context, cache_dir: str | None) -> None:
     """Delete every cached clip, and the kept voice parts (a build cuts its voice again)."""
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
-    click.echo(f"removed {config.clip_cache().clear()} clips and the parts of {clear_voice_parts()} voice(s)")
+    clips = open_clip_cache(config)
+    assert clips is not None  # enabled above
+    click.echo(f"removed {clips.clear()} clips and the parts of {clear_voice_parts()} voice(s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from audio_edition.errors import InputError
-from audio_edition.voice.clip_cache import ClipCache
 
 DEFAULT_CONFIG_NAME = "audio-edition.toml"
 
@@ -161,12 +160,6 @@ class Config:
             return None
         p = Path(path).expanduser()
         return p if p.is_absolute() else Path(self.base_dir) / p
-
-    def clip_cache(self):
-        """The configured ClipCache, or None when caching is off."""
-        if not self.cache.enabled:
-            return None
-        return ClipCache(self.resolve(self.cache.directory), max_bytes=self.cache.max_mb * 1024 * 1024)
 
     def replace(self, section: str, **changes: Any) -> Config:
         """A copy with some settings of one section changed (None values are ignored)."""

@@ -53,7 +53,7 @@ def article_script(article: Article, config: Config | str | Path | None = None) 
     return build_script(checked, settings, load_lexicon(settings.resolve(settings.script.lexicon)))
 
 
-def build(sources: list[str | Path], out_dir: str | Path, config: Config | str | Path | None = None, *,
+def build_sources(sources: list[str | Path], out_dir: str | Path, config: Config | str | Path | None = None, *,
           jobs: int | None = None) -> BuildOutcome:
     """What `audio-edition build` does, without a terminal: every source (file, folder, URL, site feed) into
     OUT_DIR, then the feed and pages. The outcome lists the episodes built and the sources skipped."""
@@ -64,5 +64,5 @@ def build_episode(source: str | Path, out_dir: str | Path, config: Config | str 
                   jobs: int | None = None) -> Episode | None:
     """One article (a file, a URL) into OUT_DIR: its episode, or None when the published one is already up to
     date. The feed and pages are regenerated."""
-    outcome = build([source], out_dir, config, jobs=jobs)
+    outcome = build_sources([source], out_dir, config, jobs=jobs)
     return outcome.episodes[0] if outcome.episodes else None

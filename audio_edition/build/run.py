@@ -32,6 +32,7 @@ from audio_edition.sources.reader import expand_sources, read_source
 from audio_edition.sources.site_feed import articles_from_feed, is_feed
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.script import article_language, build_script, check_script_config
+from audio_edition.voice.clip_cache import open_clip_cache
 from audio_edition.voice.engines import describe_engine
 from audio_edition.voice.piper import check_voice
 from audio_edition.voice.pool import SynthesisPool, SynthesisStats
@@ -195,7 +196,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
-    cache = config.clip_cache()
+    cache = open_clip_cache(config)
     synthesis_seconds = 0.0
     last_of = {article_language(script.article): script for script in scripts}  # each voice goes after it
     with OutputLock(out_dir, wait=wait_for_lock), ExitStack() as pools_open:

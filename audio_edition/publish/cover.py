@@ -1,7 +1,7 @@
 """The show's cover art: the configured image, checked against Apple's rules, or one drawn from the show title.
 
 Apple Podcasts and PSP-1: square, 1400–3000 px, JPEG or PNG with the matching extension (.jpg/.png), RGB.
-The file is published as `cover.jpg` (or `cover.png` for a PNG cover), the name the pages and DESIGN.md use.
+The file is published as `cover.jpg` (or `cover.png` for a PNG cover), the name the pages and the feed use.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ from audio_edition.sources.site_feed import articles_from_feed, is_feed
 from audio_edition.sources.url_guard import check_url_allowed
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.script import article_language, build_script
+from audio_edition.voice.clip_cache import open_clip_cache
 from audio_edition.voice.pool import SynthesisPool
 from audio_edition.voice.spec import resolve_engine, resolve_engine_for
 
@@ -122,7 +123,7 @@ def _reader(language: str = "fr") -> Reader:
     if language not in readers:
         ctx = _context()
         spec = resolve_engine_for(ctx.config.voice, language, resolve_engine(ctx.config.voice))
-        readers[language] = Reader(spec, SynthesisPool(spec, 1, ctx.config.clip_cache()))
+        readers[language] = Reader(spec, SynthesisPool(spec, 1, open_clip_cache(ctx.config)))
         log.info("process %d opened voice %s (%s) for %s articles; it is kept for every article", os.getpid(),
                  spec.voice, spec.engine, language)
     return readers[language]

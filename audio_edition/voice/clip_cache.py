@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError
 from audio_edition.fileio import atomic_write_bytes
 from audio_edition.models import to_pcm16
@@ -129,3 +130,10 @@ class ClipCache:
         for path, _ in entries:
             path.unlink(missing_ok=True)
         return len(entries)
+
+
+def open_clip_cache(config: Config) -> ClipCache | None:
+    """The clip cache the config sets ([cache]), or None when caching is off."""
+    if not config.cache.enabled:
+        return None
+    return ClipCache(config.resolve(config.cache.directory), max_bytes=config.cache.max_mb * 1024 * 1024)

@@ -13,7 +13,9 @@ from . import rules
 def clean_text(text: str) -> str:
     """Collapse whitespace, keeping French non-breaking spaces (the script stage reads them)."""
     text = unicodedata.normalize("NFC", text)
-    text = re.sub(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad\u2063\u2064]", "", text)  # zero-width and soft hyphens
+    text = re.sub(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad\u2061-\u2064]", "", text)  # zero-width, soft hyphens, link marks
+    if "\u00a0" not in text and "\u202f" not in text:
+        return " ".join(text.split())  # the common case, without a callback per space (same folding)
 
     def squeeze(match: re.Match) -> str:
         run = match.group(0)
@@ -61,6 +63,8 @@ def judge_line(text: str) -> LineVerdict:
     labels = [p.strip() for p in re.split(r"\s[|•·]\s", line)]
     if len(labels) > 1 and all(not judge_line(p).keep for p in labels if p):
         return LineVerdict(False, why="row of widget labels")
+    if _is_contact_line(line):
+        return LineVerdict(False, why="contact line")
     if rules.TEASER_PREFIX.match(line):
         return LineVerdict(False, why="teaser")
     if rules.CAPTION_OPENERS.match(line):
@@ -68,6 +72,12 @@ def judge_line(text: str) -> LineVerdict:
     if _is_captioned_credit(line):
         return LineVerdict(False, why="caption with credit")
     return LineVerdict(True)
+
+
+def _is_contact_line(line: str) -> bool:
+    """ "Email the writer at …", "Suivez-la sur X @…": how to reach the author or the site, not the article."""
+    return words(line) <= rules.CONTACT_MAX_WORDS and rules.CONTACT.search(line) is not None \
+        and rules.TWEET_SIGNATURE.search(line) is None
 
 
 def tidy_byline(text: str) -> str:
@@ -93,6 +103,11 @@ def _is_captioned_credit(line: str) -> bool:
 
 
 # --- last pass ------------------------------------------------------------------------------------------------
+# A block said twice is a copy when it is a paragraph's length; shorter lines recur in a real article (a recipe's
+# "Portion : 1 tasse" under every meal, a list item, a table cell, a label repeated per section).
+REPEAT_WORDS = 20
+
+
 def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirst: str | None) -> list[Block]:
     """Say the title once, drop repeats (pull quotes, duplicated paragraphs) and empty headings."""
     seen: set[str] = set()
@@ -105,8 +120,8 @@ def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirs
         key = fold(text)
         if key in (title_key, standfirst_key) or key.rstrip(".") == title_key.rstrip("."):
             continue
-        if key in seen and len(key.split()) >= 4:
-            continue  # a repeated paragraph (a short line may recur: a list item, a table cell)
+        if key in seen and len(key.split()) >= REPEAT_WORDS:
+            continue  # a repeated paragraph: a copy (mobile and desktop markup, a teaser of the article itself)
         bare = key.strip('" ')
         if kind == "quote" and any(bare in other and key != other for other in body_keys):
             continue  # a pull quote repeating a sentence of the body

@@ -158,9 +158,11 @@ def _with_their_blocks(kept: _Reading, other: _Reading, agreed: list[bool]) -> l
 
 def _anchor(trigrams: frozenset[tuple[str, ...]], kept: list[frozenset[tuple[str, ...]]], current: int) -> int:
     """Index of the kept block that best holds `trigrams` (at or after `current`, else the best anywhere)."""
-    scores = [(_support(trigrams, k), i) for i, k in enumerate(kept)]
-    later = [s for s in scores if s[1] >= current and s[0] >= AGREED]
-    best = max(later or scores)
+    start = max(current, 0)
+    later = [(score, i) for i, k in enumerate(kept[start:], start) if (score := _support(trigrams, k)) >= AGREED]
+    if later:
+        return max(later)[1]
+    best = max(((_support(trigrams, k), i) for i, k in enumerate(kept[:start])), default=(0.0, current))
     return best[1] if best[0] >= AGREED else current
 
 

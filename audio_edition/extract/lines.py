@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..models import Block, BlockKind
@@ -38,6 +40,10 @@ def words(text: str) -> int:
 
 
 # --- line rules (shared by HTML and plain text) --------------------------------------------------------------
+# All furniture patterns in one: one scan of a line instead of one per pattern (fullmatch tries each alternative).
+_FURNITURE = re.compile("|".join(f"(?:{p.pattern})" for p in rules.FURNITURE_LINES), re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class LineVerdict:
     keep: bool
@@ -57,9 +63,8 @@ def judge_line(text: str) -> LineVerdict:
             return LineVerdict(False, byline=tidy_byline(line), why="byline")
         if words(line) <= 16 and rules.TRANSLATOR.match(line.rstrip(".")):
             return LineVerdict(False, translator=line.rstrip("."), why="translator")
-        for pattern in rules.FURNITURE_LINES:
-            if pattern.fullmatch(line) or (plain and pattern.fullmatch(plain)):
-                return LineVerdict(False, why=f"furniture: {pattern.pattern[:30]}")
+        if _FURNITURE.fullmatch(line) or (plain and _FURNITURE.fullmatch(plain)):
+            return LineVerdict(False, why="furniture line")
     labels = [p.strip() for p in re.split(r"\s[|•·]\s", line)]
     if len(labels) > 1 and all(not judge_line(p).keep for p in labels if p):
         return LineVerdict(False, why="row of widget labels")
@@ -76,8 +81,12 @@ def judge_line(text: str) -> LineVerdict:
 
 def _is_contact_line(line: str) -> bool:
     """ "Email the writer at …", "Suivez-la sur X @…": how to reach the author or the site, not the article."""
-    return words(line) <= rules.CONTACT_MAX_WORDS and rules.CONTACT.search(line) is not None \
-        and rules.TWEET_SIGNATURE.search(line) is None
+    if words(line) > rules.CONTACT_MAX_WORDS:
+        return False
+    lowered = line.casefold()
+    if not any(hint in lowered for hint in rules.CONTACT_HINTS):  # most lines: no regex run at all
+        return False
+    return rules.CONTACT.search(line) is not None and rules.TWEET_SIGNATURE.search(line) is None
 
 
 def tidy_byline(text: str) -> str:
@@ -114,7 +123,7 @@ def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirs
     title_key = fold(title)
     standfirst_key = fold(standfirst) if standfirst else None
     body_keys = [fold(t) for k, t in candidates if k != "quote"]
-    all_keys = [fold(t) for k, t in candidates if k != "heading"]
+    in_longer = _finder_in_longer([fold(t) for k, t in candidates if k != "heading"])
     kept: list[Block] = []
     for kind, text in candidates:
         key = fold(text)
@@ -125,7 +134,7 @@ def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirs
         bare = key.strip('" ')
         if kind == "quote" and any(bare in other and key != other for other in body_keys):
             continue  # a pull quote repeating a sentence of the body
-        if kind != "heading" and len(bare) >= 25 and any(bare in other and len(other) > len(key) for other in all_keys):
+        if kind != "heading" and len(bare) >= 25 and in_longer(bare, len(key)):
             continue  # a highlight box or caption repeating part of a longer block
         seen.add(key)
         kept.append(Block(kind=kind, text=text))
@@ -133,6 +142,26 @@ def finish_blocks(candidates: list[tuple[BlockKind, str]], title: str, standfirs
     while kept and kept[-1].kind == "heading":
         kept.pop()
     return kept
+
+
+def _finder_in_longer(keys: list[str]) -> Callable[[str, int], bool]:
+    """`find(part, length)`: whether `part` is inside one of `keys` longer than `length` characters.
+
+    The keys, longest first, are joined by newlines (which no folded key holds), so that one C-level search over
+    the prefix of longer keys replaces a loop over every key for every block."""
+    ordered = sorted(set(keys), key=len, reverse=True)
+    joined = "\n".join(ordered)
+    ends, offset = [], 0
+    for key in ordered:
+        offset += len(key) + 1
+        ends.append(offset - 1)
+    negative_lengths = [-len(key) for key in ordered]
+
+    def find(part: str, length: int) -> bool:
+        longer = bisect_left(negative_lengths, -length)  # how many keys are longer than `length`
+        return longer > 0 and joined.find(part, 0, ends[longer - 1]) >= 0
+
+    return find
 
 
 def paywall_notice(text: str) -> str | None:

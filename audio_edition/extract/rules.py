@@ -262,6 +262,7 @@ CONTACT = re.compile(
     r"bluesky|mastodon|tiktok|youtube)\b|@\w{2,})|"
     r"\b(reach|contact|contactez|joindre|écrivez|write to)\b.{0,60}?\b(on twitter|sur twitter|sur x)\b",
     re.IGNORECASE)
+CONTACT_HINTS = ("@", "follow", "suiv", "retrouvez", "reach", "contact", "joindre", "écrivez", "write to")  # cheap
 TWEET_SIGNATURE = re.compile(r"[—–-]\s*[^—–]{1,80}\(@\w+\)\s+\w+\.?\s+\d{1,2},?\s+\d{4}")
 
 # Upper-case prefixes that glue a teaser title: "NEXT Les experts ...".

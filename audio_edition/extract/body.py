@@ -11,12 +11,14 @@ from lxml import etree
 
 from ..models import BlockKind
 from . import rules
-from .lines import clean_text, fold, tidy_byline, words
+from .lines import clean_text, fold, judge_line, tidy_byline, words
 from .metadata import PageMeta, strip_site_name
 from .tree import (
     BR,
     LINK_CLOSE,
     LINK_OPEN,
+    OFFSITE_CLOSE,
+    OFFSITE_OPEN,
     Element,
     Page,
     attr_words,
@@ -161,24 +163,41 @@ def body_marker(page: Page) -> Element | None:
     return max(marked, key=lambda t: weights.get(t, 0.0))
 
 
-def find_body_root(page: Page, marker: Element | None) -> Element:
-    """The smallest element holding nearly all of the page's paragraph text."""
+def find_body_root(page: Page, marker: Element | None) -> tuple[list[Element], bool]:
+    """The body: the publisher's marked element(s), else the smallest element holding nearly all paragraph text;
+    and whether the publisher marked it.
+
+    A marked body can come in parts: publishers cut it into sibling rows around ads and asides, each part carrying
+    the marker's class names. All the parts are the body, in document order.
+    """
     body = next(page.root.iter("body"), page.root)
     weights = paragraph_weights(body)
     total = weights.get(body, 0.0)
-    if marker is not None and not page.is_dropped(marker) and weights.get(marker, 0.0) >= 0.5 * total > 0:
-        return _widen_to_siblings(marker)
+    if marker is not None and not page.is_dropped(marker):
+        parts = _marked_parts(page, marker, weights)
+        if sum(weights.get(part, 0.0) for part in parts) >= 0.5 * total > 0:
+            return (parts if len(parts) > 1 else [_widen_to_siblings(marker)]), True
     node = body
     while True:
         weight = weights.get(node, 0.0)
         heavy = [(c, weights.get(c, 0.0)) for c in node.iterchildren(etree.Element)]
         heavy = [(c, w) for c, w in heavy if w > 0]
         if weight == 0 or not heavy:
-            return node
+            return [node], False
         child, child_weight = max(heavy, key=lambda cw: cw[1])
         if child_weight < 0.92 * weight:
-            return node
+            return [node], False
         node = child
+
+
+def _marked_parts(page: Page, marker: Element, weights: dict[Element, float]) -> list[Element]:
+    """The elements bearing exactly the marker's class names and holding text, outermost only, in page order."""
+    names = names_of(marker)
+    same = [el for el in page.named(names.__eq__) if weights.get(el, 0.0) > 0] if names else []
+    if marker not in same:
+        return [marker]
+    chosen = set(same)
+    return [el for el in same if not any(a in chosen for a in el.iterancestors())]
 
 
 def _widen_to_siblings(marker: Element) -> Element:
@@ -196,10 +215,18 @@ def _has_block(tag: Element) -> bool:
     return next(tag.iterdescendants(*rules.BLOCK_TAGS), None) is not None
 
 
-def _link_share(text: str) -> float:
-    inside = "".join(re.findall(f"{LINK_OPEN}([^{LINK_CLOSE}]*){LINK_CLOSE}", text))
-    total = len(re.sub(r"\s", "", text.replace(LINK_OPEN, "").replace(LINK_CLOSE, "")))
-    return len(re.sub(r"\s", "", inside)) / total if total else 0.0
+_ONSITE_LINK = re.compile(f"{LINK_OPEN}[^{LINK_CLOSE}]*{LINK_CLOSE}")
+_OFFSITE_LINK = re.compile(f"{OFFSITE_OPEN}[^{OFFSITE_CLOSE}]*{OFFSITE_CLOSE}")
+_LINK_OR_BREAK = re.compile(f"{_ONSITE_LINK.pattern}|{_OFFSITE_LINK.pattern}|{BR}")
+_MARKS_AND_SPACES = re.compile(f"[{LINK_OPEN}{LINK_CLOSE}{OFFSITE_OPEN}{OFFSITE_CLOSE}\\s]")
+PROSE_RUN_CHARS = 300  # text without a link or a line break this long is an article's, not a card's
+
+
+def _link_share(text: str, onsite_only: bool = False) -> float:
+    """Share of `text` that is link text (only links into the page's own site, with `onsite_only`)."""
+    links = _ONSITE_LINK.findall(text) + ([] if onsite_only else _OFFSITE_LINK.findall(text))
+    total = len(_MARKS_AND_SPACES.sub("", text))
+    return len(_MARKS_AND_SPACES.sub("", "".join(links))) / total if total else 0.0
 
 
 def _br_lines(piece: str) -> list[str]:
@@ -222,7 +249,20 @@ def _is_link_list(tag: Element) -> bool:
         return False
     if len(list(islice(tag.iterdescendants("a"), 3))) < 3:
         return False
-    return _link_share(text_of(tag)) >= 0.5
+    text = text_of(tag)
+    if _link_share(text) < 0.5:
+        return False
+    # A menu beside the article inside the same wrapper does not make the article a list of links.
+    return max(map(len, _LINK_OR_BREAK.split(text)), default=0) < PROSE_RUN_CHARS
+
+
+def _under_furniture_heading(listing: Element) -> bool:
+    """A list whose heading is a furniture line ("Related internet links", "À lire aussi") is that furniture."""
+    heading = next((el for el in listing.itersiblings(preceding=True) if isinstance(el.tag, str)), None)
+    if heading is None or heading.tag not in rules.HEADING_TAGS:
+        return False
+    text = clean_text(text_of(heading, " ").replace(BR, " "))
+    return bool(text) and not judge_line(text).keep
 
 
 def _flush(run: list[str], kind: BlockKind, out: list, forced: bool) -> None:
@@ -230,12 +270,22 @@ def _flush(run: list[str], kind: BlockKind, out: list, forced: bool) -> None:
     run.clear()
     for piece in re.split(rf"{BR}[\s\u00a0]*{BR}[{BR}\s\u00a0]*", text):
         for line in _br_lines(piece):
-            if not forced and _link_share(line) >= 0.8:
+            if not forced and _link_share(line, onsite_only=True) >= 0.8:
                 log.debug("dropped link-only line %r (a teaser)", clean_text(line)[:60])
                 continue
             line = clean_text(line)
             if line:
                 out.append((kind, line, forced))
+
+
+def _row_cells(row: Element) -> list[str] | None:
+    """A data table's row as its cells' texts ("Lyon, 522 250 habitants"); None for a layout row (a cell holding
+    paragraphs, divs or a text's length is page layout, walked as such)."""
+    cells = [cell for cell in row if isinstance(cell.tag, str) and cell.tag in ("td", "th")]
+    if not cells or any(_has_block(cell) or stripped_length(cell) > PROSE_RUN_CHARS for cell in cells):
+        return None
+    texts = [text_of(cell).replace(BR, " ").strip() for cell in cells]  # link marks kept: a teaser row is one
+    return [text for text in texts if clean_text(text)] or None
 
 
 def walk(el: Element, out: list, kind: BlockKind, forced: bool = False) -> None:
@@ -265,7 +315,12 @@ def _walk_child(child: Element, run: list[str], out: list, kind: BlockKind, forc
     if not forced and not is_forced(child) and (_is_link_list(child) or name == "a"):
         log.debug("dropped a list of links or a link card (related articles, menu)")
         return
-    if name in rules.HEADING_TAGS or name == "h1":
+    if not forced and name in ("ul", "ol") and _under_furniture_heading(child):
+        log.debug("dropped a list under a furniture heading (\"Related links\", \"Sur le même sujet\")")
+        return
+    if name == "tr" and (cells := _row_cells(child)) is not None:
+        _flush([", ".join(cells)], "paragraph", out, forced or is_forced(child))
+    elif name in rules.HEADING_TAGS or name == "h1":
         _flush([text_of(child)], "heading", out, forced or is_forced(child))
     elif name == "blockquote":
         walk(child, out, "quote", forced)

@@ -10,8 +10,11 @@ block is *agreed* when most of its word trigrams are in the other reading. The r
     body search left part of the article out), placed after the agreed block they follow, and only when our
     line rules accept them.
 Blocks outside the agreed span on either side -- related articles, "most read" lists, comment threads -- are what
-the two readings disagree on, and are dropped. When the readings share nothing, trafilatura's is taken (filtered
-by our line rules): on pages unlike any we know, it is the better guess (measured in docs/extraction.md).
+the two readings disagree on, and are dropped; except, when the body is the publisher's marked element (articleBody,
+`entry-content`, its parts around ads), the sentences right before and after the span: trafilatura sometimes stops
+at an ad row or starts at the second paragraph, and a marked body does not hold related lists as sentences.
+When the readings share nothing, trafilatura's is taken (filtered by our line rules): on pages unlike any we know,
+it is the better guess (measured in docs/extraction.md).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ _WORD = re.compile(r"\w+")
 _SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
 AGREED = 0.5  # share of a block's word trigrams found in the other reading
 MISSED_RUN_WORDS = 40  # trafilatura's blocks we lack are added by runs of at least a paragraph's words
+PROSE_WORDS = 6  # a sentence, not a label: what the agreed span may grow by in a publisher-marked body
 _TRAFILATURA_KINDS: dict[str, BlockKind] = {"head": "heading", "quote": "quote", "item": "list_item"}
 
 
@@ -69,17 +73,17 @@ def _span(agreed: list[bool]) -> tuple[int, int]:
 
 
 def second_opinion(candidates: list[Candidate], doc: SourceDocument, known: Sequence[str] = (),
-                   keep: Collection[str] = ()) -> list[Candidate]:
+                   keep: Collection[str] = (), marked: bool = False) -> list[Candidate]:
     """Our blocks, corrected by trafilatura's reading of the same page (see the module docstring).
 
     `known`: text we already read elsewhere (title, standfirst); `keep`: blocks the publisher forces in.
     """
     theirs = trafilatura_blocks(_SCRIPT.sub(" ", doc.text), doc.url)
-    return vote(candidates, theirs, known, keep)
+    return vote(candidates, theirs, known, keep, marked)
 
 
 def vote(ours: list[Candidate], theirs: list[Candidate], known: Sequence[str] = (),
-         keep: Collection[str] = ()) -> list[Candidate]:
+         keep: Collection[str] = (), marked: bool = False) -> list[Candidate]:
     theirs = [(kind, text) for kind, text in theirs if judge_line(text).keep]
     if not theirs:
         return ours
@@ -90,7 +94,7 @@ def vote(ours: list[Candidate], theirs: list[Candidate], known: Sequence[str] = 
     if not any(mine_agreed):
         log.debug("the two readings share no block: trafilatura's is taken")
         return [*(block for block in ours if block[1] in keep), *theirs]
-    kept = _Reading.of(_our_blocks(mine, mine_agreed, keep))
+    kept = _Reading.of(_our_blocks(mine, mine_agreed, keep, marked))
     read = kept.pool() | frozenset().union(*(_trigrams(text) for text in known))
     return _with_their_blocks(kept, other, _support_list(other, read))
 
@@ -107,8 +111,20 @@ def _support_list(reading: _Reading, pool: frozenset[tuple[str, ...]]) -> list[b
     return [_support(t, pool) >= AGREED for t in reading.trigrams]
 
 
-def _our_blocks(mine: _Reading, agreed: list[bool], keep: Collection[str]) -> list[Candidate]:
+def _is_prose(block: Candidate) -> bool:
+    """A sentence of the article: a paragraph or quote of a few words ending like a sentence."""
+    kind, text = block
+    return kind in ("paragraph", "quote") and len(text.split()) >= PROSE_WORDS \
+        and text.rstrip(" ”»\"')").endswith((".", "!", "?", "…", ":"))
+
+
+def _our_blocks(mine: _Reading, agreed: list[bool], keep: Collection[str], marked: bool = False) -> list[Candidate]:
     first, last = _span(agreed)
+    if marked:  # inside the publisher's own body element, sentences past trafilatura's edges are the article's
+        while first > 0 and _is_prose(mine.blocks[first - 1]):
+            first -= 1
+        while last < len(agreed) - 1 and _is_prose(mine.blocks[last + 1]):
+            last += 1
     kept: list[Candidate] = []
     for i, (kind, text) in enumerate(mine.blocks):
         if first <= i <= last or (kind == "heading" and i < last) or text in keep:
@@ -142,9 +158,11 @@ def _with_their_blocks(kept: _Reading, other: _Reading, agreed: list[bool]) -> l
 
 def _anchor(trigrams: frozenset[tuple[str, ...]], kept: list[frozenset[tuple[str, ...]]], current: int) -> int:
     """Index of the kept block that best holds `trigrams` (at or after `current`, else the best anywhere)."""
-    scores = [(_support(trigrams, k), i) for i, k in enumerate(kept)]
-    later = [s for s in scores if s[1] >= current and s[0] >= AGREED]
-    best = max(later or scores)
+    start = max(current, 0)
+    later = [(score, i) for i, k in enumerate(kept[start:], start) if (score := _support(trigrams, k)) >= AGREED]
+    if later:
+        return max(later)[1]
+    best = max(((_support(trigrams, k), i) for i, k in enumerate(kept[:start])), default=(0.0, current))
     return best[1] if best[0] >= AGREED else current
 
 

@@ -86,10 +86,11 @@ def extract_html(doc: SourceDocument) -> Article:
         raise InputError(f"no article title or text found in {doc.location}")
 
     standfirst = body.take_standfirst(page, title_h1)
-    root = body.find_body_root(page, marker)
-    tree.mark_links(root)
     raw: list[tuple[BlockKind, str, bool]] = []
-    body.walk(root, raw, "paragraph")
+    roots, marked = body.find_body_root(page, marker)
+    for root in roots:
+        tree.mark_links(root, tree.site_of(meta.url or base or ""))
+        body.walk(root, raw, "paragraph")
 
     candidates: list[tuple[BlockKind, str]] = []
     byline, translator = page_byline, None
@@ -109,7 +110,7 @@ def extract_html(doc: SourceDocument) -> Article:
     forced = {text for _, text, is_forced in raw if is_forced}
     # A fuller body in the page's data (JSON-LD, app state) is the article; else trafilatura's reading votes.
     candidates = fuller_body(doc.text, candidates) or second_opinion(candidates, doc, known=[title, standfirst or ""],
-                                                                     keep=forced)
+                                                                     keep=forced, marked=marked)
     blocks = finish_blocks(candidates, title, standfirst)
     if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks):
         raise InputError(f"no article text found in {doc.location}")

@@ -162,7 +162,7 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"articles? (liés|similaires|connexes|recommandés)|vous aimerez aussi|vous aimerez peut-être aussi|"
     r"recommandé pour vous|nos recommandations|les articles? de la rubrique.*|plus d['’]articles?.*|"
     r"dans l['’]actualité|ailleurs sur le web|sélectionné pour vous|read more|related( articles| stories)?|"
-    r"lire l['’]article|voir l['’]article|découvrez aussi.*)\s*:?",
+    r"lire l['’]article|voir l['’]article|découvrez aussi.*|liens? (externes?|utiles?|connexes?))\s*:?",
     r"(next|suivant|précédent|precedent|article suivant|article précédent)\s*[:>»]?",
     r"(à suivre|a suivre)\s*:?",
     # sharing and tools
@@ -221,7 +221,8 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"follow .{1,60} on (x|twitter|facebook|instagram|linkedin|threads|bluesky|tiktok|youtube).{0,160}",
     r"(send|email|share) (us )?your (story ideas|stories|news tips|tips|photos).{0,120}",
     r"(sign up|subscribe|register) (for|to) .{0,60}(newsletter|updates|alerts).{0,80}",
-    r"published in .{1,80}", r"\d+ ?min(ute)?s? read", r"image (source|caption|copyright),?.{0,120}",
+    r"published in .{1,80}", r"(\d+ )?comments?( \(\d+\))?", r"\d+ ?min(ute)?s? read",
+    r"image (source|caption|copyright),?.{0,120}",
     r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t|tember)?|oct(ober)?|"
     r"nov(ember)?|dec(ember)?)\.? \d{1,2},? \d{4}.{0,20}",
 ))
@@ -250,6 +251,19 @@ TRAILING_CREDIT = re.compile(
     r"((^|[.!?»]\s+)[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ'’ .-]{2,60}\s*[/–]\s*[A-Za-zÀ-ÿ ]{2,40}|"
     r"\((?i:photo|crédit|credit|illustration|image)[^)]{0,80}\)|©\s?[^.]{1,80})$"
 )
+
+# Contact and follow-me lines under an article ("Email the writer at …", "Suivez-la sur X @…", "Have a tip? … may
+# be reached at …"): an e-mail address, or a follow / contact verb with a network or a handle. Matched with search
+# on blocks of at most CONTACT_MAX_WORDS words; a tweet's own attribution ("— Name (@handle) May 2, 2024") is not one.
+CONTACT_MAX_WORDS = 60
+CONTACT = re.compile(
+    r"[\w.+-]+@[\w-]+(\.[\w-]+)*\.[a-z]{2,}\b|"
+    r"\b(follow|suivez|suivre|retrouvez)\b.{0,60}?(\b(on|sur|at)\s+(twitter|x|facebook|instagram|linkedin|threads|"
+    r"bluesky|mastodon|tiktok|youtube)\b|@\w{2,})|"
+    r"\b(reach|contact|contactez|joindre|écrivez|write to)\b.{0,60}?\b(on twitter|sur twitter|sur x)\b",
+    re.IGNORECASE)
+CONTACT_HINTS = ("@", "follow", "suiv", "retrouvez", "reach", "contact", "joindre", "écrivez", "write to")  # cheap
+TWEET_SIGNATURE = re.compile(r"[—–-]\s*[^—–]{1,80}\(@\w+\)\s+\w+\.?\s+\d{1,2},?\s+\d{4}")
 
 # Upper-case prefixes that glue a teaser title: "NEXT Les experts ...".
 TEASER_PREFIX = re.compile(r"^(NEXT|PREV|PRÉCÉDENT|PRECEDENT|SUIVANT|À LIRE|A LIRE|LIRE AUSSI|VIDÉO|VIDEO|"

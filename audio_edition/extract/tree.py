@@ -25,6 +25,7 @@ Element = etree._Element
 BR = "\u2028"  # stands for <br> while walking: two in a row split a paragraph, one is a space
 TTS_ONLY = "data-ae-tts-only"
 LINK_OPEN, LINK_CLOSE = "\u2063", "\u2064"  # invisible marks around link text while walking
+OFFSITE_OPEN, OFFSITE_CLOSE = "\u2061", "\u2062"  # the same around the text of a link to another site
 
 _ASCII_SPACES = " \n\t\f\r"
 _PRESERVE_SPACE = ("pre", "textarea")
@@ -188,15 +189,31 @@ def replace_brs(page: Page) -> None:
             page.drop(br)
 
 
-def mark_links(root: Element) -> None:
-    """LINK_OPEN / LINK_CLOSE around the text of every link under `root`, to measure link-only lines."""
+def mark_links(root: Element, site: str | None = None) -> None:
+    """LINK_OPEN / LINK_CLOSE around the text of every link under `root`, to measure link-only lines; links to
+    another site than `site` get OFFSITE_OPEN / OFFSITE_CLOSE instead (a teaser points into its own site)."""
     for link in list(root.iterdescendants("a")):
-        link.text = LINK_OPEN + (link.text or "")
+        offsite = site is not None and (other := site_of(link.get("href") or "")) is not None and other != site
+        opening, closing = (OFFSITE_OPEN, OFFSITE_CLOSE) if offsite else (LINK_OPEN, LINK_CLOSE)
+        link.text = opening + (link.text or "")
         if len(link):
             last = link[-1]
-            last.tail = (last.tail or "") + LINK_CLOSE
+            last.tail = (last.tail or "") + closing
         else:
-            link.text += LINK_CLOSE
+            link.text += closing
+
+
+_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "ac", "edu", "gouv", "asso", "ne", "or"})
+
+
+def site_of(url: str) -> str | None:
+    """The registrable part of an absolute URL's host ("lemonde.fr", "bbc.co.uk"); None for a relative link."""
+    match = re.match(r"(?i)^(?:https?:)?//([^/:?#@]+)", url.strip())
+    if match is None:
+        return None
+    labels = match.group(1).lower().rstrip(".").split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-keep:])
 
 
 # --- class names ----------------------------------------------------------------------------------------------
@@ -343,12 +360,16 @@ def protected_nodes(title_h1: Element | None, body_marker: Element | None, page:
             keep.add(anchor)
             keep.update(anchor.iterancestors())
     keep.update(page.tags("html", "body"))
-    # A container holding most of the page's paragraph text is the article, whatever its class says.
+    # A container holding most of the page's paragraph text is the article, whatever its class says; so is one
+    # holding half of the publisher's marked body (`<div class="paywall">` around the paragraphs after the first).
     weights = page.weights()
     total = weights.get(page.root, 0.0)
+    inside = weights.get(body_marker, 0.0) if body_marker is not None else 0.0
     if total > 0:
         for tag, weight in weights.items():
-            if weight >= 0.6 * total and tag not in keep and is_noise_class(tag):
+            if tag in keep or not is_noise_class(tag):
+                continue
+            if weight >= 0.6 * total or (inside > 0 and weight >= 0.5 * inside and body_marker in tag.iterancestors()):
                 keep.add(tag)
     return keep
 
@@ -360,6 +381,8 @@ def drop_structural(page: Page, protected: set[Element]) -> None:
         if tag.tag == "figure" and tag.find(".//blockquote") is not None:
             _drop_all(page, list(tag.iterdescendants("figcaption", "img", "picture")))
             continue  # a quote with its attribution (HTML's recommended markup) is body text
+        if tag.tag == "figure" and tag.find(".//table") is not None:
+            continue  # a data table (Gutenberg's wp-block-table): its rows are read, its caption goes on its own
         if tag in protected:
             continue  # it holds the title or the body: an odd wrapper, not furniture
         if tag.tag == "header":

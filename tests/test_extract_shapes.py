@@ -8,14 +8,14 @@ out of the site, contact lines. The pages go through the whole extractor, trafil
 from __future__ import annotations
 
 import pytest
+from conftest import DATA, fold
 
 from audio_edition.config import LimitsConfig
 from audio_edition.extract import extract_article, judge_line
 from audio_edition.extract.consensus import vote
 from audio_edition.extract.tree import site_of
 from audio_edition.models import Article
-from audio_edition.source import read_source
-from conftest import DATA, fold
+from audio_edition.sources.reader import read_source
 
 SHAPES = DATA / "pages-shapes"
 

@@ -9,8 +9,10 @@ Plain-text scrapes (`scrape.py`) go through the same line rules. The rules thems
 
 from __future__ import annotations
 
-from ..models import Article, SourceDocument
-from .lines import LineVerdict, clean_text, fold, judge_line
+from audio_edition.extract.html import extract_html
+from audio_edition.extract.lines import LineVerdict, clean_text, fold, judge_line
+from audio_edition.extract.scrape import extract_text
+from audio_edition.models import Article, SourceDocument
 
 __all__ = ["LineVerdict", "clean_text", "extract_article", "fold", "judge_line"]
 
@@ -18,9 +20,5 @@ __all__ = ["LineVerdict", "clean_text", "extract_article", "fold", "judge_line"]
 def extract_article(doc: SourceDocument) -> Article:
     """Extract the article from a decoded document (HTML page or plain-text scrape)."""
     if doc.kind == "text":
-        from .scrape import extract_text
-
         return extract_text(doc)
-    from .html import extract_html
-
     return extract_html(doc)

@@ -9,11 +9,10 @@ from itertools import islice
 
 from lxml import etree
 
-from ..models import BlockKind
-from . import rules
-from .lines import clean_text, fold, judge_line, tidy_byline, words
-from .metadata import PageMeta, strip_site_name
-from .tree import (
+from audio_edition.extract import rules
+from audio_edition.extract.lines import clean_text, fold, judge_line, tidy_byline, words
+from audio_edition.extract.metadata import PageMeta, strip_site_name
+from audio_edition.extract.tree import (
     BR,
     LINK_CLOSE,
     LINK_OPEN,
@@ -32,6 +31,7 @@ from .tree import (
     text_of,
     tokens,
 )
+from audio_edition.models import BlockKind
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from ..models import BlockKind, SourceDocument
-from .lines import clean_text, judge_line
+from audio_edition.extract.lines import clean_text, judge_line
+from audio_edition.models import BlockKind, SourceDocument
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _anchor(trigrams: frozenset[tuple[str, ...]], kept: list[frozenset[tuple[str
 # --- trafilatura's reading ------------------------------------------------------------------------------------
 def trafilatura_blocks(page: object, url: str | None) -> list[Candidate]:
     """trafilatura's body of the page as blocks: paragraphs, intertitles, quotes, list items, table rows."""
-    import trafilatura
+    import trafilatura  # lazy: trafilatura is slow to load: only when a page is extracted
 
     try:
         document = trafilatura.bare_extraction(page, url=url, fast=True, include_comments=False,
@@ -181,7 +181,7 @@ def trafilatura_blocks(page: object, url: str | None) -> list[Candidate]:
     return [] if body is None else list(_blocks_of(body))
 
 
-def _blocks_of(body):  # noqa: ANN001, ANN202 - trafilatura's lxml elements
+def _blocks_of(body):
     for element in body:
         if element.tag == "list":
             yield from (("list_item", text) for item in element.iter("item") if (text := _text(item)))
@@ -194,5 +194,5 @@ def _blocks_of(body):  # noqa: ANN001, ANN202 - trafilatura's lxml elements
             yield _TRAFILATURA_KINDS.get(element.tag, "paragraph"), text
 
 
-def _text(element) -> str:  # noqa: ANN001 - an lxml element
+def _text(element) -> str:
     return clean_text(" ".join(element.itertext()))

@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..models import BlockKind
-from .consensus import Candidate, holds
-from .lines import clean_text, judge_line
+from audio_edition.extract.consensus import Candidate, holds
+from audio_edition.extract.lines import clean_text, judge_line
+from audio_edition.models import BlockKind
 
 log = logging.getLogger(__name__)
 

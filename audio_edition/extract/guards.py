@@ -19,14 +19,18 @@ Three questions, asked in this order of an extracted Article:
 from __future__ import annotations
 
 import dataclasses
+import io
+import lzma
 import re
 import threading
 from dataclasses import dataclass
 
-from ..config import Config
-from ..errors import AudioEditionError, InputError, RefusedArticle
-from ..models import Article, Block
-from .rules import PAYWALL_LABELS, PAYWALL_NOTICES
+import numpy as np
+
+from audio_edition.config import Config
+from audio_edition.errors import AudioEditionError, InputError, RefusedArticle
+from audio_edition.extract.rules import PAYWALL_LABELS, PAYWALL_NOTICES
+from audio_edition.models import Article, Block
 
 # --- rules (data) --------------------------------------------------------------------------------------------
 # Languages a news page plausibly is in; the detector chooses among these (plus the allowed ones). Without the
@@ -125,10 +129,7 @@ _DETECTOR_LOCK = threading.Lock()
 def _load_detector():
     """py3langid's identifier, its model read in memory (the library's own loader writes ~70 MB to a temp file:
     a full /tmp or a file size limit would break it)."""
-    import io
-    import lzma
-
-    import numpy as np
+    # lazy: py3langid is slow to load, and its model is big: only when a language is detected
     from py3langid import modelio
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
@@ -146,7 +147,7 @@ def _detector():
         if _DETECTOR is None:
             try:
                 _DETECTOR = _load_detector()
-            except Exception as exc:  # noqa: BLE001 - a broken install: one line, not a traceback
+            except Exception as exc:
                 raise AudioEditionError(f"cannot load the language model (py3langid): {type(exc).__name__}: "
                                         f"{exc}", "reinstall it: pip install --force-reinstall py3langid") from None
         return _DETECTOR

@@ -7,13 +7,13 @@ import re
 
 from lxml import etree
 
-from ..errors import InputError
-from ..models import Article, BlockKind, SourceDocument
-from . import body, tree
-from .consensus import second_opinion
-from .embedded import fuller_body
-from .lines import clean_text, finish_blocks, judge_line, paywall_notice
-from .metadata import absolute_url, first_time, read_metadata
+from audio_edition.errors import InputError
+from audio_edition.extract import body, tree
+from audio_edition.extract.consensus import second_opinion
+from audio_edition.extract.embedded import fuller_body
+from audio_edition.extract.lines import clean_text, finish_blocks, judge_line, paywall_notice
+from audio_edition.extract.metadata import absolute_url, first_time, read_metadata
+from audio_edition.models import Article, BlockKind, SourceDocument
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,10 @@ def extract_html(doc: SourceDocument) -> Article:
             log.debug("dropped %r (%s)", text[:60], verdict.why)
     if standfirst and not judge_line(standfirst).keep:
         standfirst = None
-    forced = {text for _, text, is_forced in raw if is_forced}
+    forced_texts = {text for _, text, is_forced in raw if is_forced}
     # A fuller body in the page's data (JSON-LD, app state) is the article; else trafilatura's reading votes.
     candidates = fuller_body(doc.text, candidates) or second_opinion(candidates, doc, known=[title, standfirst or ""],
-                                                                     keep=forced, marked=marked)
+                                                                     keep=forced_texts, marked=marked)
     blocks = finish_blocks(candidates, title, standfirst)
     if not any(b.kind in ("paragraph", "quote", "list_item") for b in blocks):
         raise InputError(f"no article text found in {doc.location}")

@@ -8,8 +8,9 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..models import Block, BlockKind
-from . import rules
+from audio_edition.extract import rules
+from audio_edition.models import Block, BlockKind
+
 
 # --- text helpers ---------------------------------------------------------------------------------------------
 def clean_text(text: str) -> str:
@@ -106,9 +107,7 @@ def _is_captioned_credit(line: str) -> bool:
         agency = any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", credit, re.IGNORECASE) for a in rules.CREDIT_AGENCIES)
         if words(credit) <= 12 and (mostly_upper or agency):
             return True
-    if len(line) < 400 and rules.TRAILING_CREDIT.search(line):
-        return True
-    return False
+    return len(line) < 400 and rules.TRAILING_CREDIT.search(line) is not None
 
 
 # --- last pass ------------------------------------------------------------------------------------------------

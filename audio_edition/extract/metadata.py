@@ -11,9 +11,9 @@ from urllib.parse import urljoin, urlparse, urlsplit
 
 from lxml import etree
 
-from . import rules
-from .lines import clean_text, words
-from .tree import Element, attr_words
+from audio_edition.extract import rules
+from audio_edition.extract.lines import clean_text, words
+from audio_edition.extract.tree import Element, attr_words
 
 log = logging.getLogger(__name__)
 _ARTICLE_TYPES = {"newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "blogposting",

@@ -69,7 +69,7 @@ NOISE_TOKENS = frozenset({
     "image", "img", "figure", "thumbnail", "thumb", "visuel", "illustration", "tweet", "twitter", "instagram",
     "facebook", "youtube", "dailymotion",
     # listen widgets (ReadSpeaker and friends)
-    "readspeaker", "rsbtn", "rs", "listen", "ecouter", "écouter", "audio", "tts", 
+    "readspeaker", "rsbtn", "rs", "listen", "ecouter", "écouter", "audio", "tts",
     # meta lines that the extractor reads separately
     "byline", "author", "authors", "auteur", "auteurs", "signature", "dateline", "date", "time", "timestamp",
     "meta", "metadata", "published", "updated", "readtime",
@@ -157,22 +157,22 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(à |a )?lire (aussi|également|egalement|encore|la suite|plus)( ?[:|>»-].*)?",
     r"(à |a )?voir (aussi|également|egalement)( ?[:|>»-].*)?",
     r"(à |a )?(découvrir|decouvrir|écouter|ecouter|regarder) (aussi|également|egalement)( ?[:|>»-].*)?",
-    r"(sur le même sujet|sur le meme sujet|dans la même rubrique|les plus lus|articles? les plus lus|"
+    (r"(sur le même sujet|sur le meme sujet|dans la même rubrique|les plus lus|articles? les plus lus|"
     r"les plus partagés|à la une|a la une|nos derniers articles|dernières actualités|en continu|"
     r"articles? (liés|similaires|connexes|recommandés)|vous aimerez aussi|vous aimerez peut-être aussi|"
     r"recommandé pour vous|nos recommandations|les articles? de la rubrique.*|plus d['’]articles?.*|"
     r"dans l['’]actualité|ailleurs sur le web|sélectionné pour vous|read more|related( articles| stories)?|"
-    r"lire l['’]article|voir l['’]article|découvrez aussi.*|liens? (externes?|utiles?|connexes?))\s*:?",
+    r"lire l['’]article|voir l['’]article|découvrez aussi.*|liens? (externes?|utiles?|connexes?))\s*:?"),
     r"(next|suivant|précédent|precedent|article suivant|article précédent)\s*[:>»]?",
     r"(à suivre|a suivre)\s*:?",
     # sharing and tools
     r"(partager|partagez|share)( (sur|on) .{1,30}| cet article| l['’]article| par e-?mail)?\s*:?",
-    r"(facebook|twitter|x|linkedin|whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|"
+    (r"(facebook|twitter|x|linkedin|whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|"
     r"pinterest|telegram|bluesky|threads|flipboard|reddit)( ?[,·|•] ?(facebook|twitter|x|linkedin|"
-    r"whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|pinterest|telegram|bluesky|threads))*",
+    r"whatsapp|messenger|e-?mail|copier le lien|imprimer|envoyer|pinterest|telegram|bluesky|threads))*"),
     r"(télécharger|téléchargez|installez) (l['’]application|notre application|l['’]appli).{0,80}",
-    r"retrouvez(-nous| toute l['’]actualité| l['’]actualité)? .{0,100}sur (facebook|twitter|instagram|google|x|"
-    r"whatsapp|tiktok|youtube|linkedin|notre application|l['’]application).{0,40}",
+    (r"retrouvez(-nous| toute l['’]actualité| l['’]actualité)? .{0,100}sur (facebook|twitter|instagram|google|x|"
+    r"whatsapp|tiktok|youtube|linkedin|notre application|l['’]application).{0,40}"),
     r"(en savoir plus|lire plus tard|écouter plus tard|lire la suite|voir la suite|recevoir les alertes)\s*:?",
     r"(vous avez aimé|cet article vous a plu|vous avez apprécié|votre avis nous intéresse).{0,80}",
     r"(contenus? sponsorisés?|sélectionné pour vous|nos partenaires|en partenariat avec .{1,60})",
@@ -180,31 +180,31 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(ajouter|sauvegarder|enregistrer) (à|a|aux|dans) (vos|mes|ma) (sélections?|favoris|liste).*",
     r"offrir (cet|l['’]) ?article.*", r"s['’]abonner", r"(je m['’]abonne|abonnez-vous).{0,80}",
     r"suivez(-nous| toute l['’]actualité| l['’]actualité| notre| nos| toute| en direct) .{0,120}", r"suivre (ce|cet|la|le) .{0,40}", r"signaler( un abus| une erreur)?.{0,40}",
-    r"(réagir|réagissez|commenter|commentaires?|\d+ commentaires?|voir les commentaires|"
-    r"afficher les commentaires|les commentaires sont fermés.*)",
+    (r"(réagir|réagissez|commenter|commentaires?|\d+ commentaires?|voir les commentaires|"
+    r"afficher les commentaires|les commentaires sont fermés.*)"),
     r"(tags?|mots[- ]clés|thèmes?|sujets?( associés)?|thématiques?|catégories?|rubriques?) ?:.*",
     r"newsletters?( .{0,80})?", r"inscrivez-vous.{0,120}", r"recevez .{0,80}newsletter.{0,60}",
     # paywall
-    r"(cet article est réservé aux abonnés|article réservé aux abonnés|réservé aux abonnés|"
+    (r"(cet article est réservé aux abonnés|article réservé aux abonnés|réservé aux abonnés|"
     r"la suite (de cet article )?est réservée aux abonnés.*|il vous reste [\d.,]+ ?% de (cet|l['’]) ?article à lire.*|"
     r"vous pouvez lire .{1,40} sur un seul appareil.*|déjà abonné.*|abonnez-vous pour lire.*|"
     r"pour lire la suite.*|(article|contenu) premium|exclusivité abonnés|offre spéciale.*|"
     r"(profitez|bénéficiez) de .{0,80}(offre|abonnement).*|connectez-vous.{0,80}|se connecter|"
-    r"essai gratuit.*|sans engagement.*|\d+[.,]?\d* ?€ ?(/|par) ?mois.*)",
+    r"essai gratuit.*|sans engagement.*|\d+[.,]?\d* ?€ ?(/|par) ?mois.*)"),
     # trust project and teaser furniture
     r"(apprenez à connaître|en savoir plus sur|découvrez) (le projet trust|the trust project|le trust project).*",
     r"(learn more about )?the trust project.*", r"(le )?projet trust.*", r"trust project",
     # date and meta lines read separately
-    r"(publié|publie|mis à jour|mis a jour|mis en ligne|modifié|actualisé|posted|updated|published)"
-    r"( le| on| à| :|:) .{0,80}",
+    (r"(publié|publie|mis à jour|mis a jour|mis en ligne|modifié|actualisé|posted|updated|published)"
+    r"( le| on| à| :|:) .{0,80}"),
     r"(le )?\d{1,2}(er)? \w+ \d{4}( à \d{1,2}(h|:)\d{0,2})?",
     r"(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche) \d{1,2}(er)? \w+ \d{4}.{0,30}",
     r"\d{1,2}/\d{1,2}/\d{2,4}( (à )?\d{1,2}[h:]\d{2})?", r"\d{1,2}[h:]\d{2}",
     # navigation and misc
     r"(accueil|home)( ?[>›/»|].*)?", r"(retour|revenir) (en haut|à l['’]accueil|au début).*",
     r"(haut de page|menu|fermer|close|rechercher|search|connexion|se déconnecter|mon compte|s['’]inscrire)",
-    r"(voir|afficher) (plus|moins|la vidéo|les photos|le diaporama|la galerie).*", r"(vidéo|video|photo|photos|"
-    r"diaporama|infographie|podcast)( ?[:|-] ?.{0,80})?", r"lire la vidéo", r"cliquez ici.{0,80}",
+    r"(voir|afficher) (plus|moins|la vidéo|les photos|le diaporama|la galerie).*", (r"(vidéo|video|photo|photos|"
+    r"diaporama|infographie|podcast)( ?[:|-] ?.{0,80})?"), r"lire la vidéo", r"cliquez ici.{0,80}",
     r"accepter( et fermer| tout| les cookies)?|refuser( tout)?|paramétrer( les cookies)?|tout accepter",
     r"(nous utilisons des cookies|ce site utilise des cookies|en poursuivant votre navigation).*",
     r"(cet? (contenu|article|vidéo) (est|n['’]est) .{0,60}(disponible|bloqué|accessible).*)",
@@ -214,17 +214,17 @@ FURNITURE_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\(?(photo|photos|image|illustration|crédit) (d['’]illustration|afp|reuters|dr|d\.r\.).{0,80}\)?",
     r"-+|—+|–+|_+|\*+|=+|•+|·+|~+|#+",
     # the same furniture on English-language pages
-    r"(related (internet )?links|related topics|more on this story|top stories|most (read|popular|viewed)|"
+    (r"(related (internet )?links|related topics|more on this story|top stories|most (read|popular|viewed)|"
     r"you (may|might) also like|recommended( for you| stories)?|trending( now)?|(more|recommended) from .{1,60}|"
     r"written by .{1,60}|about the author|share this( article| story)?|leave a (comment|reply)|"
-    r"(tagged|filed under|topics)\s*:?.{0,120})\s*:?",
+    r"(tagged|filed under|topics)\s*:?.{0,120})\s*:?"),
     r"follow .{1,60} on (x|twitter|facebook|instagram|linkedin|threads|bluesky|tiktok|youtube).{0,160}",
     r"(send|email|share) (us )?your (story ideas|stories|news tips|tips|photos).{0,120}",
     r"(sign up|subscribe|register) (for|to) .{0,60}(newsletter|updates|alerts).{0,80}",
     r"published in .{1,80}", r"(\d+ )?comments?( \(\d+\))?", r"\d+ ?min(ute)?s? read",
     r"image (source|caption|copyright),?.{0,120}",
-    r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t|tember)?|oct(ober)?|"
-    r"nov(ember)?|dec(ember)?)\.? \d{1,2},? \d{4}.{0,20}",
+    (r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t|tember)?|oct(ober)?|"
+    r"nov(ember)?|dec(ember)?)\.? \d{1,2},? \d{4}.{0,20}"),
 ))
 
 # Lines that are captions however long: "Sur cette photo ...", "Photo : ...".

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from ..errors import InputError
-from ..models import Article, BlockKind, SourceDocument
-from .lines import finish_blocks, fold, judge_line, clean_text, words
+from audio_edition.errors import InputError
+from audio_edition.extract.lines import clean_text, finish_blocks, fold, judge_line, words
+from audio_edition.models import Article, BlockKind, SourceDocument
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from itertools import islice
+from typing import TypeAlias
 
 from lxml import etree
 
-from . import rules
+from audio_edition.extract import rules
 
-Element = etree._Element
+Element: TypeAlias = etree._Element
 
 BR = "\u2028"  # stands for <br> while walking: two in a row split a paragraph, one is a space
 TTS_ONLY = "data-ae-tts-only"

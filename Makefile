@@ -46,7 +46,7 @@ lint: install
 # The Le Monde-like sample is cut by a paywall: --allow-partial builds it as an excerpt, and says so.
 demo: install
 	$(BIN)/audio-edition build examples/ --out output --allow-partial
-	@echo "Listen with the read-along player: $(BIN)/audio-edition serve output, then open http://127.0.0.1:8000/episodes/"
+	@echo "The show's site: $(BIN)/audio-edition serve output, then open http://127.0.0.1:8000/"
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

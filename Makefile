@@ -1,6 +1,7 @@
 # audio-edition — two commands do all the set-up:
 #   make demo   builds the bundled sample articles (examples/) into output/ (MP3, transcripts, feed, player)
-#   make test   runs the test suite (installs what it needs first: .venv, Debian chromium + redis-server, npm axe-core)
+#   make test   runs the test suite (installs what it needs first: .venv, Debian chromium, firefox-esr, pulseaudio and
+#               redis-server, npm axe-core and puppeteer-core)
 # For maintainers: make lint (ruff + mypy), make test-fast (the edit-test loop: tests not marked slow).
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,18 +17,20 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# System tools the tests drive for real, from Debian (never a browser download): chromium for the player's tests,
-# redis-server for the distributed workers' tests; axe-core comes from npm (package.json).
-DEBIAN_TEST_TOOLS := chromium redis-server
-test-deps: node_modules/axe-core/axe.min.js
+# System tools the tests drive for real, from Debian (never a browser download): chromium for the player's and the
+# site's tests, firefox-esr as their second engine (driven by puppeteer-core over WebDriver BiDi) with pulseaudio
+# as its null sound output, redis-server for the distributed workers' tests; axe-core and puppeteer-core come from
+# npm (package.json), with PUPPETEER_SKIP_DOWNLOAD so that nothing downloads a browser.
+DEBIAN_TEST_TOOLS := chromium firefox-esr pulseaudio redis-server
+test-deps: node_modules/.installed
 	@missing=""; for t in $(DEBIAN_TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "some tests need Debian packages:$$missing (sudo apt-get install$$missing)"; fi; fi
 
-node_modules/axe-core/axe.min.js: package.json
-	npm install --no-audit --no-fund --silent
+node_modules/.installed: package.json package-lock.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent
 	touch $@
 
 test: install test-deps
@@ -43,7 +46,7 @@ lint: install
 # The Le Monde-like sample is cut by a paywall: --allow-partial builds it as an excerpt, and says so.
 demo: install
 	$(BIN)/audio-edition build examples/ --out output --allow-partial
-	@echo "Listen with the read-along player: $(BIN)/audio-edition serve output, then open http://127.0.0.1:8000/episodes/"
+	@echo "The show's site: $(BIN)/audio-edition serve output, then open http://127.0.0.1:8000/"
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -19,11 +19,12 @@ import click
 from audio_edition import __version__
 from audio_edition.build.display import Terminal
 from audio_edition.build.run import run_build
-from audio_edition.config import load_config
+from audio_edition.config import Config, load_config
 from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, RefusedArticle
 from audio_edition.extract import extract_article
 from audio_edition.extract.guards import check_article, guard_policy
 from audio_edition.models import script_to_dict
+from audio_edition.publish.feed import is_local_url
 from audio_edition.publish.publisher import list_episodes, regenerate, remove_episode
 from audio_edition.publish.serve import serve_directory
 from audio_edition.scale.cli import enqueue_sources, print_status
@@ -182,6 +183,7 @@ def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | No
     outcome = run_build(list(sources), Path(out_dir), config, jobs=jobs, display=Terminal(),
                         wait_for_lock=not no_wait,
                         stats_file=Path(stats_json) if stats_json else None)
+    _warn_local_base_url(config)
     if outcome.skipped:
         click.echo(f"audio-edition: {len(outcome.skipped)} article(s) not built: refused or unreadable "
                    "(named above)", err=True)
@@ -193,8 +195,19 @@ def build(obj: _Context, sources: tuple[str, ...], out_dir: str, voice: str | No
 @pass_ctx
 def feed(obj: _Context, out_dir: str) -> None:
     """Regenerate feed.xml and the episode pages from the episode store."""
-    path = regenerate(Path(out_dir), obj.config())
+    config = obj.config()
+    path = regenerate(Path(out_dir), config)
     click.echo(f"feed written: {path}")
+    _warn_local_base_url(config)
+
+
+def _warn_local_base_url(config: Config) -> None:
+    """One yellow line when the feed and embeds would point at the local preview address: fine to try the site
+    out, useless to anyone else."""
+    if is_local_url(config.podcast.base_url):
+        click.secho(f"audio-edition: the feed and embeds point at the local preview address "
+                    f"{config.podcast.base_url.strip()}; set the public one with --base-url URL or "
+                    f"[podcast] base_url in audio-edition.toml", fg="yellow", err=True)
 
 
 # --- voices --------------------------------------------------------------------------------------------------

@@ -39,6 +39,15 @@ class PodcastConfig:
     copyright: str | None = None
     locked: bool = True
     feed_window: int | None = None  # keep the newest N episodes in feed.xml (None: all)
+    # The show's page in podcast apps, linked from the show page (publish/site.py) when set.
+    apple_podcasts_url: str | None = None
+    spotify_url: str | None = None
+    deezer_url: str | None = None
+    youtube_music_url: str | None = None
+    amazon_music_url: str | None = None
+    pocket_casts_url: str | None = None
+    overcast_url: str | None = None
+    podcast_addict_url: str | None = None
 
 
 @dataclass(frozen=True)

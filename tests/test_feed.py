@@ -99,7 +99,10 @@ def check_feed(out: Path, cfg: Config, durations: dict[str, float] | None = None
     locked = one(channel, "podcast:locked")
     assert (locked.text, locked.get("owner")) == ("yes", podcast.owner_email)
     txt = one(channel, "podcast:txt")
-    assert (txt.get("purpose"), txt.text) == ("ai-content", "true")
+    # A sentence a listener can read (a bare "true" is dropped by some parsers), naming the voice.
+    assert txt.get("purpose") == "ai-content"
+    assert txt.text == ("Les épisodes de ce podcast sont des articles lus par une voix de synthèse, non par une "
+                        "personne (Piper, voix fr_FR-tiny-test).")
 
     items = channel.findall("item")
     assert items
@@ -129,8 +132,13 @@ def check_feed(out: Path, cfg: Config, durations: dict[str, float] | None = None
         expected = durations[row.slug] if durations else row.duration
         assert int(duration) == round(expected)
         assert one(item, "itunes:explicit").text == "false"
-        if row.image:
-            assert one(item, "itunes:image").get("href") == row.image
+        artwork = out / "episodes" / row.slug / "artwork.jpg"
+        if artwork.is_file():  # the square artwork made for the episode, served from the site
+            assert one(item, "itunes:image").get("href") == f"{BASE}episodes/{row.slug}/artwork.jpg"
+            with Image.open(artwork) as art:
+                assert art.width == art.height and 1400 <= art.width <= 3000 and art.mode == "RGB"
+        else:  # never the article's own photo (1200x630 on the publisher's domain: refused by Apple)
+            assert item.find("itunes:image", NS) is None
         transcripts = {t.get("type"): t for t in item.findall("podcast:transcript", NS)}
         assert set(transcripts) == {"text/vtt", "application/x-subrip"}
         for t in transcripts.values():
@@ -233,17 +241,19 @@ def test_trap_explicit_is_true_false_not_yes_no(tmp_path):
     assert b">yes</itunes:explicit>" not in (tmp_path / "feed.xml").read_bytes()
 
 
-def test_trap_image_urls_jpeg_and_query_strings_are_kept(tmp_path):
-    odd = dataclasses.replace(article(1), image="https://img.example.fr/une.jpeg?width=1400&q=80")
-    webp = dataclasses.replace(article(2), image="https://img.example.fr/une.webp")
+def test_item_artwork_is_the_episodes_own_square_file_never_the_article_photo(tmp_path):
+    with_art = dataclasses.replace(article(1), image="https://img.example.fr/une.jpeg?width=1200&q=80")
+    without = dataclasses.replace(article(2), image="https://img.example.fr/une.webp")
     cover = tmp_path / "artwork.jpeg"
     Image.new("RGB", (1400, 1400), "navy").save(cover, "JPEG")
     out = tmp_path / "out"
-    publish(out, config(cover=str(cover)), [finished_episode(out, odd), finished_episode(out, webp)])
+    episodes = [finished_episode(out, with_art), finished_episode(out, without)]
+    Image.new("RGB", (1400, 1400), "teal").save(out / "episodes" / episodes[0].slug / "artwork.jpg", "JPEG")
+    publish(out, config(cover=str(cover)), episodes)
     root = parse(out)
     images = {i.findtext("link"): i.find("itunes:image", NS) for i in root.findall("channel/item")}
-    assert images[odd.url].get("href") == odd.image  # feedgen would raise on this one
-    assert images[webp.url] is None  # Apple accepts only JPEG/PNG artwork: left out rather than rejected
+    assert images[with_art.url].get("href") == f"{BASE}episodes/{episodes[0].slug}/artwork.jpg"
+    assert images[without.url] is None  # no artwork of its own: apps show the cover
     # A configured "artwork.jpeg" is published under a .jpg name, which feedgen would otherwise drop silently.
     assert root.find("channel/itunes:image", NS).get("href") == BASE + "cover.jpg"
     assert (out / "cover.jpg").read_bytes() == cover.read_bytes()

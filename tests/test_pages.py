@@ -136,7 +136,10 @@ def test_embed_snippet_on_the_page_is_a_working_player_element(tmp_path):
     config = Config().replace("podcast", base_url="https://audio.example.org/podcast/")
     episode = make_episode(title=NASTY)
     doc = parse(write_episode_page(tmp_path, config, episode))
-    snippet = doc.cssselect(".ae-embed pre code")[0].text_content()  # what an editor copies
+    iframe_code, snippet = (c.text_content() for c in doc.cssselect(".ae-embed pre code"))  # what an editor copies
+    iframe = lxml.html.fragment_fromstring(iframe_code)
+    assert iframe.tag == "iframe" and iframe.get("title") == f"Lecteur audio : {NASTY}"
+    assert iframe.get("src") == f"https://audio.example.org/podcast/episodes/{episode.slug}/embed.html"
     embed = lxml.html.fragment_fromstring(snippet, create_parent="div")
     player = embed.cssselect("div.audio-edition")[0]
     assert player.get("data-title") == NASTY

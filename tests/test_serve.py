@@ -234,3 +234,63 @@ def test_cli_serve_answers_range_requests(site):
         proc.terminate()
         proc.wait(timeout=10)
     assert f"127.0.0.1:{port}" in proc.stderr.read()
+
+
+def _start_cli_server(folder: Path) -> tuple[subprocess.Popen, int]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "audio_edition", "serve", str(folder), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError(f"serve did not start: {proc.stderr.read() if proc.stderr else ''}") from None
+            time.sleep(0.1)
+
+
+def test_cli_serve_logs_a_dropped_connection_as_one_line_and_stops_on_sigterm(site):
+    proc, port = _start_cli_server(site)
+    try:
+        # A browser that gives up half-way through its request: the connection is reset (RST, not FIN).
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"GET /episodes/ep/ep-abc.mp3 HTTP/1.1\r\nHost: x")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        client.close()
+        time.sleep(0.5)
+        # It still serves.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("HEAD", "/episodes/ep/ep-abc.mp3")
+        assert conn.getresponse().status == 200
+        conn.close()
+        started = time.monotonic()
+        proc.send_signal(15)  # SIGTERM, as systemd or docker stop send it
+        code = proc.wait(timeout=10)
+        stopped_in = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert code == 0 and stopped_in < 2, (code, stopped_in, stderr)
+    assert "Traceback" not in stderr
+    dropped = [line for line in stderr.splitlines() if "closed the connection" in line]
+    assert len(dropped) == 1 and "ConnectionResetError" in dropped[0], stderr
+    assert stderr.rstrip().endswith("Stopped.")
+
+
+def test_cli_serve_stops_promptly_on_ctrl_c(site):
+    proc, port = _start_cli_server(site)
+    try:
+        started = time.monotonic()
+        proc.send_signal(2)  # SIGINT: Ctrl+C
+        code = proc.wait(timeout=10)
+        assert code == 0 and time.monotonic() - started < 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")

@@ -19,6 +19,7 @@ from audio_edition.audio.assemble import assemble_episode, compute_script_hash
 from audio_edition.config import Config
 from audio_edition.fileio import file_digest
 from audio_edition.models import Episode, Script
+from audio_edition.publish.artwork import write_episode_artwork
 from audio_edition.voice.pool import SynthesisPool
 from audio_edition.voice.spec import EngineSpec
 
@@ -89,9 +90,11 @@ class ArticleResult:
 
 
 def build_article(script: Script, reader: Reader, config: Config, place: Callable[[str], Placement],
-                  progress: ArticleProgress | None = None, *, release_voice: bool = False) -> ArticleResult:
-    """Script → hash → unchanged? → clips → episode files. PLACE gets the script hash and says where the episode
-    goes; RELEASE_VOICE frees the voice's memory before assembly (nothing more for it to speak)."""
+                  progress: ArticleProgress | None = None, *, release_voice: bool = False,
+                  url_guard: Callable[[str], None] | None = None) -> ArticleResult:
+    """Script → hash → unchanged? → clips → episode files (and the episode's artwork from the article's image).
+    PLACE gets the script hash and says where the episode goes; RELEASE_VOICE frees the voice's memory before
+    assembly (nothing more for it to speak); URL_GUARD checks the image's address before it is fetched."""
     progress = progress or Quiet()
     script_hash = reader.script_hash(script, config)
     placement = place(script_hash)
@@ -107,4 +110,5 @@ def build_article(script: Script, reader: Reader, config: Config, place: Callabl
     progress.assembling()
     episode = assemble_episode(script, clips, config, placement.directory, placement.slug, reader.spec.voice,
                                reader.pool.engine_name, script_hash=script_hash)
+    write_episode_artwork(placement.directory, script.article, config, url_guard)
     return ArticleResult(placement.slug, script_hash, episode, synthesis_seconds)

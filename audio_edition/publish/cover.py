@@ -14,6 +14,7 @@ import textwrap
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from audio_edition.config import Config
@@ -103,11 +104,34 @@ def _checked_cover(path: Path) -> tuple[bytes, str]:
     return data, _EXTENSIONS[fmt]
 
 
+def _default_background(title: str) -> tuple[int, int, int]:
+    hue = hashlib.sha256(f"{_DRAWING_VERSION}:{title}".encode()).digest()[0] / 255.0
+    r, g, b = (round(c * 255) for c in colorsys.hls_to_rgb(hue, 0.28, 0.55))
+    return r, g, b
+
+
+def show_colour(config: Config) -> tuple[int, int, int]:
+    """The show's colour, that episode artwork is padded with: the drawn cover's background, or the mean colour
+    of the configured cover's edges (what a picture set on it blends into)."""
+    source = config.resolve(config.podcast.cover)
+    if source is None:
+        return _default_background(config.podcast.title)
+    try:
+        with Image.open(source) as image:
+            small = image.convert("RGB").resize((32, 32))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return _default_background(config.podcast.title)
+    edges = np.asarray(small, dtype=np.float64)
+    ring = np.concatenate([edges[0], edges[-1], edges[1:-1, 0], edges[1:-1, -1]])
+    r, g, b = (int(round(v)) for v in ring.mean(axis=0))
+    return r, g, b
+
+
 def _default_cover(title: str) -> bytes:
     """A plain, legible square cover: the show title in white on a colour derived from it."""
     digest = hashlib.sha256(f"{_DRAWING_VERSION}:{title}".encode()).digest()
     hue = digest[0] / 255.0
-    background = tuple(round(c * 255) for c in colorsys.hls_to_rgb(hue, 0.28, 0.55))
+    background = _default_background(title)
     accent = tuple(round(c * 255) for c in colorsys.hls_to_rgb(hue, 0.62, 0.65))
     side = DEFAULT_SIDE
     image = Image.new("RGB", (side, side), background)

@@ -33,6 +33,7 @@ from audio_edition import __version__
 from audio_edition.config import Config, PodcastConfig
 from audio_edition.errors import InputError
 from audio_edition.fileio import atomic_write_bytes
+from audio_edition.publish.artwork import ARTWORK_FILE
 from audio_edition.publish.podcast_ext import (
     ItunesExtras,
     ItunesExtrasEntry,
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 FEED_NAME = "feed.xml"
 MAX_CHANNEL_DESCRIPTION_BYTES = 4000  # Apple and PSP-1
 MAX_TITLE_CHARS = 255  # PSP-1: node values are limited to 255 characters unless said otherwise
-AI_CONTENT_TXT = "true"
+ENGINE_NAMES = {"piper": "Piper", "espeak": "espeak-ng"}
 
 # Apple Podcasts categories (https://podcasters.apple.com/support/1691-apple-podcasts-categories).
 APPLE_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -91,6 +92,15 @@ def base_url(podcast: PodcastConfig) -> str:
     return url.rstrip("/") + "/"
 
 
+def is_local_url(url: str) -> bool:
+    """True for an address only this machine can reach (the default preview address, localhost)."""
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return False
+    return host in ("127.0.0.1", "localhost", "::1") or bool(host and host.startswith("127."))
+
+
 def feed_url(podcast: PodcastConfig) -> str:
     return urljoin(base_url(podcast), FEED_NAME)
 
@@ -98,6 +108,20 @@ def feed_url(podcast: PodcastConfig) -> str:
 def episode_url(base: str, slug: str, file_name: str = "") -> str:
     """Absolute URL of a file in episodes/<slug>/ (path segments percent-encoded)."""
     return urljoin(base, f"episodes/{quote(slug)}/{quote(file_name)}")
+
+
+def engine_name(engine: str) -> str:
+    return ENGINE_NAMES.get(engine, engine)
+
+
+def ai_content_txt(episodes: Sequence[StoredEpisode]) -> str:
+    """podcast:txt purpose="ai-content": a sentence a listener can read (some parsers drop a bare "true"), naming
+    the synthetic voices the episodes in the feed are read by."""
+    voices = sorted({(engine_name(r.engine or ""), r.voice) for r in episodes if r.engine and r.voice})
+    named = " ; ".join(f"{engine}, voix {voice}" for engine, voice in voices)
+    sentence = ("Les épisodes de ce podcast sont des articles lus par une voix de synthèse, non par une personne"
+                + (f" ({named})." if named else "."))
+    return sentence if len(sentence) <= 4000 else sentence[:3999] + "…"
 
 
 def check_podcast_config(podcast: PodcastConfig) -> None:
@@ -138,10 +162,6 @@ def _short(text: str, limit: int = MAX_TITLE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _has_image_extension(url: str) -> bool:
-    return urlsplit(url).path.lower().endswith((".jpg", ".jpeg", ".png"))
-
-
 def build_feed(out_dir: Path, config: Config, episodes: Sequence[StoredEpisode], cover_file: str,
                *, channel_guid: str | None = None, empty_date: datetime | None = None) -> bytes:
     """The feed.xml bytes for `episodes` (newest first, as the store gives them)."""
@@ -178,7 +198,7 @@ def build_feed(out_dir: Path, config: Config, episodes: Sequence[StoredEpisode],
     fg.podcast.guid(channel_guid or podcast_guid(self_url))
     fg.podcast.locked(podcast.locked, podcast.owner_email)
     # The whole show is read by a synthetic voice: say so machine-readably (and in every item's description).
-    fg.podcast.txt(AI_CONTENT_TXT, purpose="ai-content")
+    fg.podcast.txt(ai_content_txt(episodes), purpose="ai-content")
 
     newest: datetime | None = None
     for row in episodes:
@@ -211,8 +231,10 @@ def _add_item(fg: FeedGenerator, out_dir: Path, base: str, row: StoredEpisode, p
     entry.itunes.itunes_duration(str(round(row.duration or 0)))
     entry.itunes.itunes_episode_type("full")
     entry.itunes_extras.explicit(podcast.explicit)
-    if row.image and urlsplit(row.image).scheme in ("http", "https") and _has_image_extension(row.image):
-        entry.itunes_extras.image(row.image)
+    # Only the square artwork made for the episode (publish/artwork.py): the article's own photo is never square
+    # and 1400-3000 px, and Apple refuses an item whose artwork is not.
+    if (folder / ARTWORK_FILE).is_file():
+        entry.itunes_extras.image(episode_url(base, row.slug, ARTWORK_FILE))
     for file_name, mime in ((row.transcript_vtt, "text/vtt"), (row.transcript_srt, "application/x-subrip")):
         if file_name and (folder / file_name).is_file():
             entry.podcast.transcript(Transcript(episode_url(base, row.slug, file_name), mime, language, "captions"))

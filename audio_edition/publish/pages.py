@@ -28,8 +28,10 @@ from audio_edition.publish.cover import cover_file
 
 log = logging.getLogger(__name__)
 
-PLAYER_FILES = ("player.js", "player.css")
+PLAYER_FILES = ("player.js", "player.css", "show.js", "site.css")  # show.js, site.css: the show page, embeds
 SYNTHETIC_LABEL = "Version audio de cet article, lue par une voix de synthèse"
+SHOW_LABEL = "Des articles lus par une voix de synthèse"
+EMBED_WIDTH, EMBED_HEIGHT = 640, 270  # the embed page at 640 px: title line and the player's two rows, no scroll
 EXCERPT_NOTICE = "Extrait\u00a0: la suite de l’article est réservée aux abonnés du site d’origine."
 DEFAULT_FILES = {"vtt": "transcript.vtt", "srt": "transcript.srt", "chapters": "chapters.json"}
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
@@ -151,8 +153,18 @@ def chapters_html(episode: Episode) -> str:
 
 
 # --- the page -------------------------------------------------------------------------------------------------
-PAGE = Template((importlib.resources.files("audio_edition.publish") / "templates" / "episode.html")
-                .read_text(encoding="utf-8"))  # $names are filled in escaped (render_episode_page)
+def read_template(name: str) -> str:
+    return (importlib.resources.files("audio_edition.publish") / "templates" / name).read_text(encoding="utf-8")
+
+
+PAGE = Template(read_template("episode.html"))  # $names are filled in escaped (render_episode_page)
+
+
+def iframe_html(src: str, title: str) -> str:
+    """The iframe a host page gets (oEmbed's html too): a title for screen readers, no border, lazy, and no
+    autoplay permission asked."""
+    return (f'<iframe src="{_e(src)}" width="{EMBED_WIDTH}" height="{EMBED_HEIGHT}" '
+            f'title="{_e("Lecteur audio : " + title)}" loading="lazy" style="border:0;max-width:100%"></iframe>')
 
 
 def embed_snippet(config: Config, episode: Episode) -> str:
@@ -180,6 +192,9 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
     base = config.podcast.base_url.rstrip("/") + "/"
     page_url = _safe_url(f"{base}episodes/{quote(episode.slug)}/")
     original = _safe_url(article.url)
+    oembed_url = _safe_url(f"{base}episodes/{quote(episode.slug)}/oembed.json")
+    embed_url = f"{base}episodes/{quote(episode.slug)}/embed.html"
+    iframe = iframe_html(embed_url, article.title)
 
     meta_parts = []
     if article.byline:
@@ -211,6 +226,8 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
         title=_e(article.title),
         description=_e(article.standfirst or f"{SYNTHETIC_LABEL}."),
         canonical=f'<link rel="canonical" href="{_e(page_url)}">\n' if page_url else "",
+        oembed=(f'<link rel="alternate" type="application/json+oembed" href="{_e(oembed_url)}" '
+                f'title="{_e(article.title)}">\n') if oembed_url else "",
         audio_abs=_e(f"{base}episodes/{quote(episode.slug)}/{quote(episode.audio_file)}"),
         podcast_title=_e(config.podcast.title),
         label=_e(SYNTHETIC_LABEL),
@@ -222,7 +239,7 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
         track_label="Transcription (français)" if lang == "fr" else "Transcription",
         chapters_href=_href(files["chapters"]),
         artist=_e(article.byline or article.site_name or config.podcast.author),
-        artwork=f' data-artwork="../../{_href(artwork)}"' if artwork else "",
+        artwork=f' data-artwork="{_e(artwork)}"' if artwork else "",
         audio_href=_href(episode.audio_file),
         vtt_href=_href(files["vtt"]),
         size=file_size(episode.audio_bytes),
@@ -230,6 +247,7 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
         duration=spoken_duration(episode.duration),
         chapters_section=chapters_section,
         embed=_e(embed_snippet(config, episode)),
+        embed_iframe=_e(iframe),
         transcript=transcript_html(episode),
         file_links="".join(file_links),
         voice=_e(episode.voice),
@@ -242,7 +260,10 @@ def write_episode_page(out_dir: Path, config: Config, episode: Episode) -> Path:
     """Write `out_dir/episodes/<slug>/index.html` (atomically) and return its path."""
     out_dir = Path(out_dir)
     path = out_dir / "episodes" / episode.slug / "index.html"
-    artwork = cover_file(out_dir)
+    # Lock-screen art: the episode's own square artwork, else the show's cover.
+    cover = cover_file(out_dir)
+    artwork = ("artwork.jpg" if (path.parent / "artwork.jpg").is_file()
+               else f"../../{quote(cover)}" if cover else None)
     page = render_episode_page(config, episode, artwork)
     atomic_write_bytes(path, page.encode("utf-8"))
     log.info("episode page written: %s", path)

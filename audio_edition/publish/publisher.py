@@ -32,7 +32,9 @@ from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.fileio import OutputLock
 from audio_edition.models import Article, Episode, episode_from_dict, episode_to_dict
 from audio_edition.publish.cover import check_cover, ensure_cover
-from audio_edition.publish.feed import check_podcast_config, feed_url, write_feed
+from audio_edition.publish.embed import write_embed
+from audio_edition.publish.feed import check_podcast_config, engine_name, feed_url, write_feed
+from audio_edition.publish.json_feed import write_json_feed
 from audio_edition.publish.pages import (
     EXCERPT_NOTICE,
     install_player,
@@ -40,6 +42,7 @@ from audio_edition.publish.pages import (
 )
 from audio_edition.publish.podcast_ext import podcast_guid
 from audio_edition.publish.s3_target import check_target, push_output
+from audio_edition.publish.site import write_show_pages
 from audio_edition.publish.store import EpisodeStore, StoredEpisode, published_intact, store_path, utc_now
 from audio_edition.slug import slugify
 
@@ -163,23 +166,28 @@ def publication_date(published: str | None) -> str | None:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def credits_line(article: Article) -> str | None:
+    """"Par Claire Dumas. Traduction de Jaime Arrambide." — who wrote (and translated) what the voice reads."""
+    parts = [" ".join(p.split()).rstrip(" .") for p in (article.byline, article.translator) if p and p.strip()]
+    return ". ".join(parts) + "." if parts else None
+
+
 def item_description(episode: Episode) -> str:
-    """Unique per episode: the standfirst (else the first paragraph), then the AI-voice notice (and, for an
-    excerpt of an article behind a paywall, the excerpt notice)."""
+    """Unique per episode: the standfirst (else the first paragraph), the byline and translator, then the AI-voice
+    notice (and, for an excerpt of an article behind a paywall, the excerpt notice)."""
     article = episode.script.article
     lead = article.standfirst or next((b.text for b in article.blocks if b.kind == "paragraph"), "") or article.title
-    notice = f"{AI_VOICE_NOTICE} ({_engine_name(episode.engine)}, voix {episode.voice})."
+    notice = f"{AI_VOICE_NOTICE} ({engine_name(episode.engine)}, voix {episode.voice})."
     if article.excerpt:
         notice = f"{EXCERPT_NOTICE} {notice}"
+    credits = credits_line(article)
+    if credits:
+        notice = f"{credits}\n\n{notice}"
     budget = MAX_ITEM_DESCRIPTION_BYTES - len(notice.encode("utf-8")) - 2
     if len(lead.encode("utf-8")) > budget:
         cut = lead.encode("utf-8")[: budget - 3].decode("utf-8", "ignore")
         lead = cut.rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
     return f"{lead}\n\n{notice}"
-
-
-def _engine_name(engine: str) -> str:
-    return {"piper": "Piper", "espeak": "espeak-ng"}.get(engine, engine)
 
 
 def _stored(plan: StoredEpisode, episode: Episode, audio_bytes: int) -> StoredEpisode:
@@ -262,12 +270,17 @@ def _regenerate(out_dir: Path, config: Config) -> Path:
     """regenerate() for a caller that already holds the output lock (the build, through publish())."""
     check_config(config)
     with EpisodeStore(out_dir, create=False) as store:
-        in_feed = store.published(config.podcast.feed_window)
+        published = store.published()
         store_created = datetime.fromisoformat(store.meta("created_at") or utc_now())
         channel_guid = _channel_guid(store, config)
+    window = config.podcast.feed_window
+    in_feed = published[:window] if window is not None else published
     cover = ensure_cover(out_dir, config)
     feed_path = write_feed(out_dir, config, in_feed, cover, channel_guid=channel_guid, empty_date=store_created)
-    _write_pages(out_dir, config, in_feed)
+    write_json_feed(out_dir, config, in_feed, cover)
+    # The site lists every published episode, also those older than the feed's window.
+    _write_pages(out_dir, config, published)
+    write_show_pages(out_dir, config, published, cover)
 
     push_output(out_dir, config)  # the S3 target (no-op for local): audio first, feed.xml last
     return feed_path
@@ -314,8 +327,10 @@ def remove_episode(out_dir: Path, config: Config, slug: str, *, delete_files: bo
 
 
 def _write_pages(out_dir: Path, config: Config, rows: Sequence[StoredEpisode]) -> None:
+    """Each episode's page, embed page and oEmbed response (each file rewritten only when its bytes change)."""
     install_player(out_dir)
     for row in rows:
         episode = stored_episode(row, out_dir)
         if episode is not None:
             write_episode_page(out_dir, config, episode)
+            write_embed(out_dir, config, episode)

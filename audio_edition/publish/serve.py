@@ -19,6 +19,7 @@ import html
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 from http import HTTPStatus
@@ -262,11 +263,20 @@ class PreviewHandler(BaseHTTPRequestHandler):
 class PreviewServer(ThreadingHTTPServer):
     """A threading HTTP server bound to one folder. `url` is where to point a browser."""
 
-    daemon_threads = True
+    daemon_threads = True  # a listener still downloading never holds up Ctrl+C
 
     def __init__(self, directory: Path, host: str, port: int) -> None:
         self.root = directory.resolve()
         super().__init__((host, port), PreviewHandler)
+
+    def handle_error(self, request, client_address) -> None:
+        """A browser that hangs up (it seeks, closes the tab, gives up on a preload) is one short line, not the
+        socketserver traceback; anything else is still reported in full."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.info("%s closed the connection (%s)", client_address[0], type(error).__name__)
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
@@ -304,9 +314,20 @@ def serve_directory(directory: Path, host: str, port: int) -> None:
     # This is the CLI's foreground loop, so it tells the user where to look (stderr, like any server log).
     sys.stderr.write(f"Serving {server.root} at {server.url} (Ctrl+C to stop)\n")
     sys.stderr.flush()
+    # Like any preview server, one line per request (and per dropped connection) on stderr.
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    # SIGTERM (systemd, docker stop, kill) stops it as Ctrl+C does: at once, with the port released.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.server_close()
+    sys.stderr.write("Stopped.\n")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -235,7 +235,9 @@ def _build_article(task, ctx: WorkerContext, job_id: str, payload: dict) -> str:
 
     reader = _reader(article_language(article))
     try:
-        result = build_article(script, reader, config, into_staging)
+        # The article's image is fetched for someone else too: the same address check as its page.
+        result = build_article(script, reader, config, into_staging,
+                               url_guard=partial(check_url_allowed, allow_private=settings(config).allow_private_urls))
     except BaseException:
         for folder in staging:  # a half-built episode is never handed to the publisher
             shutil.rmtree(folder, ignore_errors=True)

@@ -274,7 +274,9 @@
     this.chapterBtn = disclosure('ae-chapters-toggle', 'chapters', 'Chapitres',
       { 'aria-controls': this.id + '-chapters', hidden: '' });
     this.transcriptBtn = disclosure('ae-transcript-toggle', 'transcript', 'Transcription', { hidden: '' });
-    this.download = make('a', { 'class': 'ae-btn ae-download', href: audio.currentSrc || audio.getAttribute('src') || '', download: '' });
+    var source = audio.querySelector('source');
+    var file = audio.src || (source && source.src) || audio.currentSrc || '';  // absolute, known before loading
+    this.download = make('a', { 'class': 'ae-btn ae-download', href: file, download: '' });
     this.download.innerHTML = icon('download') + '<span class="ae-label">Télécharger</span>' +
       '<span class="ae-vh"> l’épisode (MP3)</span>';
     // The chapter toggle comes last so that its list follows it directly in the Tab order.
@@ -295,7 +297,7 @@
       '<span class="ae-now-label">Phrase en cours\u00a0:</span> <span class="ae-now-text"></span>');
     this.tools.appendChild(switches);
     this.tools.appendChild(this.nowLine);
-    this.sentenceHint = make('span', { 'class': 'ae-vh', id: this.id + '-sentence-hint' },
+    this.sentenceHint = make('span', { id: this.id + '-sentence-hint', hidden: '' },
       'Entrée\u00a0: écouter à partir de cette phrase.');
 
     // When the MP3 cannot be played: say so and show the way to the file and to the text.
@@ -467,9 +469,11 @@
     if (this.audio.paused || this.audio.ended) this.play(); else this.audio.pause();
   };
 
-  Player.prototype.play = function () {
+  // `quiet`: the caller announces something more telling than « Lecture en cours » (a chapter).
+  Player.prototype.play = function (quiet) {
     var self = this;
     this.followPaused = false;
+    if (quiet) this.announcedPlaying = true;
     var promise = this.audio.play();
     if (promise && promise.catch) {
       promise.catch(function (err) {
@@ -696,7 +700,7 @@
 
   Player.prototype.playChapter = function (i) {
     this.seekTo(this.chapters[i].start);
-    this.play();
+    this.play(true);
     this.announce(this.chapterLabel(i));
   };
 
@@ -740,9 +744,10 @@
     var t = this.seekTo(this.sentences[i].start);
     this.moveFocus(i, false);
     if (!andPlay) return true;
-    this.play();
     var chapter = this.chapterAt(t);
-    if (chapter >= 0 && Math.abs(this.chapters[chapter].start - t) < 0.5) this.announce(this.chapterLabel(chapter));
+    var isChapter = chapter >= 0 && Math.abs(this.chapters[chapter].start - t) < 0.5;
+    this.play(isChapter);
+    if (isChapter) this.announce(this.chapterLabel(chapter));
     return true;
   };
 

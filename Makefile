@@ -1,6 +1,7 @@
 # audio-edition — two commands do all the set-up:
 #   make demo   builds the bundled sample articles (examples/) into output/ (MP3, transcripts, feed, player)
-#   make test   runs the test suite (installs what it needs first: .venv, Debian chromium + redis-server, npm axe-core)
+#   make test   runs the test suite (installs what it needs first: .venv, Debian chromium, firefox-esr and
+#               redis-server, npm axe-core and puppeteer-core)
 # For maintainers: make lint (ruff + mypy), make test-fast (the edit-test loop: tests not marked slow).
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,9 +17,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# System tools the tests drive for real, from Debian (never a browser download): chromium for the player's tests,
-# redis-server for the distributed workers' tests; axe-core comes from npm (package.json).
-DEBIAN_TEST_TOOLS := chromium redis-server
+# System tools the tests drive for real, from Debian (never a browser download): chromium and firefox-esr for the
+# player's tests, redis-server for the distributed workers' tests; axe-core and puppeteer-core (which drives
+# firefox-esr over WebDriver BiDi, and must not fetch a browser of its own) come from npm (package.json).
+DEBIAN_TEST_TOOLS := chromium firefox-esr redis-server
 test-deps: node_modules/axe-core/axe.min.js
 	@missing=""; for t in $(DEBIAN_TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
@@ -27,7 +29,7 @@ test-deps: node_modules/axe-core/axe.min.js
 	  else echo "some tests need Debian packages:$$missing (sudo apt-get install$$missing)"; fi; fi
 
 node_modules/axe-core/axe.min.js: package.json
-	npm install --no-audit --no-fund --silent
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent
 	touch $@
 
 test: install test-deps

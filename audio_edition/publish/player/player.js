@@ -407,7 +407,7 @@
     audio.addEventListener('ended', function () { self.onPlayState(false, 'Fin de l’épisode'); });
     audio.addEventListener('ratechange', function () { self.showSpeed(); });
     audio.addEventListener('volumechange', function () { self.showVolume(); });
-    audio.addEventListener('error', function () { self.onError(); });
+    audio.addEventListener('error', function () { self.onMediaError(); });
     var source = audio.querySelector('source:last-of-type');
     if (source) source.addEventListener('error', function () { self.onError(); });
   };
@@ -434,6 +434,15 @@
 
   Player.prototype.pauseFollow = function () {
     if (!this.audio.paused && Date.now() > this.ourScrollUntil) this.followPaused = true;
+  };
+
+  // An MP3 that is missing or unreadable fails at once; an error during playback (an audio output that went
+  // away, a damaged frame) fails only if the playback stops with it.
+  Player.prototype.onMediaError = function () {
+    var self = this, audio = this.audio, code = audio.error ? audio.error.code : 0;
+    if (code === 2 || code === 4 || audio.readyState < 1) { this.onError(); return; }
+    var at = audio.currentTime;
+    window.setTimeout(function () { if (audio.paused || audio.currentTime === at) self.onError(); }, 1500);
   };
 
   Player.prototype.onError = function () {

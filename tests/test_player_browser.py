@@ -6,140 +6,25 @@ on the seek track. axe-core (npm) checks WCAG 2.2 A/AA on the episode page and o
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import shutil
-from pathlib import Path
-
+import player_support
 import pytest
-from conftest import DATA, FILLER, REPO, TINY_VOICE, run_cli
-from episode_sample import SLUG, make_episode, write_episode_files
+from conftest import FILLER, TINY_VOICE, run_cli
+from episode_sample import SLUG
+from player_support import (
+    assert_axe_clean,
+    audio,
+    highlighted,
+    label,
+    open_episode,
+    tab_to,
+    wait_status,
+    wait_time,
+)
 
-from audio_edition.config import Config
-from audio_edition.publish.pages import install_player, write_episode_page
 from audio_edition.publish.serve import start_in_thread
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",  # lets the scripted keyboard presses start audio in headless mode
-]
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-
-
-def _missing(what: str) -> None:
-    """Skip with a reason on a dev machine; in CI (env CI set) a missing browser tool is a failure."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI must install it: apt-get install chromium; npm install)")
-    pytest.skip(what)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed")
-    if not CHROMIUM.exists():
-        _missing("Debian chromium is not installed at /usr/bin/chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """output/ with one episode (a real MP3 of tones + hand-made Script/Timeline), the player, and a host page."""
-    out = tmp_path_factory.mktemp("site")
-    episode = make_episode()
-    episode_dir = out / "episodes" / SLUG
-    write_episode_files(episode_dir, episode)
-    episode = dataclasses.replace(episode, directory=str(episode_dir),
-                                  audio_bytes=(episode_dir / episode.audio_file).stat().st_size)
-    write_episode_page(out, Config(), episode)
-    install_player(out)
-    shutil.copy(DATA / "host-page.html", out / "host-page.html")
-    server = start_in_thread(out)
-    yield server.url, episode
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def page(browser, site):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
-
-
-# --- helpers ---------------------------------------------------------------------------------------------
-def open_episode(pg, site, path: str = f"episodes/{SLUG}/"):
-    pg.goto(site[0] + path)
-    pg.wait_for_selector(".ae-player")
-    pg.wait_for_function("document.querySelector('.audio-edition audio').readyState >= 1")  # metadata loaded
-
-
-def tab_to(pg, selector: str, backwards: bool = False, limit: int = 80) -> None:
-    """Press Tab (or Shift+Tab) until the focused element matches `selector`: how a keyboard user gets there."""
-    for _ in range(limit):
-        if pg.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
-            return
-        pg.keyboard.press("Shift+Tab" if backwards else "Tab")
-    raise AssertionError(f"could not reach {selector} with the keyboard")
-
-
-def audio(pg, prop: str):
-    return pg.evaluate(f"document.querySelector('.audio-edition audio').{prop}")
-
-
-def wait_time(pg, low: float, high: float) -> None:
-    pg.wait_for_function(
-        f"(() => {{ const t = document.querySelector('.audio-edition audio').currentTime; return t >= {low} && t <= {high}; }})()",
-        timeout=5000,
-    )
-
-
-def highlighted(pg) -> str | None:
-    """The id of the sentence painted by the CSS Custom Highlight (or carrying the fallback class)."""
-    return pg.evaluate("""() => {
-        const h = window.CSS && CSS.highlights && CSS.highlights.get('audio-edition-current');
-        if (h) { for (const r of h) { const n = r.startContainer; return (n.closest ? n : n.parentElement).closest('.ae-s').id; } return null; }
-        const el = document.querySelector('.ae-current'); return el ? el.id : null;
-    }""")
-
-
-def label(pg, selector: str) -> str:
-    return " ".join(pg.locator(selector).inner_text().split())
-
-
-def run_axe(pg) -> dict:
-    pg.add_script_tag(path=str(AXE))
-    return pg.evaluate(
-        """async tags => {
-            const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations', 'incomplete']});
-            const fmt = list => list.map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(' ') + ' — ' + (n.failureSummary || ''))}));
-            return {violations: fmt(r.violations), incomplete: fmt(r.incomplete)};
-        }""",
-        AXE_TAGS,
-    )
-
-
-def assert_axe_clean(pg, where: str) -> None:
-    if not AXE.exists():
-        _missing("axe-core is not installed (npm install)")
-    result = run_axe(pg)
-    assert result["violations"] == [], f"axe violations on {where}: {result['violations']}"
-    autoplay = [i for i in result["incomplete"] if "autoplay" in i["id"]]
-    assert autoplay == [], f"axe could not rule out autoplay on {where}: {autoplay}"
+browser, site, page = player_support.browser, player_support.site, player_support.page  # the shared fixtures
 
 
 # --- behaviour -------------------------------------------------------------------------------------------
@@ -155,9 +40,11 @@ def test_keyboard_play_pause_skip_speed_and_seek(page, site):
     pg.wait_for_function("document.querySelector('.audio-edition audio').currentTime > 0.3")
     assert audio(pg, "paused") is False
     assert label(pg, ".ae-play") == "Pause"
+    width = pg.locator(".ae-play").bounding_box()["width"]
     pg.keyboard.press("Space")
     pg.wait_for_function("document.querySelector('.audio-edition audio').paused")
-    assert label(pg, ".ae-play") == "Lecture"
+    pg.wait_for_function("document.querySelector('.ae-play').innerText.trim() === 'Lecture'")
+    assert pg.locator(".ae-play").bounding_box()["width"] == width  # the same size whatever it says
 
     start = audio(pg, "currentTime")
     tab_to(pg, ".ae-forward")
@@ -170,17 +57,25 @@ def test_keyboard_play_pause_skip_speed_and_seek(page, site):
     pg.keyboard.press("Enter")
     wait_time(pg, start + 14.9, start + 15.1)
 
-    tab_to(pg, ".ae-speed")
-    assert label(pg, ".ae-speed") == "Vitesse : 1×"
+    # Slower / faster: two buttons around the speed; at either end the speed stays and says so.
+    tab_to(pg, ".ae-faster")
+    assert label(pg, ".ae-speed-value") == "1×"
     pg.keyboard.press("Enter")
     assert audio(pg, "playbackRate") == 1.25
-    assert label(pg, ".ae-speed") == "Vitesse : 1,25×"
-    pg.wait_for_function("document.querySelector('.ae-status').textContent === 'Vitesse de lecture : 1,25×'")
-    for _ in range(3):
+    assert label(pg, ".ae-speed-value") == "1,25×"
+    wait_status(pg, "Vitesse de lecture : 1,25×")
+    for _ in range(4):
         pg.keyboard.press("Enter")
     assert audio(pg, "playbackRate") == 2
-    pg.keyboard.press("Enter")  # wraps around to the slowest
-    assert audio(pg, "playbackRate") == 0.75
+    assert pg.get_attribute(".ae-faster", "aria-disabled") == "true"
+    assert pg.evaluate("document.activeElement.classList.contains('ae-faster')")  # the focus stays
+    wait_status(pg, "Vitesse de lecture : 2× (la plus rapide)")
+    tab_to(pg, ".ae-slower", backwards=True)
+    for _ in range(6):
+        pg.keyboard.press("Enter")
+    assert audio(pg, "playbackRate") == 0.75  # never wraps round to 2×
+    assert pg.get_attribute(".ae-slower", "aria-disabled") == "true"
+    assert pg.get_attribute(".ae-faster", "aria-disabled") == "false"
 
     slider = ".ae-seek-range"
     tab_to(pg, slider)
@@ -291,8 +186,9 @@ def test_auto_scroll_follows_the_reading(browser, site):
     try:
         open_episode(pg, site)
         assert pg.evaluate("window.scrollY") == 0
-        tab_to(pg, ".ae-play")
-        pg.keyboard.press("Enter")
+        # A click on a sentence (no keyboard focus to keep on screen) listens from there and the text follows.
+        pg.locator("#s1").click()
+        pg.wait_for_function("!document.querySelector('.audio-edition audio').paused")
         pg.evaluate("document.querySelector('.audio-edition audio').currentTime = 44")  # the last sentences
         pg.wait_for_function("window.scrollY > 200", timeout=5000)
         box = pg.locator("#s11").bounding_box()
@@ -310,7 +206,7 @@ def test_shortcuts_only_when_the_player_has_focus(page, site):
     pg.keyboard.press("m")
     pg.wait_for_timeout(200)
     assert audio(pg, "paused") is True and audio(pg, "muted") is False
-    tab_to(pg, ".ae-speed")
+    tab_to(pg, ".ae-faster")
     pg.keyboard.press("m")
     assert audio(pg, "muted") is True
     assert pg.get_attribute(".ae-mute", "aria-pressed") == "true"
@@ -366,7 +262,7 @@ def test_reflow_targets_and_focus_at_narrow_widths(browser, site, width):
             open_episode(pg, site, path)
             pg.wait_for_selector(".ae-chapters-toggle:not([hidden])")
             assert pg.evaluate("document.documentElement.scrollWidth") <= width, f"horizontal scroll on {path}"
-            small = pg.evaluate("""() => [...document.querySelectorAll('.ae-player button, .ae-player a, .ae-player input, .ae-readalong-tools button')]
+            small = pg.evaluate("""() => [...document.querySelectorAll('.ae-player button, .ae-player a, .ae-player input')]
                 .filter(e => e.offsetParent !== null)
                 .map(e => [e.className, e.getBoundingClientRect()])
                 .filter(([, r]) => r.width < 24 || r.height < 24).map(([c]) => c)""")

@@ -18,7 +18,7 @@ install: $(BIN)/.installed
 
 # System tools the tests drive for real, from Debian (never a browser download): chromium for the player's tests,
 # redis-server for the distributed workers' tests; axe-core comes from npm (package.json).
-DEBIAN_TEST_TOOLS := chromium redis-server
+DEBIAN_TEST_TOOLS := chromium redis-server mediainfo
 test-deps: node_modules/axe-core/axe.min.js
 	@missing=""; for t in $(DEBIAN_TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \

@@ -24,6 +24,7 @@ from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, RefusedAr
 from audio_edition.extract import extract_article
 from audio_edition.extract.guards import check_article, guard_policy
 from audio_edition.models import script_to_dict
+from audio_edition.publish.durations import clock
 from audio_edition.publish.publisher import list_episodes, regenerate, remove_episode
 from audio_edition.publish.serve import serve_directory
 from audio_edition.scale.cli import enqueue_sources, print_status
@@ -299,7 +300,7 @@ def episodes_list(out_dir: str, as_json: bool) -> None:
         _print_json([row.to_dict() for row in rows])
         return
     for row in rows:
-        duration = f"{int(row.duration // 60)}:{int(row.duration % 60):02d}" if row.duration is not None else "-"
+        duration = clock(row.duration) if row.duration is not None else "-"
         click.echo(f"{row.status:<9} {row.published_at:%Y-%m-%d %H:%M} {duration:>6}  {row.slug}  {row.title}")
 
 

@@ -33,6 +33,7 @@ from audio_edition import __version__
 from audio_edition.config import Config, PodcastConfig
 from audio_edition.errors import InputError
 from audio_edition.fileio import atomic_write_bytes
+from audio_edition.publish.durations import whole_seconds
 from audio_edition.publish.podcast_ext import (
     ItunesExtras,
     ItunesExtrasEntry,
@@ -208,7 +209,7 @@ def _add_item(fg: FeedGenerator, out_dir: Path, base: str, row: StoredEpisode, p
     entry.pubDate(row.published_at)
     # length: the exact byte size of the file as it is on disk now, not what a build once said.
     entry.enclosure(episode_url(base, row.slug, row.audio_file), str(audio.stat().st_size), "audio/mpeg")
-    entry.itunes.itunes_duration(str(round(row.duration or 0)))
+    entry.itunes.itunes_duration(str(whole_seconds(row.duration)))  # the one rounding (durations.py)
     entry.itunes.itunes_episode_type("full")
     entry.itunes_extras.explicit(podcast.explicit)
     if row.image and urlsplit(row.image).scheme in ("http", "https") and _has_image_extension(row.image):

@@ -43,6 +43,7 @@ from audio_edition.publish.podcast_ext import (
     podcast_guid,
 )
 from audio_edition.publish.store import StoredEpisode
+from audio_edition.speech.segment import fold_spaces
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def xml_text(text: str) -> str:
 
 
 def _short(text: str, limit: int = MAX_TITLE_CHARS) -> str:
-    text = " ".join(xml_text(text).split())
+    text = fold_spaces(xml_text(text))  # French no-break spaces kept (before « » : ; ! ?, in "12 000")
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 

@@ -34,7 +34,7 @@ from audio_edition.scale.worker import run_worker
 from audio_edition.sources.reader import read_source
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.normalize import normalize as to_spoken
-from audio_edition.speech.report import guessed_words
+from audio_edition.speech.report import glued_repairs, guessed_words
 from audio_edition.speech.script import build_script, check_script_config
 from audio_edition.voice.catalogue import (
     download_voice,
@@ -139,6 +139,8 @@ def script(obj: _Context, source: str, as_json: bool, report: bool, lang: str | 
     if report:
         for entry in guessed_words(the_script, lexicon):
             click.echo(entry.format())
+        for repair in glued_repairs(the_script, lexicon):
+            click.echo(f"{repair.written}\t1\tglued words, split\t{repair.repaired}")
         return
     if as_json:
         _print_json(script_to_dict(the_script))

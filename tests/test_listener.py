@@ -93,3 +93,28 @@ def test_chapters_in_time_order_and_the_mp3_header_for_third_party_tools(built):
     track = next(t for t in json.loads(out)["media"]["track"] if t["@type"] == "Audio")
     assert track["BitRate_Mode"] == "CBR" and track["BitRate"] == "64000"
     assert "-lowpass 16.5" in track["Encoded_Library_Settings"] and "-b 64" in track["Encoded_Library_Settings"]
+
+
+def test_the_sample_scrapes_glued_words_are_split_and_its_names_respelled(built):
+    data = json.loads((episode_dir(built, "poutine") / "episode.json").read_text(encoding="utf-8"))
+    utterances = data["script"]["utterances"]
+    written = " ".join(u["text"] for u in utterances)
+    spoken = " ".join(u["spoken"] for u in utterances)
+    for glued in ("Undans", "portéeselon", "sensibleset", "notamments"):
+        assert glued not in written and glued not in spoken
+    assert "Kim Jong Un dans le cadre" in written and "portée selon Washington" in written
+    assert "sensibles et à un moment" in written and "notamment L’Iran" in written
+    assert "Kim Djong-oune" in spoken and "Jong-un" not in spoken  # the names lexicon: not /ʒɔ̃ɡœ̃/
+
+
+def test_script_report_lists_the_repairs_and_proposes_entries():
+    result = run_cli("script", str(REPO / "examples" / "poutine-kim-scrape.txt"), "--report")
+    assert result.code == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    repairs = {row[0]: row[3] for row in rows if row[2] == "glued words, split"}
+    assert repairs == {"Undans": "Un dans", "portéeselon": "portée selon", "sensibleset": "sensibles et",
+                       "notamments": "notamment"}
+    proposals = {row[0]: row[4] for row in rows if len(row) == 5}
+    assert proposals["week"] == '"week" = "ouike"'  # English reading respelled for the French rules
+    assert "Kim" not in proposals or proposals["Kim"].startswith('# "Kim" = ')
+    assert "Chang" not in proposals  # the names lexicon has it now

@@ -19,9 +19,9 @@ install: $(BIN)/.installed
 
 # System tools the tests drive for real, from Debian (never a browser download): chromium for the player's and the
 # site's tests, firefox-esr as their second engine (driven by puppeteer-core over WebDriver BiDi) with pulseaudio
-# as its null sound output, redis-server for the distributed workers' tests; axe-core and puppeteer-core come from
+# as its null sound output, redis-server for the distributed workers' tests, mediainfo to read our MP3s as a third party; axe-core and puppeteer-core come from
 # npm (package.json), with PUPPETEER_SKIP_DOWNLOAD so that nothing downloads a browser.
-DEBIAN_TEST_TOOLS := chromium firefox-esr pulseaudio redis-server
+DEBIAN_TEST_TOOLS := chromium firefox-esr pulseaudio redis-server mediainfo
 test-deps: node_modules/.installed
 	@missing=""; for t in $(DEBIAN_TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \

@@ -24,6 +24,7 @@ from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, RefusedAr
 from audio_edition.extract import extract_article
 from audio_edition.extract.guards import check_article, guard_policy
 from audio_edition.models import script_to_dict
+from audio_edition.publish.durations import clock
 from audio_edition.publish.feed import is_local_url
 from audio_edition.publish.publisher import list_episodes, regenerate, remove_episode
 from audio_edition.publish.serve import serve_directory
@@ -34,7 +35,7 @@ from audio_edition.scale.worker import run_worker
 from audio_edition.sources.reader import read_source
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.normalize import normalize as to_spoken
-from audio_edition.speech.report import guessed_words
+from audio_edition.speech.report import glued_repairs, guessed_words
 from audio_edition.speech.script import build_script, check_script_config
 from audio_edition.voice.catalogue import (
     download_voice,
@@ -140,6 +141,8 @@ def script(obj: _Context, source: str, as_json: bool, report: bool, lang: str | 
     if report:
         for entry in guessed_words(the_script, lexicon):
             click.echo(entry.format())
+        for repair in glued_repairs(the_script, lexicon):
+            click.echo(f"{repair.written}\t1\tglued words, split\t{repair.repaired}")
         return
     if as_json:
         _print_json(script_to_dict(the_script))
@@ -313,7 +316,7 @@ def episodes_list(out_dir: str, as_json: bool) -> None:
         _print_json([row.to_dict() for row in rows])
         return
     for row in rows:
-        duration = f"{int(row.duration // 60)}:{int(row.duration % 60):02d}" if row.duration is not None else "-"
+        duration = clock(row.duration) if row.duration is not None else "-"
         click.echo(f"{row.status:<9} {row.published_at:%Y-%m-%d %H:%M} {duration:>6}  {row.slug}  {row.title}")
 
 

@@ -99,8 +99,14 @@ class AudioConfig:
     sample_rate: int = 44100
     target_lufs: float = -16.0
     true_peak_db: float = -1.0
-    jingle_intro: str | None = None
+    jingle_intro: str | None = None  # any format ffmpeg reads, decoded and resampled by pydub (audio/music.py)
     jingle_outro: str | None = None
+    music_bed: str | None = None  # a bed under the intro and the outro, looped if short (audio/music.py)
+    bed_level_db: float = -6.0  # the bed in the pauses, relative to the voice's level
+    bed_duck_db: float = -18.0  # how much lower the bed goes under speech
+    bed_ramp_ms: int = 150  # ducking ramps, finished before a word starts and begun after it ends
+    bed_fade_s: float = 1.0  # fade in at the start, fade out at the end of each bed
+    bed_lead_s: float = 2.0  # the bed alone before the first word, and after the last one
 
 
 @dataclass(frozen=True)

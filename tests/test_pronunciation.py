@@ -1,4 +1,4 @@
-"""The pronunciation bar: our spoken form must sound like a French newsreader on >= 95 % of the phrase table.
+"""The pronunciation bar: our spoken form must sound like a French newsreader on >= 98 % of the phrase table.
 
 "Sounds like" = espeak-ng (as bundled in piper-tts, the phonemes Piper voices get) gives the same phonemes for
 our spoken form as for the reference spelling, stress marks, spaces and punctuation ignored. Raw espeak's score
@@ -20,7 +20,7 @@ from audio_edition.speech.normalize import normalize
 
 PHRASES = DATA / "phrases.tsv"
 FAMILIES = {"unicode", "time", "ordinal", "roman", "title", "abbreviation", "unit", "money", "signed", "range",
-            "fraction", "date", "plain", "phone", "acronym", "url", "lexicon", "sentence"}
+            "fraction", "date", "plain", "phone", "acronym", "url", "lexicon", "sentence", "name"}
 
 
 def load_phrases() -> list[tuple[str, str, str]]:
@@ -83,11 +83,11 @@ def test_phrase_table_is_big_and_covers_every_family():
     assert {family for family, _, _ in rows} == FAMILIES
 
 
-def test_our_spoken_form_matches_the_newsreader_on_95_percent_and_beats_raw_espeak():
+def test_our_spoken_form_matches_the_newsreader_on_98_percent_and_beats_raw_espeak():
     ours, raw, total, misses = score()
     print(f"\nraw espeak-ng: {raw}/{total} ({raw / total:.0%}); audio-edition: {ours}/{total} ({ours / total:.0%})")
     print("\n".join(misses))
-    assert ours / total >= 0.95, "\n".join(misses)
+    assert ours / total >= 0.98, "\n".join(misses)
     assert ours > raw
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_edition.speech.segment import cut_run_on, segment, split_sentences
+from audio_edition.speech.segment import cut_run_on, fold_spaces, segment, split_sentences
 
 
 @pytest.mark.parametrize("sentence", [
@@ -98,9 +98,21 @@ def test_segment_gives_sentences_of_pieces():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("abcdé XYZ.,;:!?…«»-M'")), max_size=900),
+@given(st.text(alphabet=st.sampled_from(list("abcdé XYZ.,;:!?…«»-M'\u00a0\u202f\n")), max_size=900),
        st.integers(min_value=40, max_value=300))
 def test_nothing_is_ever_lost_or_too_long(text, limit):
     joined = " ".join(piece for sentence in segment(text, limit) for piece in sentence)
-    assert joined == " ".join(text.split())
+    assert joined == fold_spaces(text)  # so no piece was cut at a no-break space: each one is still there
     assert all(len(piece) <= limit for sentence in segment(text, limit) for piece in sentence)
+
+
+def test_french_no_break_spaces_are_kept_and_never_cut():
+    text = ("Le prix a augmenté de 15\u00a0% en un an\u00a0; «\u00a0c’est beaucoup\u00a0», dit-il. "
+            "La ville compte 12\u202f000 boulangers\u00a0! Pourquoi\u00a0?  Personne\n ne sait.")
+    sentences = [" ".join(pieces) for pieces in segment(text, 40)]
+    assert sentences == ["Le prix a augmenté de 15\u00a0% en un an\u00a0; «\u00a0c’est beaucoup\u00a0», dit-il.",
+                         "La ville compte 12\u202f000 boulangers\u00a0!", "Pourquoi\u00a0?", "Personne ne sait."]
+    for pieces in segment(text, 40):
+        for piece in pieces:  # "»", "%", ";" never start a piece: the no-break space before them held
+            assert not piece.startswith(("»", "%", ";", "!", "?", "000"))
+    assert fold_spaces("a \u00a0 b\u202fc \n d") == "a\u00a0b\u202fc d"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_edition.audio import ffmpeg, loudness, mp3file, resample
+from audio_edition.audio import ffmpeg, loudness, mp3file, music, resample
 from audio_edition.audio.loudness import GainCurve, Measurement, PeakMap, db_to_gain
 from audio_edition.audio.tags import artist_name, write_tags
 from audio_edition.audio.transcripts import write_transcripts
@@ -102,13 +102,26 @@ def _load_jingle(config: Config, setting: str | None, name: str, out_rate: int) 
         return None
     if not path.is_file():
         raise InputError(f"{name} not found: {path}", "fix [audio] " + name.replace(" ", "_") + " in the config")
-    try:
-        samples = ffmpeg.decode_file(path, out_rate)
-    except AudioEditionError:
-        raise InputError(f"{name} is not audio ffmpeg can read: {path}") from None
-    if len(samples) == 0:
-        raise InputError(f"{name} has no audio: {path}")
-    return _fade(samples.copy(), out_rate)
+    return _fade(music.load_audio(path, out_rate, name).copy(), out_rate)  # decoded and resampled by pydub
+
+
+def _bed_spans(script: Script, timeline: Timeline, rate: int, lead: int, fade: int, length: int) -> list[music.BedSpan]:
+    """Under the intro (from `lead` samples before its first word, full in the pause after it, faded out under the
+    title's start) and under the outro (faded in over the `fade` before its first word, to `lead` after its
+    last). Every word inside a span ducks the bed."""
+    spoken = [(u.kind, round(span.start * rate), round(span.end * rate))
+              for u, span in zip(script.utterances, timeline.utterances)]
+    intro = [(a, b) for kind, a, b in spoken if kind == "intro"]
+    outro = [(a, b) for kind, a, b in spoken if kind == "outro"]
+    bounds = []
+    if intro:
+        after = [a for kind, a, _ in spoken if kind != "intro" and a >= intro[-1][1]]
+        bounds.append((max(0, intro[0][0] - lead), min(length, (after[0] if after else intro[-1][1]) + fade)))
+    if outro:
+        before = max((b for kind, _, b in spoken if kind != "outro" and b <= outro[0][0]), default=0)
+        bounds.append((max(before, outro[0][0] - fade), min(length, outro[-1][1] + lead)))
+    return [music.BedSpan(start, end, tuple((a, b) for _, a, b in spoken if a < end and b > start))
+            for start, end in bounds]
 
 
 def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAudio:
@@ -148,10 +161,16 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
 
     intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
     outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
+    bed_path = config.resolve(config.audio.music_bed)
+    bed = music.load_audio(bed_path, out_rate, "music bed") if bed_path is not None else None
+    bed_lead = int(config.audio.bed_lead_s * out_rate) if bed is not None else 0  # the bed alone, before and after
     head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
+    if bed_lead:
+        head.append(np.zeros(bed_lead, dtype=np.float32))
     head_length = sum(len(p) for p in head)
     speech_length = resample.resampled_length(cursor, rate, out_rate)
-    length = head_length + speech_length + (len(outro) if outro is not None else 0)
+    tail_length = bed_lead + (len(outro) if outro is not None else 0)
+    length = head_length + speech_length + tail_length
     # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
     samples = np.zeros(length + (-length % (out_rate // 100)), dtype=np.float32)
@@ -166,7 +185,7 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
             resample.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech,
                                    on_filled=lambda done: measure.filled(head_length + done))
         if outro is not None:
-            samples[head_length + speech_length: length] = outro
+            samples[head_length + speech_length + bed_lead: length] = outro
         measured = measure.result()
     offset = head_length / out_rate
     duration = len(samples) / out_rate
@@ -178,6 +197,13 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
         Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
     )
     timeline = _timeline(script, utterance_spans, round(duration, 3))
+    if bed is not None:
+        speech_spans = [(round(span.start * out_rate), round(span.end * out_rate)) for span in utterance_spans]
+        voice_db = music.level_db(np.concatenate([samples[a:b] for a, b in speech_spans]))
+        spans = _bed_spans(script, timeline, out_rate, bed_lead, int(config.audio.bed_fade_s * out_rate), len(samples))
+        music.mix_bed(samples, out_rate, bed, spans, config.audio, voice_db)
+        np.clip(samples, -1.0, 1.0, out=samples)
+        measured = loudness.measure(GainCurve().pieces(samples), out_rate)  # the bed changed the loudness
     return StitchedAudio(samples, out_rate, timeline, measured)
 
 
@@ -277,6 +303,7 @@ def check_audio_config(config: Config) -> None:
         path = config.resolve(getattr(audio, name))
         if path is not None and not path.is_file():
             raise InputError(f"{name.replace('_', ' ')} not found: {path}", f"fix [audio] {name} in the config")
+    music.check_music_config(config)
 
 
 def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,

@@ -273,15 +273,18 @@ def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bit
             yield piece
 
     pieces = counted([samples] if isinstance(samples, np.ndarray) else samples)
+    lowpass = mp3file.lame_lowpass_hz(bitrate_kbps, sample_rate)
     _run_fed(["-y", *_raw_input(sample_rate), "-map", "0:a",
               "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-ar", str(sample_rate), "-ac", "1",
               # LAME's -q 5, the library's own default ("the default" in lame_init_qval): psychoacoustic model and
               # noise shaping as at ffmpeg's -q 3, without its finer quantisation and best-Huffman search:
               # faster for the same quality on speech (docs/speed.md).
-              "-compression_level", "5",
+              "-compression_level", str(mp3file.LAME_QUALITY),
+              "-cutoff", str(lowpass),  # LAME's own choice (mp3file.lame_lowpass_hz), given so the tag is true
               "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
               "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-f", "mp3", str(dest)], pieces)
-    mp3file.label_lame_tag(dest, samples=encoded)
+    mp3file.label_lame_tag(dest, samples=encoded, bitrate_kbps=bitrate_kbps, sample_rate=sample_rate,
+                           lowpass_hz=lowpass)
 
 
 def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: int, cuts: Sequence[int],

@@ -33,8 +33,26 @@ PART_TAIL = START_SKIP + FRAME_SAMPLES // 2
 SILENCE_BEFORE_CUT = PART_TAIL + FRAME_SAMPLES
 SILENCE_AFTER_CUT = FRAME_SAMPLES // 2
 
+# What LAME records about its settings (its "Info" tag, which mediainfo, eyeD3 and foobar2000 read back as the
+# encoding settings). ffmpeg writes the tag's layout but leaves these fields empty; we set them (and encode with them).
+LAME_QUALITY = 5  # LAME's -q (ffmpeg's -compression_level): see ffmpeg.encode_mp3
+LAME_VBR_QUALITY = 4  # LAME's default -V, which LAME records for CBR too: Xing quality = 100 - 10 x V - q
+LAME_ATH_TYPE = 4  # LAME 3.100's default absolute-threshold-of-hearing curve
+# LAME's own lowpass by bitrate (optimum_bandwidth in lame.c), the nearest row taken; x 1.5 for mono CBR.
+_LAME_LOWPASS = ((8, 2000), (16, 3700), (24, 3900), (32, 5500), (40, 7000), (48, 7500), (56, 10000), (64, 11000),
+                 (80, 13500), (96, 15100), (112, 15600), (128, 17000), (160, 17500), (192, 18600), (224, 19400),
+                 (256, 19700), (320, 20500))
 _BITRATES_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)  # MPEG-1 layer III
 _RATES = (44100, 48000, 32000)
+
+
+def lame_lowpass_hz(bitrate_kbps: int, sample_rate: int, mono: bool = True) -> int:
+    """The lowpass LAME chooses for a CBR encode (lame_init_params): its table's nearest bitrate (a tie goes to
+    the lower row), times 1.5 in mono, at most 20.5 kHz and half the sample rate. We pass it to the encoder
+    explicitly (the same bytes as LAME's default) so that the value the tag records is the one used."""
+    nearest = min(_LAME_LOWPASS, key=lambda row: (abs(row[0] - bitrate_kbps), row[0]))[1]
+    lowpass = nearest * 1.5 if mono else nearest
+    return int(min(lowpass, 20500, sample_rate // 2))
 
 
 class MP3FormatError(ValueError):
@@ -225,8 +243,9 @@ def crc16_combine(crc_a: int, crc_b: int, length_b: int) -> int:
 
 
 # --- the header --------------------------------------------------------------------------------------------
-def label_lame_tag(path: Path, samples: int | None = None) -> bool:
-    """Let every player find the encoder delay and padding, hence the exact length.
+def label_lame_tag(path: Path, samples: int | None = None, *, bitrate_kbps: int | None = None,
+                   sample_rate: int | None = None, lowpass_hz: int | None = None) -> bool:
+    """Let every player find the encoder delay and padding, hence the exact length, and every tool the settings.
 
     ffmpeg writes a LAME-format info tag (delay, padding, sample-exact length) but labels it "Lavf", and only
     decoders built on ffmpeg look at it: mutagen, and the players that follow LAME's rules, need the label to
@@ -234,6 +253,9 @@ def label_lame_tag(path: Path, samples: int | None = None) -> bool:
     by libmp3lame, so we give the tag LAME's label and recompute its CRC (over the frame bytes before the CRC).
     With `samples` (how many were encoded), the padding is set from it: ffmpeg writes at most 1681 where LAME's
     last flush needs more, and players then play up to ~40 samples of padding as audio.
+    With `bitrate_kbps`, `sample_rate` and `lowpass_hz` (what the encoder was given), the fields ffmpeg leaves
+    empty are filled as LAME fills them: CBR method, lowpass, ATH type, bitrate, source rate, noise shaping and
+    the Xing quality (100 - 10 x V - q) — what mediainfo and eyeD3 report as the encoding settings.
     """
     with open(path, "r+b") as fh:
         head = bytearray(fh.read(512))
@@ -249,10 +271,26 @@ def label_lame_tag(path: Path, samples: int | None = None) -> bool:
             padding = _frames(head, xing) * FRAME_SAMPLES - delay - samples
             if 0 <= padding < 4096:
                 head[tag + 21:tag + 24] = (delay << 12 | padding).to_bytes(3, "big")
+        if bitrate_kbps is not None and sample_rate is not None:
+            _fill_settings(head, xing, flags, tag, bitrate_kbps, sample_rate, lowpass_hz)
         _seal(head, tag)
         fh.seek(0)
         fh.write(head[:tag + 36])
     return True
+
+
+def _fill_settings(head: bytearray, xing: int, flags: int, tag: int, bitrate_kbps: int, sample_rate: int,
+                   lowpass_hz: int | None) -> None:
+    """The LAME tag's settings fields, laid out as in LAME's VbrTag.c (revision 0)."""
+    if flags & 8:  # the Xing header's quality field, present in ffmpeg's tag
+        head[tag - 4:tag] = (100 - 10 * LAME_VBR_QUALITY - LAME_QUALITY).to_bytes(4, "big")
+    head[tag + 9] = 0x01  # revision 0, VBR method 1: constant bitrate
+    head[tag + 10] = min(255, int((lowpass_hz or 0) / 100 + 0.5))  # lowpass in hundreds of Hz, rounded as LAME
+    head[tag + 19] = 0x10 | LAME_ATH_TYPE  # nspsytune (always on in LAME 3.100) + ATH type
+    head[tag + 20] = min(255, bitrate_kbps)  # CBR: the bitrate
+    source = 0 if sample_rate <= 32000 else 1 if sample_rate == 44100 else 2 if sample_rate == 48000 else 3
+    noise_shaping = 1  # LAME's -q 5 (lame_init_qval)
+    head[tag + 24] = source << 6 | noise_shaping  # unwise 0, stereo mode 0 (mono)
 
 
 def _seal(head: bytearray, tag: int) -> None:

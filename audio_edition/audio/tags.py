@@ -1,9 +1,9 @@
 """ID3v2.3 tags for the episode MP3 (mutagen): what a podcast app or a music player shows, and the chapters.
 
-v2.3 rather than v2.4 because it is what podcast apps and Apple's tools read everywhere. In v2.3 the date is
-TYER + TDAT; we also keep TDRC (a v2.4 frame that many apps read in v2.3 tags too, and that v2.3 readers skip).
-Chapters: one CHAP per Timeline section (times in ms, equal to the Timeline's), each with a TIT2 sub-frame,
-listed in order by one top-level CTOC.
+v2.3 rather than v2.4 because it is what podcast apps and Apple's tools read everywhere. The tag holds v2.3
+frames only: the date is TYER + TDAT (no TDRC, a v2.4 frame). Chapters: one CHAP per Timeline section (times in
+ms, equal to the Timeline's), each with a TIT2 sub-frame, listed in order by one top-level CTOC, and stored in
+time order too (mutagen writes frames smallest first; tools such as ffprobe list CHAP frames as stored).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def build_tags(script: Script, timeline: Timeline, config: Config) -> ID3:
     tags.add(TLEN(encoding=_UTF16, text=str(_ms(timeline.duration))))
     date = _date(article.published)
     if date:
-        tags.add(TDRC(encoding=_UTF16, text=date))
+        tags.add(TDRC(encoding=_UTF16, text=date))  # update_to_v23() turns it into TYER + TDAT
     description = article.standfirst or config.podcast.description
     if description:
         tags.add(COMM(encoding=_UTF16, lang="fra", desc="", text=description))
@@ -122,8 +122,35 @@ def build_tags(script: Script, timeline: Timeline, config: Config) -> ID3:
 def write_tags(mp3: Path, script: Script, timeline: Timeline, config: Config) -> None:
     """Write the ID3v2.3 tag at the start of `mp3` (a file nobody else sees yet: the caller renames it after)."""
     tags = build_tags(script, timeline, config)
-    date = tags.getall("TDRC")
-    tags.update_to_v23()  # TDRC -> TYER + TDAT, the v2.3 date frames...
-    for frame in date:  # ...and TDRC kept as well: the issue asks for it and podcast apps read it in v2.3 too
-        tags.add(frame)
+    tags.update_to_v23()  # TDRC -> TYER + TDAT, the v2.3 date frames
     tags.save(str(mp3), v2_version=3, v1=0)
+    chapters_in_time_order(mp3)
+
+
+def chapters_in_time_order(mp3: Path) -> None:
+    """Store the tag's CHAP frames by start time (mutagen sorts frames by size): the n-th CHAP frame in the tag
+    becomes the n-th chapter in time; every other frame keeps its place in the order, the tag its size."""
+    with open(mp3, "r+b") as fh:
+        header = fh.read(10)
+        if header[:3] != b"ID3" or header[3] != 3 or header[5] & 0x80:  # ours: v2.3, no unsynchronisation
+            return
+        size = sum((b & 0x7F) << (7 * (3 - n)) for n, b in enumerate(header[6:10]))
+        body = bytearray(fh.read(size))
+        frames = []  # (offset, bytes) of each frame, in stored order
+        at = 0
+        while at + 10 <= len(body) and body[at:at + 4].strip(b"\0"):
+            length = 10 + int.from_bytes(body[at + 4:at + 8], "big")
+            frames.append((at, bytes(body[at:at + length])))
+            at += length
+        chapters = [(offset, data) for offset, data in frames if data[:4] == b"CHAP"]
+
+        def start_ms(data: bytes) -> int:
+            id_end = data.index(b"\0", 10)  # the element ID, then start and end times (ms)
+            return int.from_bytes(data[id_end + 1:id_end + 5], "big")
+
+        ordered = iter(sorted((data for _, data in chapters), key=start_ms))
+        # each CHAP slot takes the next chapter in time: other frames keep their order, the tag its size
+        rebuilt = b"".join(next(ordered) if data[:4] == b"CHAP" else data for _, data in frames)
+        body[:len(rebuilt)] = rebuilt
+        fh.seek(10)
+        fh.write(body)

@@ -33,6 +33,8 @@ def audio_settings(config: Config) -> dict:
         "true_peak_db": audio.true_peak_db,
         "jingle_intro": file_digest(config.resolve(audio.jingle_intro)),
         "jingle_outro": file_digest(config.resolve(audio.jingle_outro)),
+        "music_bed": file_digest(config.resolve(audio.music_bed)),
+        "bed": [audio.bed_level_db, audio.bed_duck_db, audio.bed_ramp_ms, audio.bed_fade_s, audio.bed_lead_s],
     }
 
 

@@ -34,6 +34,7 @@ from audio_edition.config import Config, PodcastConfig
 from audio_edition.errors import InputError
 from audio_edition.fileio import atomic_write_bytes
 from audio_edition.publish.artwork import ARTWORK_FILE
+from audio_edition.publish.durations import whole_seconds
 from audio_edition.publish.podcast_ext import (
     ItunesExtras,
     ItunesExtrasEntry,
@@ -43,6 +44,7 @@ from audio_edition.publish.podcast_ext import (
     podcast_guid,
 )
 from audio_edition.publish.store import StoredEpisode
+from audio_edition.speech.segment import fold_spaces
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ def xml_text(text: str) -> str:
 
 
 def _short(text: str, limit: int = MAX_TITLE_CHARS) -> str:
-    text = " ".join(xml_text(text).split())
+    text = fold_spaces(xml_text(text))  # French no-break spaces kept (before « » : ; ! ?, in "12 000")
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
@@ -228,7 +230,7 @@ def _add_item(fg: FeedGenerator, out_dir: Path, base: str, row: StoredEpisode, p
     entry.pubDate(row.published_at)
     # length: the exact byte size of the file as it is on disk now, not what a build once said.
     entry.enclosure(episode_url(base, row.slug, row.audio_file), str(audio.stat().st_size), "audio/mpeg")
-    entry.itunes.itunes_duration(str(round(row.duration or 0)))
+    entry.itunes.itunes_duration(str(whole_seconds(row.duration)))  # the one rounding (durations.py)
     entry.itunes.itunes_episode_type("full")
     entry.itunes_extras.explicit(podcast.explicit)
     # Only the square artwork made for the episode (publish/artwork.py): the article's own photo is never square

@@ -25,6 +25,7 @@ from audio_edition.config import Config
 from audio_edition.fileio import atomic_write_bytes
 from audio_edition.models import Episode, Span, Utterance
 from audio_edition.publish.cover import cover_file
+from audio_edition.publish.durations import clock, spoken_duration
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +58,6 @@ def _safe_url(url: str | None) -> str | None:
     except ValueError:
         return None
     return url.strip() if scheme in ("http", "https") else None
-
-
-def clock(seconds: float) -> str:
-    """0:05, 3:12, 1:02:03 — for chapter lists."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def spoken_duration(seconds: float) -> str:
-    """'3 min 12 s', '45 s', '1 h 02 min' — as a French reader writes it (with no-break spaces)."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        text = f"{hours} h {minutes:02d} min"
-    elif minutes:
-        text = f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
-    else:
-        text = f"{secs} s"
-    return text.replace(" ", "\u00a0")  # never split "5 min" across lines
 
 
 def french_date(value: str | None) -> str | None:

@@ -1,6 +1,7 @@
 """The pronunciation lexicon: a word or phrase -> a respelling, or raw Piper phonemes `[[...]]`.
 
-The built-in starter lexicon (`data/lexicon-fr.toml`) is loaded first and the publisher's TOML on top of it
+The built-in lexicon (`data/lexicon-fr.toml`, the starter words, and `data/names-fr.toml`, the names of the
+news) is loaded first and the publisher's TOML on top of it
 (same key: the publisher wins). Format:
 
     [words]
@@ -118,15 +119,21 @@ def _entries_from_toml(text: str, where: str) -> dict[str, str]:
     return entries
 
 
-def builtin_lexicon_text() -> str:
-    return resources.files("audio_edition").joinpath("data/lexicon-fr.toml").read_text(encoding="utf-8")
+# The built-in lexicon: the starter words (English-read names, brands, media) and the names lexicon (heads of
+# state and government, places, parties, companies; non-Latin-script names in their French press spelling).
+BUILTIN_FILES = ("data/lexicon-fr.toml", "data/names-fr.toml")
+
+
+def builtin_lexicon_text(name: str = BUILTIN_FILES[0]) -> str:
+    return resources.files("audio_edition").joinpath(name).read_text(encoding="utf-8")
 
 
 def load_lexicon(path: Path | None = None, *, builtin: bool = True) -> Lexicon:
     """The starter lexicon, with the publisher's TOML file (if any) on top."""
     merged: dict[str, str] = {}
     if builtin:
-        merged.update(_entries_from_toml(builtin_lexicon_text(), "(built-in)"))
+        for name in BUILTIN_FILES:
+            merged.update(_entries_from_toml(builtin_lexicon_text(name), f"(built-in {name})"))
     if path is not None:
         path = Path(path)
         try:

@@ -45,6 +45,7 @@ def _restore(text: str, blocks: list[str]) -> str:
 def _rules(text: str) -> str:
     text = web.apply(text)  # before anything reads dots, slashes and dashes
     text = abbreviations.apply_abbreviations(text)  # "n° 2024-123", "J-1", "p. 12" before ranges and signs
+    text = numbers.apply_decades(text)  # "les 80s" before units read "s" as seconds
     text = times.apply_dates(text)
     text = numbers.apply_phones(text)
     text = times.apply_times(text)

@@ -35,7 +35,9 @@ from typing import Literal
 
 from audio_edition.models import Script
 from audio_edition.speech.french.abbreviations import spell
+from audio_edition.speech.glue import GlueRepair, repair_glued
 from audio_edition.speech.lexicon import PHONEME_BLOCK, Lexicon
+from audio_edition.speech.segment import fold_spaces
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class GuessedWord:
     phonemes: str  # what espeak-ng says, IPA, language-switch marks removed
 
     def format(self) -> str:
-        return f"{self.word}\t{self.count}\t{REASON_TEXT[self.reason]}\t/{self.phonemes}/"
+        return f"{self.word}\t{self.count}\t{REASON_TEXT[self.reason]}\t/{self.phonemes}/\t{proposed_entry(self)}"
 
 
 @dataclass(frozen=True)
@@ -228,3 +230,55 @@ def guessed_words(script: Script, lexicon: Lexicon | None = None) -> list[Guesse
     finally:
         inspector.close()
     return sorted(found.values(), key=lambda g: (_ORDER[g.reason], -g.count, g.word.lower()))
+
+
+# --- what the report proposes ----------------------------------------------------------------------------------
+# English phonemes (as espeak-ng writes them) -> French spellings that French rules read back alike: a first
+# respelling for the editor to check, in the lexicon's own format. Longest symbols first.
+_EN_TO_FRENCH = (
+    ("aɪə", "aïeu"), ("aʊ", "aou"), ("aɪ", "aï"), ("eɪ", "éï"), ("əʊ", "o"), ("oʊ", "o"), ("ɔɪ", "oï"),
+    ("eə", "èeu"), ("ɪə", "ieu"), ("ʊə", "oueu"), ("iː", "i"), ("uː", "ou"), ("ɜː", "eu"), ("ɑː", "a"), ("ɔː", "o"),
+    ("dʒ", "dj"), ("tʃ", "tch"), ("ŋk", "nk"), ("ŋ", "ng"), ("θ", "ss"), ("ð", "z"), ("ʃ", "ch"), ("ʒ", "j"),
+    ("ɹ", "r"), ("ɪ", "i"), ("ʊ", "ou"), ("ə", "eu"), ("ʌ", "eu"), ("æ", "a"), ("ɒ", "o"), ("ɐ", "eu"), ("ᵻ", "i"),
+    ("ɛ", "è"), ("e", "è"), ("ɑ", "a"), ("ɔ", "o"), ("j", "y"), ("w", "ou"), ("ɡ", "g"), ("s", "ss"), ("x", "kh"),
+)
+_FRENCH_VOWELS = "aeiouyàâéèêëîïôöùûü"
+
+
+def respell_english(phonemes: str) -> str:
+    """A French respelling of espeak's English reading ("/wˈiːk/" -> "ouik")."""
+    ipa = re.sub(r"[ˈˌː.\-\s]", lambda m: "ː" if m.group(0) == "ː" else "", phonemes)
+    out = ""
+    at = 0
+    while at < len(ipa):
+        for symbol, spelling in _EN_TO_FRENCH:
+            if ipa.startswith(symbol, at):
+                out += spelling
+                at += len(symbol)
+                break
+        else:
+            out += "" if ipa[at] == "ː" else ipa[at]
+            at += 1
+    out = re.sub(r"^ss", "s", out)
+    out = re.sub(r"g(?=[eiéèy])", "gu", out)
+    if out and out[-1] not in _FRENCH_VOWELS:
+        out += "e"  # French rules leave a final consonant silent: "ouike" says the k
+    return out
+
+
+def proposed_entry(guess: GuessedWord) -> str:
+    """A lexicon line for GUESS (docs/pronunciation.md's TOML): a respelling when espeak read the word as English,
+    else the entry to fill in, with what espeak says now."""
+    key = guess.word.replace('"', "")
+    if guess.reason == "english":
+        return f'"{key}" = "{respell_english(guess.phonemes)}"'
+    return f'# "{key}" = "…"  # espeak says /{guess.phonemes}/'
+
+
+def glued_repairs(script: Script, lexicon: Lexicon | None = None) -> list[GlueRepair]:
+    """The glued words the script split (glue.py), as the article has them, in reading order."""
+    article = script.article
+    if (article.lang or "fr").split("-")[0].lower() != "fr":
+        return []
+    texts = [article.title, article.standfirst or "", *(block.text for block in article.blocks)]
+    return [repair for text in texts for repair in repair_glued(fold_spaces(text), lexicon)[1]]

@@ -29,9 +29,10 @@ from audio_edition.models import (
     Utterance,
     UtteranceKind,
 )
+from audio_edition.speech.glue import repair_glued
 from audio_edition.speech.lexicon import Lexicon
 from audio_edition.speech.normalize import normalize
-from audio_edition.speech.segment import cut_run_on, segment
+from audio_edition.speech.segment import cut_run_on, fold_spaces, segment
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def render_template(template: str, article: Article, setting: str) -> str:
         text = template.format(**values)
     except (ValueError, IndexError) as exc:
         raise InputError(f"script.{setting} is not a valid template: {exc}") from None
-    return " ".join(text.split())
+    return fold_spaces(text)
 
 
 def as_written(text: str) -> str:
@@ -178,20 +179,24 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
         raise InputError("script.max_utterance_chars must be at least 40")
 
     # 1. blocks and sections
-    sections = [Section(0, article.title.strip())]
+    sections = [Section(0, fold_spaces(article.title))]  # (the opening chapter: the article's title as published)
     intro, outro = intro_and_outro(article, settings)
     french = article_language(article) == "fr"
+
+    def as_read(text: str) -> str:  # French article text: words the source glued together split again (glue.py)
+        return repair_glued(fold_spaces(text), lexicon)[0] if french else fold_spaces(text)
+
     planned: list[tuple[UtteranceKind, str, int | None]] = [
         ("intro", intro, None),
-        ("title", article.title, None),
+        ("title", as_read(article.title), None),
     ]
     if article.standfirst and article.standfirst.strip():
-        planned.append(("standfirst", article.standfirst, None))
+        planned.append(("standfirst", as_read(article.standfirst), None))
     blocks: list[ScriptBlock] = []
     for kind, text, source in planned:
-        blocks.append(ScriptBlock(len(blocks), kind, " ".join(text.split()), 0, source))
+        blocks.append(ScriptBlock(len(blocks), kind, fold_spaces(text), 0, source))
     for position, source_block in enumerate(article.blocks):
-        text = " ".join(source_block.text.split())
+        text = as_read(source_block.text)  # French no-break spaces kept for every written copy
         if not re.search(r"\w", text):  # "[…]", "« »": nothing to say, and no silent block in the timeline
             continue
         if source_block.kind == "heading":

@@ -8,7 +8,11 @@ abbreviation (M., MM., Me, art., p., n°, cf., av. J.-C., ...), an initial ("J. 
 A sentence longer than `max_chars` (one long sentence sent to Piper costs GBs of memory) is cut at the
 strongest clause boundary that keeps the first part within the limit: `;` or `:`, then a dash aside, then `,`,
 then before a conjunction, then any space; a word longer than the limit is cut hard. Nothing is lost:
-`" ".join(pieces) == " ".join(sentence.split())`.
+`" ".join(pieces) == fold_spaces(sentence)`.
+
+French typography is kept: whitespace is folded to one space, but a run that holds a no-break space (NBSP or the
+narrow NNBSP, before « » : ; ! ? %, in "12 000") stays that no-break space, and nothing is ever cut there. The
+written text (pages, transcripts, chapter titles, feed) keeps them; only the spoken form turns them into spaces.
 """
 
 from __future__ import annotations
@@ -26,8 +30,23 @@ ABBREVIATIONS = {
 # These end a sentence when the next word is capitalised ("…, des poires, etc. Le lendemain…").
 _ABBREVIATIONS_THAT_MAY_END = {"etc", "j.-c"}
 
-_TERMINATOR = re.compile(r"(?:[.!?…]+|\.{3})(?:[»\")\]’”]|\s*»)*(?=\s+|$)")
-_SENTENCE_START = re.compile(r"\s+(?=[«\"“(\[—–\-]?\s*[A-ZÀ-ÖØ-Þ0-9«\"“])")
+NO_BREAK_SPACES = "\u00a0\u202f"
+_SPACE_RUN = re.compile(r"\s+")
+
+
+def fold_spaces(text: str) -> str:
+    """Whitespace runs folded to one space, a run holding a no-break space to that no-break space; trimmed."""
+
+    def one(match: re.Match) -> str:
+        run = match.group(0)
+        return next((c for c in run if c in NO_BREAK_SPACES), " ")
+
+    return _SPACE_RUN.sub(one, text).strip()
+
+
+# A sentence ends before a plain space (text is folded first): a no-break space never separates two sentences.
+_TERMINATOR = re.compile(r"(?:[.!?…]+|\.{3})(?:[»\")\]’”]|\s*»)*(?= |$)")
+_SENTENCE_START = re.compile(r" (?=[«\"“(\[—–\-]?\s*[A-ZÀ-ÖØ-Þ0-9«\"“])")
 
 
 def _word_before(text: str, end: int) -> str:
@@ -55,8 +74,8 @@ def _ends_sentence(text: str, match: re.Match) -> bool:
 
 
 def split_sentences(text: str) -> list[str]:
-    """The sentences of TEXT, in order, whitespace folded."""
-    text = " ".join(text.split())
+    """The sentences of TEXT, in order, whitespace folded (no-break spaces kept)."""
+    text = fold_spaces(text)
     sentences: list[str] = []
     start = 0
     for match in _TERMINATOR.finditer(text):
@@ -80,12 +99,12 @@ _CONJUNCTIONS = (
 )
 # Cut points, strongest first: (pattern, cut after the match?)
 _BOUNDARIES: tuple[tuple[re.Pattern, bool], ...] = (
-    (re.compile(r"[;:](?=\s)"), True),
-    (re.compile(r"\s[—–-](?=\s)"), False),
-    (re.compile(r"[,)»](?=\s)"), True),
-    (re.compile(r"\s(?=(?:" + "|".join(map(re.escape, _CONJUNCTIONS)) + r")\b)", re.IGNORECASE), False),
-    (re.compile(r"\s"), False),
-)
+    (re.compile(r"[;:](?= )"), True),
+    (re.compile(r" [—–-](?= )"), False),
+    (re.compile(r"[,)»](?= )"), True),
+    (re.compile(r" (?=(?:" + "|".join(map(re.escape, _CONJUNCTIONS)) + r")\b)", re.IGNORECASE), False),
+    (re.compile(r" "), False),
+)  # plain spaces only: a no-break space glues what it joins ("15 %", "12 000", "beaucoup »")
 
 
 def _cut_point(sentence: str, max_chars: int) -> int:
@@ -108,7 +127,7 @@ def _cut_point(sentence: str, max_chars: int) -> int:
         if balanced:
             return min(balanced, key=lambda p: abs(p - middle))
         return max(positions)
-    spaces = [m.start() for m in re.finditer(r"\s", sentence[: max_chars + 1]) if m.start() > 0]
+    spaces = [m.start() for m in re.finditer(" ", sentence[: max_chars + 1]) if m.start() > 0]
     return spaces[-1] if spaces else max_chars  # a word longer than the limit: hard cut
 
 
@@ -116,7 +135,7 @@ def cut_run_on(sentence: str, max_chars: int = 300) -> list[str]:
     """Pieces of at most `max_chars` characters, cut at clause boundaries, that join back to the sentence."""
     if max_chars < 20:
         raise ValueError("max_chars must be at least 20")
-    rest = " ".join(sentence.split())
+    rest = fold_spaces(sentence)
     pieces: list[str] = []
     while len(rest) > max_chars:
         cut = _cut_point(rest, max_chars)

@@ -71,8 +71,14 @@
   };
 
   // --- formatting (French) ------------------------------------------------------------------------------
+  // Whole seconds, truncated after rounding to the millisecond: the rule of the page, the feed and
+  // `episodes list` (publish/durations.py), so that every display of one episode says the same duration.
+  function wholeSeconds(seconds) {
+    return Math.max(0, Math.floor(Math.round((seconds || 0) * 1000) / 1000));
+  }
+
   function clock(seconds) {
-    var total = Math.max(0, Math.floor(seconds || 0));
+    var total = wholeSeconds(seconds);
     var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
     var mm = h ? String(m).padStart(2, '0') : String(m);
     return (h ? h + ':' : '') + mm + ':' + String(s).padStart(2, '0');
@@ -81,7 +87,7 @@
   function plural(n, word) { return n + ' ' + word + (n > 1 ? 's' : ''); }
 
   function spokenTime(seconds) {
-    var total = Math.max(0, Math.floor(seconds || 0));
+    var total = wholeSeconds(seconds);
     var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
     var parts = [];
     if (h) parts.push(plural(h, 'heure'));

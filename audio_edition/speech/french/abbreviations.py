@@ -121,6 +121,8 @@ _ABBREVIATIONS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [
     # "le 49.3", "l'article 49.3": a dotted article number is read "quarante-neuf trois", not "point".
     (re.compile(r"(?<=\barticle )(\d+)\.(\d+)\b|\b(49)\.(3)\b"), r"\1\3 \2\4"),
     (re.compile(r"\b[Cc]f\.\s?"), "confère "),
+    # "12 av. Foch", "av. de la République": an avenue (never "av. J.-C.", before Christ).
+    (re.compile(r"\b[Aa]v\.\s?(?=(?:de la |de l'|du |des |d'|de )?[A-ZÀ-ÖØ-Þ0-9])(?!J\.?-?C\b)"), "avenue "),
     (re.compile(r"\bc\.-à-d\.?"), "c'est-à-dire"),
     (re.compile(r"\benv\.\s?(?=\d)"), "environ "),
     (re.compile(r"\bchap\.\s?"), "chapitre "),

@@ -13,6 +13,9 @@ _TRANSLATE = str.maketrans({
     "\u2212": "-", "\u2010": "-", "\u2011": "-",
     "\u2024": ".",
     **dict.fromkeys(_SPACES, " "),
+    # Superscript letters of French abbreviations ("1ᵉʳ", "2ᵈᵉ", "XIXᵉ", "Mᵐᵉ", "Mˡˡᵉ", "Dʳ"): plain letters,
+    # which the ordinal and title rules read.
+    **{c: unicodedata.normalize("NFKC", c) for c in "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ"},
     # Roman numerals as single characters ("Ⅻ", "ⅳ"): espeak spells their Unicode names; the letters it reads.
     **{chr(c): unicodedata.normalize("NFKC", chr(c)).upper() for c in range(0x2160, 0x2180)},
 })

@@ -150,6 +150,19 @@ def _season(match: re.Match) -> str:
     return match.group(0)
 
 
+# "les 80s", "les 90's", "les 2010s": a decade, "les années quatre-vingt" (not "quatre-vingts secondes").
+_DECADE = re.compile(r"(?<![\w,.])((?:1[89]|20)?\d0)['’]?s\b")
+
+
+def _decade(match: re.Match) -> str:
+    words = cardinal(int(match.group(1)))
+    return "années " + re.sub(r"vingts$", "vingt", words)  # "les années quatre-vingt": invariable
+
+
+def apply_decades(text: str) -> str:
+    return _DECADE.sub(_decade, text)
+
+
 def apply_signs_and_ranges(text: str) -> str:
     text = _SIGNED.sub(lambda m: _SIGN_WORDS[m.group(1)], text)
     text = _SEASON.sub(_season, text)

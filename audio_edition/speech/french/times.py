@@ -69,7 +69,21 @@ def _day_month(match: re.Match) -> str:
     return say_date(day, month, None) if 1 <= day <= 31 else match.group(0)
 
 
+# "les 17/18 juin", "les 17-18-19 juin", "les 1er/2 juillet": days listed before their month, each one said,
+# the last joined by "et" ("les dix-sept, dix-huit et dix-neuf juin"), never a fraction or a range.
+_DAY_LIST = re.compile(r"(?<![\w,/.-])((?:1er|\d{1,2})(?:[/-](?:\d{1,2})){1,4}) (" + "|".join(MONTHS) + r")\b")
+
+
+def _day_list(match: re.Match) -> str:
+    days = [1 if day == "1er" else int(day) for day in re.split(r"[/-]", match.group(1))]
+    if not all(1 <= day <= 31 for day in days) or days != sorted(set(days)):
+        return match.group(0)
+    words = ["premier" if day == 1 else cardinal(day) for day in days]
+    return f"{', '.join(words[:-1])} et {words[-1]} {match.group(2)}"
+
+
 def apply_dates(text: str) -> str:
+    text = _DAY_LIST.sub(_day_list, text)
     text = _ISO_DATE.sub(_iso_date, text)
     text = _DATE.sub(_date, text)
     return _DAY_MONTH.sub(_day_month, text)

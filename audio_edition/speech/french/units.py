@@ -27,6 +27,11 @@ UNITS: dict[str, tuple[str, str, bool]] = {
     "m²": ("mètre carré", "mètres carrés", False),
     "m2": ("mètre carré", "mètres carrés", False),
     "cm²": ("centimètre carré", "centimètres carrés", False),
+    "cm³": ("centimètre cube", "centimètres cubes", False),
+    "cm3": ("centimètre cube", "centimètres cubes", False),
+    "µm": ("micromètre", "micromètres", False),  # U+00B5 micro sign
+    "μm": ("micromètre", "micromètres", False),  # U+03BC Greek mu, as often typed
+    "nm": ("nanomètre", "nanomètres", False),
     "m³": ("mètre cube", "mètres cubes", False),
     "m3": ("mètre cube", "mètres cubes", False),
     "km": ("kilomètre", "kilomètres", False),
@@ -66,8 +71,10 @@ _UNIT = re.compile(
 )
 # "1 m 80", "1,80 m" is handled by _UNIT
 _HEIGHT = re.compile(r"(?<![\w,])(\d)\s?m\s?(\d{2})(?!\w)")
-_PER = re.compile(r"\s?/\s?(an|mois|jour|semaine|heure|h|habitant|personne|tête|litre|kilo|kg|km|m²|m2|unité)\b")
-_PER_WORDS = {"h": "heure", "kg": "kilo", "km": "kilomètre", "m²": "mètre carré", "m2": "mètre carré"}
+_PER = re.compile(r"\s?/\s?(an|mois|jour|semaine|heure|h|habitant|personne|tête|litre|kilo|kg|km²|km2|km|m²|m2|"
+                  r"unité)(?![\w²])")
+_PER_WORDS = {"h": "heure", "kg": "kilo", "km": "kilomètre", "m²": "mètre carré", "m2": "mètre carré",
+              "km²": "kilomètre carré", "km2": "kilomètre carré"}
 
 # --- money ---------------------------------------------------------------------------------------------------
 CURRENCIES = {  # symbol -> (singular, plural, feminine, cents name, "de"/"d'" form)
@@ -79,6 +86,12 @@ CURRENCIES = {  # symbol -> (singular, plural, feminine, cents name, "de"/"d'" f
     "£": ("livre", "livres", True, "pence", "de livres"),
     "¥": ("yen", "yens", False, "", "de yens"),
     "CHF": ("franc suisse", "francs suisses", False, "centimes", "de francs suisses"),
+    "₩": ("won", "wons", False, "", "de wons"),
+    "KRW": ("won", "wons", False, "", "de wons"),
+    "F CFA": ("franc CFA", "francs CFA", False, "", "de francs CFA"),
+    "FCFA": ("franc CFA", "francs CFA", False, "", "de francs CFA"),
+    "XOF": ("franc CFA", "francs CFA", False, "", "de francs CFA"),
+    "XAF": ("franc CFA", "francs CFA", False, "", "de francs CFA"),
 }
 SCALES = {  # written scale -> (singular, plural)
     "k": ("mille", "mille"), "K": ("mille", "mille"),
@@ -90,7 +103,7 @@ SCALES = {  # written scale -> (singular, plural)
 }
 _CUR = "|".join(map(re.escape, sorted(CURRENCIES, key=len, reverse=True)))
 _SCALE = "|".join(map(re.escape, sorted(SCALES, key=len, reverse=True)))
-_MONEY_AFTER = re.compile(r"(?<![\w,])(" + NUMBER + r")\s?(?:(" + _SCALE + r")\s?)?(" + _CUR + r")(?![\w$€£])")
+_MONEY_AFTER = re.compile(r"(?<![\w,])(" + NUMBER + r")\s?(?:(" + _SCALE + r")\s?)?(" + _CUR + r")(?![\w$€£₩])")
 _MONEY_BEFORE = re.compile(r"(?<![\w])(" + _CUR + r")\s?(" + NUMBER + r")(?:\s?(" + _SCALE + r")(?![\w]))?")
 
 
@@ -150,6 +163,22 @@ def _fraction(match: re.Match) -> str:
     return f"{cardinal(numerator)} {many if numerator > 1 else one}"
 
 
+# "1 1/2", "4 2/4": a whole number and a fraction, "un et demi", "quatre et deux quarts" (a proper fraction only).
+_MIXED = re.compile(r"(?<![\w,/.])(\d{1,3}) (\d)/(\d{1,2})(?![\w/]|[.,]\d)")
+# "9,5/10", "15,5/20": a mark with a decimal, "neuf virgule cinq sur dix".
+_DECIMAL_MARK = re.compile(r"(?<![\w,/.])(\d{1,3},\d{1,2})\s?/\s?(5|10|20|100)(?![\w/]|[.,]\d)")
+
+
+def _mixed(match: re.Match) -> str:
+    whole, numerator, denominator = match.group(1), int(match.group(2)), int(match.group(3))
+    if not 0 < numerator < denominator:
+        return match.group(0)
+    fraction = _fraction(re.match(r"(\d+)/(\d+)", f"{numerator}/{denominator}"))  # type: ignore[arg-type]
+    if numerator == 1 and denominator in (2, 4):  # "un et demi", "deux et quart"
+        fraction = fraction.removeprefix("un ")
+    return f"{cardinal(int(whole))} et {fraction}"
+
+
 def apply_money(text: str) -> str:
     text = _MONEY_AFTER.sub(lambda m: say_money(m.group(1), m.group(2), m.group(3)), text)
     return _MONEY_BEFORE.sub(lambda m: say_money(m.group(2), m.group(3), m.group(1)), text)
@@ -167,5 +196,7 @@ def apply_fractions(text: str) -> str:
         # Glued to a word or sign ("A¼", "5%¼"), it stands apart: else "1/4" sticks to it and is never read.
         text = re.sub(r"(?<=[\w%€$£°²³])" + symbol, f" {written}", text)
         text = text.replace(symbol, written)
+    text = _DECIMAL_MARK.sub(lambda m: f"{say_number(m.group(1))} sur {cardinal(int(m.group(2)))}", text)
+    text = _MIXED.sub(_mixed, text)
     return _FRACTION.sub(_fraction, text)
 

@@ -1,0 +1,133 @@
+"""Jingles and music beds: decoded and resampled by pydub, laid under the voice by sample.
+
+pydub's job here is the one it is made for: read any audio ffmpeg reads (MP3, M4A/AAC, Ogg, FLAC, WAV…), make
+it mono at the episode's rate (`set_channels`, `set_frame_rate`). It runs the imageio-ffmpeg binary
+(ffmpeg.ffmpeg_exe), never a system ffmpeg; it would ask ffprobe (which that wheel does not ship) for the
+stream's codec, so we tell it the codec ourselves, read from ffmpeg's own description of the file. Stitching
+stays sample-exact numpy (pydub's slicing counts whole milliseconds).
+
+A music bed plays under the intro and under the outro: `bed_lead_s` of bed alone before the first word (faded
+in over `bed_fade_s`), under the intro's sentences ducked by `bed_duck_db` with `bed_ramp_ms` ramps that end
+before each word and start after it, back up in the pauses, faded out by the start of the title; then again
+from the outro's first word to `bed_lead_s` after its last, faded in and out. Its level in the pauses is
+`bed_level_db` relative to the voice's (RMS of the speech). The whole episode is then normalised as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audio_edition.audio import ffmpeg
+from audio_edition.config import AudioConfig, Config
+from audio_edition.errors import InputError
+
+with warnings.catch_warnings():  # pydub looks for an ffmpeg on PATH when imported; load_audio gives it ours
+    warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)  # its audioop import (audioop-lts from Python 3.13)
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
+log = logging.getLogger(__name__)
+
+_AUDIO_STREAM = re.compile(r"Stream #\d+:\d+[^:]*: Audio: ([a-z0-9_]+)")
+
+
+def _codec_of(path: Path, what: str) -> str:
+    """The audio codec of PATH as ffmpeg names its decoder ("vorbis", "aac", "mp3", "flac", "pcm_s16le")."""
+    proc = subprocess.run([ffmpeg.ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
+                          timeout=60, check=False)
+    found = _AUDIO_STREAM.search(proc.stderr.decode("utf-8", "replace"))
+    if found is None:
+        raise InputError(f"{what} is not audio ffmpeg can read: {path}")
+    return found.group(1)
+
+
+def load_audio(path: Path, rate: int, what: str) -> np.ndarray:
+    """PATH (any format ffmpeg reads) as mono float32 at RATE, decoded and resampled by pydub."""
+    AudioSegment.converter = ffmpeg.ffmpeg_exe()  # pydub runs this ffmpeg, not one from PATH
+    try:
+        segment = AudioSegment.from_file(str(path), codec=_codec_of(path, what))
+    except (CouldntDecodeError, OSError, IndexError) as exc:
+        raise InputError(f"{what} is not audio ffmpeg can read: {path}", f"{type(exc).__name__}") from None
+    segment = segment.set_channels(1).set_sample_width(2).set_frame_rate(rate)
+    samples = np.frombuffer(segment.raw_data, dtype=np.int16).astype(np.float32) / 32768.0
+    if len(samples) == 0:
+        raise InputError(f"{what} has no audio: {path}")
+    return samples
+
+
+def level_db(samples: np.ndarray) -> float:
+    """RMS level in dB (full scale 0 dB); -inf for silence."""
+    if len(samples) == 0:
+        return float("-inf")
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+@dataclass(frozen=True)
+class BedSpan:
+    """Where one bed plays, in samples of the episode: [start, end), with the speech it ducks under."""
+
+    start: int
+    end: int
+    speech: tuple[tuple[int, int], ...]
+
+
+def _ramp_envelope(length: int, speech: tuple[tuple[int, int], ...], ramp: int) -> np.ndarray:
+    """0 in the pauses, 1 under speech, with linear ramps of RAMP samples that reach 1 before a word starts and
+    leave it after the word ends."""
+    envelope = np.zeros(length, dtype=np.float32)
+    for start, end in speech:
+        a, b = max(0, start - ramp), min(length, end + ramp)
+        envelope[a:b] = 1.0
+    if ramp > 1:  # a box filter: the ramps lie in the dilated margins, so speech itself is fully ducked
+        kernel = np.ones(ramp, dtype=np.float32) / ramp
+        smoothed = np.convolve(envelope, kernel, mode="same")
+        for start, end in speech:  # exact 1 under the words, whatever the filter's rounding
+            smoothed[max(0, start):min(length, end)] = 1.0
+        envelope = np.clip(smoothed, 0.0, 1.0)
+    return envelope
+
+
+def mix_bed(samples: np.ndarray, rate: int, bed: np.ndarray, spans: list[BedSpan], settings: AudioConfig,
+            voice_db: float) -> None:
+    """Add the bed under each span of SAMPLES (in place), at `bed_level_db` under the voice in the pauses and
+    `bed_duck_db` lower under speech."""
+    bed_db = level_db(bed)
+    if not np.isfinite(bed_db) or not np.isfinite(voice_db):
+        return
+    pause_gain = 10 ** ((voice_db + settings.bed_level_db - bed_db) / 20)
+    ramp = max(1, int(settings.bed_ramp_ms * rate / 1000))
+    fade = max(1, int(settings.bed_fade_s * rate))
+    for span in spans:
+        length = span.end - span.start
+        if length <= 0:
+            continue
+        music = np.resize(bed, length)  # looped when the bed is shorter than the span
+        local = tuple((s - span.start, e - span.start) for s, e in span.speech)
+        ducked_db = settings.bed_duck_db * _ramp_envelope(length, local, ramp)
+        gain = pause_gain * np.power(10.0, ducked_db / 20, dtype=np.float32)
+        n = min(fade, length // 2)
+        gain[:n] *= np.linspace(0.0, 1.0, n, dtype=np.float32)
+        gain[length - n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+        samples[span.start:span.end] += music * gain
+
+
+def check_music_config(config: Config) -> None:
+    audio = config.audio
+    path = config.resolve(audio.music_bed)
+    if path is not None and not path.is_file():
+        raise InputError(f"music bed not found: {path}", "fix [audio] music_bed in the config")
+    if not -40.0 <= audio.bed_level_db <= 0.0:
+        raise InputError(f"[audio] bed_level_db {audio.bed_level_db} is out of range", "use -6")
+    if not -40.0 <= audio.bed_duck_db <= -6.0:
+        raise InputError(f"[audio] bed_duck_db {audio.bed_duck_db} is out of range", "use -18")
+    if not 10 <= audio.bed_ramp_ms <= 1000 or not 0.0 <= audio.bed_fade_s <= 10.0 or not 0.0 <= audio.bed_lead_s <= 10.0:
+        raise InputError("[audio] bed_ramp_ms (10-1000), bed_fade_s and bed_lead_s (0-10) are out of range")

@@ -1,0 +1,38 @@
+"""Glued-word repair: tokens that are not French words but two that are, split; names and real words left alone.
+The sentences below were written after the rule, from other scrapes' typical joins (not the sample's four)."""
+
+from __future__ import annotations
+
+import pytest
+
+from audio_edition.speech.glue import repair_glued
+from audio_edition.speech.lexicon import Lexicon, LexiconEntry
+
+
+@pytest.mark.parametrize("text, repaired", [
+    ("Le ministre a annoncé la mesurepour les retraités.", "Le ministre a annoncé la mesure pour les retraités."),
+    ("Des manifestations ont eu lieu dansplusieurs villes.", "Des manifestations ont eu lieu dans plusieurs villes."),
+    ("Emmanuel Macronselon ses proches, hésite.", "Emmanuel Macron selon ses proches, hésite."),
+    ("Le conseil municipalavait voté contre.", "Le conseil municipal avait voté contre."),
+    ("Les négociations reprendront également lundi.", "Les négociations reprendront également lundi."),
+])
+def test_glued_words_are_split(text, repaired):
+    assert repair_glued(text)[0] == repaired
+
+
+@pytest.mark.parametrize("text", [
+    "Victor Wembanyama, Volodymyr Zelensky et Shigeru Ishiba se sont parlé.",  # names unknown to the list
+    "Maisa et Kimberly ont ouvert une boulangerie à Montbéliard.",  # names that end like a short word
+    "L'ubérisation touche les antivaccins et les cybermenaces.",  # rare words and neologisms
+    "Le PSG-OM, l'iPhone, COVID-19 et www.exemple.fr.",
+])
+def test_names_rare_words_and_non_words_are_left_alone(text):
+    repaired, repairs = repair_glued(text)
+    assert repaired == text and repairs == []
+
+
+def test_a_word_the_lexicon_knows_is_never_split():
+    lexicon = Lexicon((LexiconEntry("Portéeselon", "Portéeselonne"),))
+    assert repair_glued("Portéeselon arrive.", lexicon)[0] == "Portéeselon arrive."
+    text, repairs = repair_glued("Portéeselon arrive.")
+    assert text == "Portée selon arrive." and repairs[0].written == "Portéeselon"

@@ -26,7 +26,7 @@ from audio_edition.extract.guards import check_article, guard_policy
 from audio_edition.models import script_to_dict
 from audio_edition.publish.publisher import list_episodes, regenerate, remove_episode
 from audio_edition.publish.serve import serve_directory
-from audio_edition.scale.cli import enqueue_sources, print_status
+from audio_edition.scale.cli import enqueue_sources, print_status, sweep_staged
 from audio_edition.scale.jobs import settings
 from audio_edition.scale.webhook import serve_api
 from audio_edition.scale.worker import run_worker
@@ -281,6 +281,18 @@ def enqueue(obj: _Context, sources: tuple[str, ...], wait: bool, timeout: float 
 def status(obj: _Context, limit: int, as_json: bool) -> None:
     """Queued, running and failed jobs, and what waits in the broker."""
     print_status(obj.config(), limit=limit, as_json=as_json)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="The publisher's output folder (default: [distributed] output_dir).")
+@click.option("--older-than", type=click.FloatRange(min=0), default=None,
+              help="Seconds (default: [distributed] staging_max_age_s).")
+@pass_ctx
+def sweep(obj: _Context, out_dir: str | None, older_than: float | None) -> None:
+    """Remove staged episodes of dead jobs from the staging store (those waiting for the publisher are kept)."""
+    config = obj.config()
+    sweep_staged(config, Path(out_dir or settings(config).output_dir), older_than)
 
 
 # --- episodes (the episode store) -----------------------------------------------------------------------------

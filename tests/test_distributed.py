@@ -109,8 +109,10 @@ def newsroom(tmp_path, redis_url, s3_endpoint):  # noqa: F811
 
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    for bucket in (BUCKET, CACHE_BUCKET):
+    for bucket in (BUCKET, CACHE_BUCKET):  # the server lives for the session: each test starts with empty buckets
         client.create_bucket(Bucket=bucket)
+        for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
     redis = JobRegistry(redis_url).redis
     redis.flushdb()
 
@@ -297,6 +299,44 @@ def test_three_machines_sharing_only_redis_and_a_bucket_publish_every_article_on
         assert db.execute("SELECT count(*) FROM episodes").fetchone()[0] == 10
     status = run_cli("--config", str(newsroom["config"]), "status", cwd=tmp, env=newsroom["env"])
     assert status.code == 0 and "10 published" in status.stdout and "1 unchanged" in status.stdout
+
+
+def _wait_state(jobs: JobRegistry, job_id: str, state: str, proc: subprocess.Popen, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := jobs.get(job_id) or {}).get("state") != state:
+        assert proc.poll() is None and time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job
+
+
+@pytest.mark.slow
+def test_another_machine_with_an_empty_cache_speaks_nothing_the_shared_tier_has(newsroom):
+    """Two titles of a group (their own Redis databases, folders and caches) share the clip cache's bucket: the
+    agency dispatch the first one built is built by the second one's worker without speaking a sentence."""
+    from audio_edition.config import load_config
+    from audio_edition.scale.queue import submit
+
+    launch = newsroom["launch"]
+    other_redis = newsroom["redis_url"].rsplit("/", 1)[0] + "/1"
+    JobRegistry(other_redis).redis.flushdb()
+    newsroom["machine"]("title-2", redis_db=other_redis)
+    url, html = article_html(4)
+
+    first = launch("worker", "--queues", "articles,publish", name="title-1")
+    _wait_ready(newsroom["tmp"], "title-1", first)
+    jobs = JobRegistry(newsroom["redis_url"])
+    built_first = _wait_state(jobs, submit(load_config(newsroom["config"]), {"html": html, "url": url}, url),
+                              "published", first)
+    spoken = built_first["spoken"]
+    assert spoken >= 5 and built_first["cached"] == 0
+
+    second = launch("worker", "--queues", "articles", name="title-2", machine_name="title-2")
+    _wait_ready(newsroom["tmp"], "title-2", second)
+    other_jobs = JobRegistry(other_redis)
+    config_2 = load_config(newsroom["tmp"] / "title-2" / "audio-edition.toml")
+    job = _wait_state(other_jobs, submit(config_2, {"html": html, "url": url}, url), "built", second)
+    assert (job["spoken"], job["cached"]) == (0, spoken)
+    assert len(list((newsroom["tmp"] / "title-2" / "cache").rglob("*.clip"))) == spoken  # kept locally now
 
 
 def test_publish_queue_demands_concurrency_one(newsroom):

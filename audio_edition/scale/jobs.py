@@ -215,6 +215,9 @@ def _public_job(data: dict) -> dict:
     if data.get("children"):
         job["children"] = json.loads(data["children"])
     job["attempts"] = int(data.get("attempts") or 0)
+    for name in ("spoken", "cached"):  # sentences the build spoke, and took from the clip cache
+        if data.get(name, "") != "":
+            job[name] = int(data[name])
     for name in ("created", "updated"):
         if data.get(name):
             job[name] = float(data[name])

@@ -133,7 +133,7 @@ def _publish_batch(config: Config, out_dir: Path, staging: StagingStore, jobs: J
 
     accepted: list[Fetched] = []
     duplicates: list[Fetched] = []
-    catch_up = False
+    catch_up: set[str] = set()  # jobs committed by an earlier publisher, not yet uploaded or announced
     seen: set[str] = set()
     with EpisodeStore(out_dir) as store:
         for item in fetched:
@@ -147,7 +147,7 @@ def _publish_batch(config: Config, out_dir: Path, staging: StagingStore, jobs: J
                 duplicates.append(item)
                 known = jobs.article(identity)
                 if already and (known is None or known.script_hash != episode.script_hash):
-                    catch_up = True  # committed by a publisher that died before its upload and its word in Redis
+                    catch_up.add(item.job_id)  # committed by a publisher that died before its upload and its word
             elif (holder is not None and holder.identity != identity) or (row is not None and row.slug != episode.slug):
                 # The slug is another article's here (a local build took it), or this article has another slug
                 # here: tell Redis what the store says, so the rebuild picks the right one.
@@ -178,10 +178,10 @@ def _publish_batch(config: Config, out_dir: Path, staging: StagingStore, jobs: J
     with EpisodeStore(out_dir, create=False) as store:
         rows = {item.identity: store.by_identity(item.identity) for item in done}
     jobs.set_articles([article_state(out_dir, row) for row in rows.values() if row is not None])
-    accepted_ids = {item.job_id for item in accepted}
+    first_time = {item.job_id for item in accepted} | catch_up
     for item in done:
         row = rows[item.identity]
-        duplicate = item.job_id not in accepted_ids
+        duplicate = item.job_id not in first_time
         jobs.update(item.job_id, state="published", error=None, slug=row.slug if row else item.episode.slug,
                     guid=row.guid if row else "", download_s=round(item.download_s, 4),
                     **({"duplicate": 1} if duplicate else {}))

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audio_edition.audio.assemble import DURATION_TOLERANCE_S
+from audio_edition.audio.ffmpeg import ffmpeg_exe
 from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError
 from audio_edition.fileio import atomic_write_bytes
@@ -296,17 +298,23 @@ def download_episode(store: StagingStore, stage: str, dest: Path) -> Manifest:
 
 
 def decoded_seconds(path: Path) -> float:
-    """How long the MP3 plays, decoded to the last sample (encoder delay and padding removed), in this process by
-    libsndfile's mpg123. 0 when it does not decode at all."""
-    import soundfile  # lazy: libsndfile is loaded by the publisher's check only (the CLI imports this module)
+    """How long the MP3 plays, decoded by ffmpeg to its last sample (encoder delay and padding removed, as players
+    do) and counted as it streams. ffmpeg, not libsndfile: libsndfile pads a cut file up to the length its header
+    announces. 0 when it does not decode at all."""
+    import soundfile  # lazy: libsndfile reads the sample rate on the publisher's check only (the CLI imports us)
 
     try:
-        with soundfile.SoundFile(str(path)) as audio:
-            rate = audio.samplerate
-            frames = sum(len(block) for block in audio.blocks(blocksize=1 << 18, dtype="int16", always_2d=True))
+        rate = soundfile.info(str(path)).samplerate
     except (RuntimeError, soundfile.LibsndfileError):
         return 0.0
-    return frames / rate if rate else 0.0
+    proc = subprocess.Popen([ffmpeg_exe(), "-nostdin", "-v", "quiet", "-i", str(path), "-vn", "-ac", "1", "-f",
+                             "s16le", "pipe:1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    total = 0
+    for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):  # type: ignore[union-attr]
+        total += len(chunk)
+    proc.wait()
+    return total / 2 / rate if rate else 0.0
 
 
 def sweep(store: StagingStore, older_than_s: float, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:

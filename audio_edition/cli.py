@@ -247,7 +247,8 @@ def serve(obj: _Context, directory: str, host: str, port: int, api: bool) -> Non
 @click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
               help="Articles built at once by this worker (one process and one voice each).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="The shared output folder (default: [distributed] output_dir).")
+              help="The publisher's folder (its store, feed, pages), or a build worker's scratch space "
+                   "(default: [distributed] output_dir).")
 @click.option("--voice", default=None, help="Piper voice name or path to a .onnx file.")
 @click.option("--engine", type=click.Choice(["piper", "espeak"]), default=None)
 @click.option("--loglevel", default="INFO", show_default=True)

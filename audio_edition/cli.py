@@ -28,7 +28,7 @@ from audio_edition.publish.durations import clock
 from audio_edition.publish.feed import is_local_url
 from audio_edition.publish.publisher import list_episodes, regenerate, remove_episode
 from audio_edition.publish.serve import serve_directory
-from audio_edition.scale.cli import enqueue_sources, print_status
+from audio_edition.scale.cli import enqueue_sources, print_status, sweep_staged
 from audio_edition.scale.jobs import settings
 from audio_edition.scale.webhook import serve_api
 from audio_edition.scale.worker import run_worker
@@ -264,7 +264,8 @@ def serve(obj: _Context, directory: str, host: str, port: int, api: bool) -> Non
 @click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
               help="Articles built at once by this worker (one process and one voice each).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="The shared output folder (default: [distributed] output_dir).")
+              help="The publisher's folder (its store, feed, pages), or a build worker's scratch space "
+                   "(default: [distributed] output_dir).")
 @click.option("--voice", default=None, help="Piper voice name or path to a .onnx file.")
 @click.option("--engine", type=click.Choice(["piper", "espeak"]), default=None)
 @click.option("--loglevel", default="INFO", show_default=True)
@@ -298,6 +299,18 @@ def enqueue(obj: _Context, sources: tuple[str, ...], wait: bool, timeout: float 
 def status(obj: _Context, limit: int, as_json: bool) -> None:
     """Queued, running and failed jobs, and what waits in the broker."""
     print_status(obj.config(), limit=limit, as_json=as_json)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="The publisher's output folder (default: [distributed] output_dir).")
+@click.option("--older-than", type=click.FloatRange(min=0), default=None,
+              help="Seconds (default: [distributed] staging_max_age_s).")
+@pass_ctx
+def sweep(obj: _Context, out_dir: str | None, older_than: float | None) -> None:
+    """Remove staged episodes of dead jobs from the staging store (those waiting for the publisher are kept)."""
+    config = obj.config()
+    sweep_staged(config, Path(out_dir or settings(config).output_dir), older_than)
 
 
 # --- episodes (the episode store) -----------------------------------------------------------------------------

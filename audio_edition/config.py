@@ -123,6 +123,11 @@ class CacheConfig:
     enabled: bool = True
     directory: str | None = None  # default: the user cache dir (platformdirs), clips/
     max_mb: int = 2048  # least-recently-used clips are pruned above this
+    # An optional shared tier under the local folder, for workers on several machines: "s3://bucket/prefix/".
+    # A clip missing here is looked up there (and verified) before it is spoken; a clip spoken goes to both.
+    shared: str | None = None
+    shared_endpoint_url: str | None = None  # MinIO, Scaleway, OVH… (None: AWS)
+    shared_region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,13 +138,20 @@ class DistributedConfig:
 
     broker_url: str | None = None  # redis://host:6379/0; None = local mode only
     result_backend: str | None = None  # job status lives here (default: the broker)
-    output_dir: str = "output"  # the shared output folder every worker writes into
+    output_dir: str = "output"  # the publisher's output folder; a build worker's scratch space
     articles_queue: str = "articles"  # one task per article, any number of workers
     publish_queue: str = "publish"  # store + feed: consume with exactly one worker, concurrency 1
     visibility_timeout_s: int = 1200  # a dead worker's article is redelivered after this: keep it above the longest build
     api_token: str | None = None  # bearer token for POST /articles (prefer the environment variable)
     allow_private_urls: bool = False  # let the webhook fetch loopback/private/link-local addresses
     max_body_bytes: int = 2 * 1024 * 1024  # webhook request size cap (413 above)
+    # Where build workers hand built episodes to the publisher: "s3://bucket/prefix/" or a folder every worker
+    # sees. None: the [publish] bucket under "audio-edition-staging/" when [publish] target = "s3", else the
+    # output folder's .audio-edition/staging (one machine). AUDIO_EDITION_STAGING overrides it.
+    staging: str | None = None
+    staging_endpoint_url: str | None = None  # default: [publish] endpoint_url
+    staging_region: str | None = None  # default: [publish] region
+    staging_max_age_s: int = 2 * 24 * 3600  # staged objects of jobs nobody published are swept after this
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Distributed mode on this machine: articles per minute with 1 and 2 worker processes, and the queue's cost.
+"""Distributed mode on this machine: articles per minute with 1, 2 and 3 build workers that share nothing but Redis
+and an S3-compatible bucket, and what the object-storage hand-over costs per article.
 
     python bench/scale.py [--articles 6] [--paragraphs 3] [--voice PATH]
 
-Starts its own redis-server on a free loopback port. For each run, a fresh output folder and an empty clip cache
-(the cache is off: every article is really spoken), one publisher worker (`--queues publish`), and 1 or 2 article
-workers (`--queues articles --concurrency 1`) already up and idle before the clock starts; the clock runs from the
-first submitted job to the last published one. The local reference is `audio-edition build --jobs 1` of the same
-articles (one synthesis process, like one worker), timed by its own --stats-json. Queue overhead per article =
-(1-worker wall time − local build wall time) / articles: broker round trips, job records, staging moves and one
-store commit + feed/pages regeneration per article instead of one per build.
+Starts its own redis-server and moto S3 server on free loopback ports. For each run: one publisher worker
+(`--queues publish`, its own output folder, publishing to the bucket) and 1, 2 or 3 build workers (`--queues
+articles --concurrency 1`), each with its own output folder, as on separate machines; built episodes travel through
+the bucket's staging prefix. The clip cache is off (every article is really spoken). Workers are up and idle before
+the clock starts; the clock runs from the first submitted job to the last published one. The local reference is
+`audio-edition build --jobs 1` of the same articles (one synthesis process, like one worker), timed by its own
+--stats-json.
+
+- Queue overhead per article = (1-worker wall time − local build wall time) / articles: broker round trips, job
+  records, the hand-over, and a store commit + feed/pages regeneration + bucket upload per publish batch.
+- Hand-over per article = the build worker's upload of the staged files + the publisher's download and check
+  (sizes, sha256, the MP3 decoded by ffmpeg), from the job records (`upload_s`, `download_s`).
 
 Uses the medium-cost benchmark voice (bench/make_bench_voice.py) by default.
 """
@@ -55,7 +61,34 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
     sys.exit("redis-server did not start")
 
 
-def write_config(path: Path, voice: Path, broker: str, out: Path) -> None:
+BUCKET = "bench-podcast"
+
+
+def start_moto(workdir: Path) -> tuple[subprocess.Popen, str]:
+    binary = Path(sys.executable).with_name("moto_server")
+    if not binary.exists():
+        sys.exit("moto_server is not installed (pip install 'moto[server]', in the test extra)")
+    port = free_port()
+    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=workdir)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("moto_server did not start")
+
+
+def write_config(path: Path, voice: Path, broker: str, out: Path, s3: str | None = None) -> None:
+    bucket = f"""
+[podcast]
+base_url = "{s3}/{BUCKET}/"
+[publish]
+target = "s3"
+endpoint_url = "{s3}"
+bucket = "{BUCKET}"
+""" if s3 else ""
     path.write_text(f"""
 [voice]
 voice = "{voice}"
@@ -64,13 +97,23 @@ enabled = false
 [distributed]
 broker_url = "{broker}"
 output_dir = "{out}"
-""", encoding="utf-8")
+""" + bucket, encoding="utf-8")
 
 
 def start_worker(config: Path, queues: str, log: Path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(audio_edition("--config", str(config), "worker", "--queues", queues,
                                           "--concurrency", "1"),
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def empty_bucket(s3: str) -> None:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1")
+    if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=BUCKET)
+    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
 
 
 def wait_ready(logs: list[Path], timeout: float = 120) -> None:
@@ -82,18 +125,24 @@ def wait_ready(logs: list[Path], timeout: float = 120) -> None:
     sys.exit("workers did not start: " + " ".join(str(log) for log in logs))
 
 
-def distributed_run(workers: int, sources: Path, voice: Path, broker: str, work: Path, env: dict) -> dict:
+def distributed_run(workers: int, sources: Path, voice: Path, broker: str, s3: str, work: Path, env: dict) -> dict:
     from audio_edition.config import load_config
     from audio_edition.scale.jobs import JobRegistry
     from audio_edition.scale.queue import make_app, payloads_for_sources, submit
 
-    out = work / f"out-{workers}"
-    config_path = work / f"dist-{workers}.toml"
-    write_config(config_path, voice, broker, out)
+    empty_bucket(s3)
     JobRegistry(broker).redis.flushdb()
-    logs = [work / f"publisher-{workers}.log"] + [work / f"worker-{workers}-{i}.log" for i in range(workers)]
+    # One config file and one output folder per "machine": the publisher's, and each build worker's.
+    machines = ["publisher"] + [f"builder-{i}" for i in range(workers)]
+    configs = {}
+    for name in machines:
+        configs[name] = work / f"run-{workers}" / name / "audio-edition.toml"
+        configs[name].parent.mkdir(parents=True)
+        write_config(configs[name], voice, broker, configs[name].parent / "out", s3)
+    config_path = configs["publisher"]
+    logs = [configs[name].parent / "worker.log" for name in machines]
     procs = [start_worker(config_path, "publish", logs[0], env)]
-    procs += [start_worker(config_path, "articles", log, env) for log in logs[1:]]
+    procs += [start_worker(configs[name], "articles", log, env) for name, log in zip(machines[1:], logs[1:])]
     try:
         wait_ready(logs)
         config = load_config(config_path)
@@ -109,14 +158,19 @@ def distributed_run(workers: int, sources: Path, voice: Path, broker: str, work:
         wall = time.monotonic() - started
         if "failed" in states:
             sys.exit(f"a job failed: see {work}")
+        records = [jobs.redis.hgetall(JobRegistry._key(i)) for i in ids]
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=30)
     n = len(ids)
+    upload = sum(float(r.get("upload_s") or 0) for r in records) / n
+    download = sum(float(r.get("download_s") or 0) for r in records) / n
     return {"workers": workers, "articles": n, "wall_seconds": round(wall, 2),
-            "articles_per_minute": round(n / wall * 60, 2)}
+            "articles_per_minute": round(n / wall * 60, 2),
+            "handover_upload_seconds_per_article": round(upload, 3),
+            "handover_download_check_seconds_per_article": round(download, 3)}
 
 
 def local_run(sources: Path, voice: Path, work: Path, env: dict) -> dict:
@@ -150,20 +204,27 @@ def main() -> None:
         (sources / f"article-{n + 1:02d}.html").write_text(article_html(n, args.paragraphs), encoding="utf-8")
     env = dict(os.environ, XDG_CACHE_HOME=str(work / "xdg"), PYTHONPATH=str(REPO))
     env.pop("AUDIO_EDITION_BROKER_URL", None)
+    env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
     redis, broker = start_redis(work)
+    moto, s3 = start_moto(work)
     try:
         local = local_run(sources, voice, work, env)
         print(f"local build --jobs 1: {local['wall_seconds']} s, {local['articles_per_minute']} articles/min",
               file=sys.stderr)
         runs = []
-        for workers in (1, 2):
-            runs.append(distributed_run(workers, sources, voice, broker, work, env))
-            print(f"{workers} worker(s): {runs[-1]['wall_seconds']} s, {runs[-1]['articles_per_minute']} "
-                  "articles/min", file=sys.stderr)
+        for workers in (1, 2, 3):
+            runs.append(distributed_run(workers, sources, voice, broker, s3, work, env))
+            print(f"{workers} build worker(s): {runs[-1]['wall_seconds']} s, {runs[-1]['articles_per_minute']} "
+                  f"articles/min, hand-over {runs[-1]['handover_upload_seconds_per_article']} s up + "
+                  f"{runs[-1]['handover_download_check_seconds_per_article']} s down per article", file=sys.stderr)
     finally:
-        redis.terminate()
-        redis.wait()
-    one, two = runs
+        for service in (redis, moto):
+            service.terminate()
+            service.wait()
+    one, two, three = runs
+    handover = [r["handover_upload_seconds_per_article"] + r["handover_download_check_seconds_per_article"]
+                for r in runs]
     results = {
         "machine": {"cpus": len(os.sched_getaffinity(0)), "load_average_1min": round(os.getloadavg()[0], 2)},
         "voice": voice.name,
@@ -172,7 +233,11 @@ def main() -> None:
         "local_build_jobs1": local,
         "distributed": runs,
         "scaling_ratio_2_vs_1": round(two["articles_per_minute"] / one["articles_per_minute"], 2),
+        "scaling_ratio_3_vs_1": round(three["articles_per_minute"] / one["articles_per_minute"], 2),
         "queue_overhead_seconds_per_article": round((one["wall_seconds"] - local["wall_seconds"]) / args.articles, 2),
+        "handover_seconds_per_article": round(sum(handover) / len(handover), 3),
+        "handover_share_of_local_article": round(sum(handover) / len(handover)
+                                                 / (local["wall_seconds"] / local["articles"]), 4),
     }
     path = write_results("scale", results)
     print(json.dumps(results, indent=2))

@@ -74,49 +74,78 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+CONFIG = """
+[podcast]
+title = "Le journal lu"
+base_url = "{s3}/{bucket}/show/"
+[voice]
+voice = "{voice}"
+[cache]
+directory = "{cache}"
+shared = "s3://{cache_bucket}/clips/"
+shared_endpoint_url = "{s3}"
+[distributed]
+broker_url = "{redis}"
+output_dir = "{out}"
+visibility_timeout_s = 12
+staging_max_age_s = 4
+api_token = "{token}"
+[publish]
+target = "s3"
+endpoint_url = "{s3}"
+bucket = "{bucket}"
+prefix = "show"
+region = "us-east-1"
+"""
+CACHE_BUCKET = "clip-cache"
+STAGING_PREFIX = "audio-edition-staging/"
+
+
 @pytest.fixture
 def newsroom(tmp_path, redis_url, s3_endpoint):  # noqa: F811
+    """One newsroom: Redis, a bucket, and machines that share nothing else — each `machine(name)` has its own
+    config file, output folder and clip cache (the same settings otherwise, as the docs ask)."""
     import boto3
 
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket=BUCKET)
+    for bucket in (BUCKET, CACHE_BUCKET):  # the server lives for the session: each test starts with empty buckets
+        client.create_bucket(Bucket=bucket)
+        for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
     redis = JobRegistry(redis_url).redis
     redis.flushdb()
-    out = tmp_path / "out"
-    config = tmp_path / "audio-edition.toml"
-    config.write_text(f"""
-[podcast]
-title = "Le journal lu"
-base_url = "{s3_endpoint}/{BUCKET}/show/"
-[voice]
-voice = "{TINY_VOICE}"
-[distributed]
-broker_url = "{redis_url}"
-output_dir = "{out}"
-visibility_timeout_s = 12
-api_token = "{TOKEN}"
-[publish]
-target = "s3"
-endpoint_url = "{s3_endpoint}"
-bucket = "{BUCKET}"
-prefix = "show"
-region = "us-east-1"
-""", encoding="utf-8")
+
+    def machine(name: str, redis_db: str = redis_url) -> Path:
+        config = tmp_path / name / "audio-edition.toml"
+        config.parent.mkdir(exist_ok=True)
+        config.write_text(CONFIG.format(s3=s3_endpoint, bucket=BUCKET, voice=TINY_VOICE, cache=tmp_path / name / "cache",
+                                        cache_bucket=CACHE_BUCKET, redis=redis_db, out=tmp_path / name / "out",
+                                        token=TOKEN), encoding="utf-8")
+        return config
+
     env = dict(os.environ, **S3_ENV)
     env.pop("AUDIO_EDITION_VOICES", None)
     procs: list[subprocess.Popen] = []
 
-    def launch(*args: str, name: str) -> subprocess.Popen:
-        proc = start(list(args), config, tmp_path, env, tmp_path / f"{name}.log")
+    def launch(*args: str, name: str, machine_name: str = "publisher", log_name: str | None = None) -> subprocess.Popen:
+        config = tmp_path / machine_name / "audio-edition.toml"
+        if not config.exists():
+            machine(machine_name)
+        proc = start(list(args), config, tmp_path / machine_name, env, tmp_path / f"{log_name or name}.log")
         procs.append(proc)
         return proc
 
-    yield {"out": out, "config": config, "launch": launch, "s3": client, "redis": redis, "tmp": tmp_path,
-           "env": env, "redis_url": redis_url,
+    publisher_config = machine("publisher")
+    yield {"out": tmp_path / "publisher" / "out", "config": publisher_config, "launch": launch, "machine": machine,
+           "s3": client, "redis": redis, "tmp": tmp_path, "env": env, "redis_url": redis_url,
            "base_url": f"{s3_endpoint}/{BUCKET}/show/"}
     for proc in procs:
         stop(proc)
+
+
+def staged_keys(s3) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=STAGING_PREFIX).get("Contents", [])]
 
 
 def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -141,67 +170,86 @@ def _wait_ready(tmp: Path, name: str, proc: subprocess.Popen, timeout: float = 6
         time.sleep(0.1)
 
 
+def _running_on(jobs: JobRegistry, ids, proc: subprocess.Popen, states=("running",)) -> str | None:
+    for job_id in ids:
+        job = jobs.get(job_id) or {}
+        if job.get("state") in states and job.get("worker", "").startswith(f"audio-edition-{proc.pid}@"):
+            return job_id
+    return None
+
+
 @pytest.mark.slow
-def test_ten_articles_two_workers_one_killed_all_published_once(newsroom):
-    launch, jobs = newsroom["launch"], JobRegistry(newsroom["redis_url"])
-    # Worker A builds articles only; worker B builds articles and is the one publisher (concurrency 1).
-    worker_a = launch("worker", "--queues", "articles", "--concurrency", "1", name="worker-a")
-    worker_b = launch("worker", "--queues", "articles,publish", "--concurrency", "1", name="worker-b")
+def test_three_machines_sharing_only_redis_and_a_bucket_publish_every_article_once(newsroom):
+    """Three workers with their own output folders and clip caches (as on three machines), Redis and one bucket:
+    ten articles through the webhook, a build worker SIGKILLed mid-article, the publisher SIGKILLed mid-publish
+    and restarted — ten episodes in the bucket's feed, once each, with their files, and no staged object left."""
+    launch, jobs, s3, tmp = newsroom["launch"], JobRegistry(newsroom["redis_url"]), newsroom["s3"], newsroom["tmp"]
+    # The publisher's machine also builds; two more machines only build.
+    publisher = launch("worker", "--queues", "articles,publish", name="publisher")
+    builder_a = launch("worker", "--queues", "articles", name="builder-a", machine_name="machine-a")
+    builder_b = launch("worker", "--queues", "articles", name="builder-b", machine_name="machine-b")
     port = free_port()
     api = launch("serve", "--api", "--port", str(port), name="api")
     _wait_listening(port, api)
-    _wait_ready(newsroom["tmp"], "worker-a", worker_a)  # both consume before the first article arrives
-    _wait_ready(newsroom["tmp"], "worker-b", worker_b)
+    for name, proc in (("publisher", publisher), ("builder-a", builder_a), ("builder-b", builder_b)):
+        _wait_ready(tmp, name, proc)
 
     ids = {}
     for n in range(10):
         url, html = article_html(n)
         ids[post(port, {"html": html, "url": url})["job_id"]] = url
 
-    # Kill worker A with SIGKILL while it is in the middle of an article.
-    killed_job = None
+    # Builder A dies (SIGKILL) in the middle of an article; the publisher dies once in the middle of a publication.
+    killed_build = killed_publish = None
     deadline = time.monotonic() + 120
-    while killed_job is None and time.monotonic() < deadline:
-        for job_id in ids:
-            job = jobs.get(job_id)
-            if job and job["state"] == "running" and job.get("worker", "").startswith(f"audio-edition-{worker_a.pid}@"):
-                os.killpg(worker_a.pid, signal.SIGKILL)
-                killed_job = job_id
-                break
-        time.sleep(0.05)
-    assert killed_job is not None, (newsroom["tmp"] / "worker-a.log").read_text()
-    worker_a.wait(timeout=10)
-    assert worker_a.returncode == -signal.SIGKILL
+    while (killed_build is None or killed_publish is None) and time.monotonic() < deadline:
+        if killed_build is None and (killed_build := _running_on(jobs, ids, builder_a)):
+            os.killpg(builder_a.pid, signal.SIGKILL)
+        if killed_publish is None:
+            killed_publish = next((j for j in ids if (jobs.get(j) or {}).get("state") == "publishing"), None)
+            if killed_publish:
+                os.killpg(publisher.pid, signal.SIGKILL)
+        time.sleep(0.02)
+    assert killed_build and killed_publish, (tmp / "builder-a.log").read_text()[-2000:]
+    builder_a.wait(timeout=10)
+    publisher.wait(timeout=10)
+    assert builder_a.returncode == publisher.returncode == -signal.SIGKILL
+    publisher = launch("worker", "--queues", "articles,publish", name="publisher", log_name="publisher-2")
+    _wait_ready(tmp, "publisher-2", publisher)
 
-    deadline = time.monotonic() + 150
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         states = {job_id: (jobs.get(job_id) or {}).get("state") for job_id in ids}
         if all(state in ("published", "failed") for state in states.values()):
             break
         time.sleep(0.5)
-    log_b = (newsroom["tmp"] / "worker-b.log").read_text()
-    assert all(state == "published" for state in states.values()), (states, log_b[-3000:])
-    # Worker B built several articles with one voice, opened once in its one process.
-    assert log_b.count("succeeded") >= 5 and log_b.count("opened voice") == 1
-    killed = jobs.get(killed_job)
-    assert killed["worker"].startswith(f"audio-edition-{worker_b.pid}@")  # finished by the surviving worker
-    assert killed["attempts"] >= 2  # redelivered: acks_late + the dead worker's message restored
+    log = (tmp / "publisher-2.log").read_text()
+    assert all(state == "published" for state in states.values()), (states, log[-3000:])
+    killed = jobs.get(killed_build)
+    assert killed["attempts"] >= 2 and not killed["worker"].startswith(f"audio-edition-{builder_a.pid}@")
+    # Articles built on the other machines reached the feed: their files travelled through the bucket.
+    builders = {jobs.get(j)["worker"].split("@")[0] for j in ids}
+    assert f"audio-edition-{builder_b.pid}" in builders, builders
 
-    # The store: ten episodes, each article once.
+    # The publisher's store: ten episodes, each article once. The builders' folders published nothing.
     out = newsroom["out"]
     with sqlite3.connect(out / ".audio-edition" / "store.sqlite3") as db:
         rows = db.execute("SELECT identity, status, slug, audio_file FROM episodes").fetchall()
     assert len(rows) == 10 and {r[1] for r in rows} == {"published"}
     assert sorted(r[0] for r in rows) == sorted(ids.values())
-    assert len(list((out / "episodes").iterdir())) == 10
-    for _, _, slug, audio in rows:
-        assert len(list((out / "episodes" / slug).glob("*.mp3"))) == 1, slug
+    for other in ("machine-a", "machine-b"):
+        assert not (tmp / other / "out" / "episodes").exists() and not (tmp / other / "out" / "feed.xml").exists()
+    assert any((tmp / "machine-b" / "cache").rglob("*.clip"))  # its own clip cache
+    # The shared tier has every sentence spoken anywhere.
+    assert s3.list_objects_v2(Bucket=CACHE_BUCKET, Prefix="clips/")["KeyCount"] > 20
 
     # The bucket: every published file with its content type and cache policy, nothing from dot-folders.
-    s3 = newsroom["s3"]
     objects = {o["Key"]: o for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="show/")["Contents"]}
     assert not any("/." in key for key in objects)
     assert set(objects) == {f"show/{r}" for r in publishable_files(out)}
+    for _, _, slug, audio in rows:
+        for name in (audio, "transcript.vtt", "transcript.srt", "chapters.json", "index.html"):
+            assert f"show/episodes/{slug}/{name}" in objects, (slug, name)
     mp3_keys = [k for k in objects if k.endswith(".mp3")]
     assert len(mp3_keys) == 10
     for key in mp3_keys:
@@ -216,8 +264,7 @@ def test_ten_articles_two_workers_one_killed_all_published_once(newsroom):
     assert s3.head_object(Bucket=BUCKET, Key=page)["ContentType"] == "text/html; charset=utf-8"
     vtt = next(k for k in objects if k.endswith(".vtt"))
     assert s3.head_object(Bucket=BUCKET, Key=vtt)["ContentType"].startswith("text/vtt")
-    # feed.xml went up after the audio it lists.
-    assert feed_head["LastModified"] >= max(objects[k]["LastModified"] for k in mp3_keys)
+    assert feed_head["LastModified"] >= max(objects[k]["LastModified"] for k in mp3_keys)  # feed.xml went up last
 
     # The feed in the bucket is valid, lists the ten episodes once, and every enclosure is in the bucket.
     feed_xml = s3.get_object(Bucket=BUCKET, Key="show/feed.xml")["Body"].read()
@@ -226,26 +273,70 @@ def test_ten_articles_two_workers_one_killed_all_published_once(newsroom):
     assert not parsed.bozo, parsed.bozo_exception
     assert len(parsed.entries) == 10
     assert len({e.id for e in parsed.entries}) == 10
-    prefix = newsroom["base_url"]
+    assert sorted(e.link for e in parsed.entries) == sorted(ids.values())  # each article once
     for entry in parsed.entries:
         enclosure = entry.enclosures[0]
         assert enclosure.type == "audio/mpeg"
-        key = "show/" + enclosure.href.removeprefix(prefix)
-        assert key in objects, enclosure.href
+        assert "show/" + enclosure.href.removeprefix(newsroom["base_url"]) in objects, enclosure.href
 
-    # Sent again (a CMS retry, through the CLI this time): nothing new is built or published.
+    # The sweep (after staging_max_age_s) leaves no staged object, nor any download on the publisher.
+    time.sleep(4.5)
+    swept = run_cli("--config", str(newsroom["config"]), "sweep", cwd=tmp, env=newsroom["env"])
+    assert swept.code == 0, swept.stderr
+    assert staged_keys(s3) == []
+    assert not any((out / ".audio-edition" / "incoming").glob("*"))
+
+    # Sent again (a CMS retry, through the CLI on a build machine this time): nothing new is built or published.
     url, html = article_html(3)
-    again = newsroom["tmp"] / "again.html"
+    again = tmp / "again.html"
     again.write_text(html, encoding="utf-8")
-    result = run_cli("--config", str(newsroom["config"]), "enqueue", str(again), "--wait", "--timeout", "60",
-                     cwd=newsroom["tmp"], env=newsroom["env"])
+    result = run_cli("--config", str(tmp / "machine-b" / "audio-edition.toml"), "enqueue", str(again), "--wait",
+                     "--timeout", "60", cwd=tmp, env=newsroom["env"])
     assert result.code == 0, result.stderr
     job_id = result.stdout.split()[0]
     assert jobs.get(job_id)["state"] == "unchanged"
     with sqlite3.connect(out / ".audio-edition" / "store.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM episodes").fetchone()[0] == 10
-    status = run_cli("--config", str(newsroom["config"]), "status", cwd=newsroom["tmp"], env=newsroom["env"])
+    status = run_cli("--config", str(newsroom["config"]), "status", cwd=tmp, env=newsroom["env"])
     assert status.code == 0 and "10 published" in status.stdout and "1 unchanged" in status.stdout
+
+
+def _wait_state(jobs: JobRegistry, job_id: str, state: str, proc: subprocess.Popen, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := jobs.get(job_id) or {}).get("state") != state:
+        assert proc.poll() is None and time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job
+
+
+@pytest.mark.slow
+def test_another_machine_with_an_empty_cache_speaks_nothing_the_shared_tier_has(newsroom):
+    """Two titles of a group (their own Redis databases, folders and caches) share the clip cache's bucket: the
+    agency dispatch the first one built is built by the second one's worker without speaking a sentence."""
+    from audio_edition.config import load_config
+    from audio_edition.scale.queue import submit
+
+    launch = newsroom["launch"]
+    other_redis = newsroom["redis_url"].rsplit("/", 1)[0] + "/1"
+    JobRegistry(other_redis).redis.flushdb()
+    newsroom["machine"]("title-2", redis_db=other_redis)
+    url, html = article_html(4)
+
+    first = launch("worker", "--queues", "articles,publish", name="title-1")
+    _wait_ready(newsroom["tmp"], "title-1", first)
+    jobs = JobRegistry(newsroom["redis_url"])
+    built_first = _wait_state(jobs, submit(load_config(newsroom["config"]), {"html": html, "url": url}, url),
+                              "published", first)
+    spoken = built_first["spoken"]
+    assert spoken >= 5 and built_first["cached"] == 0
+
+    second = launch("worker", "--queues", "articles", name="title-2", machine_name="title-2")
+    _wait_ready(newsroom["tmp"], "title-2", second)
+    other_jobs = JobRegistry(other_redis)
+    config_2 = load_config(newsroom["tmp"] / "title-2" / "audio-edition.toml")
+    job = _wait_state(other_jobs, submit(config_2, {"html": html, "url": url}, url), "built", second)
+    assert (job["spoken"], job["cached"]) == (0, spoken)
+    assert len(list((newsroom["tmp"] / "title-2" / "cache").rglob("*.clip"))) == spoken  # kept locally now
 
 
 def test_publish_queue_demands_concurrency_one(newsroom):
@@ -371,7 +462,7 @@ def test_publisher_commits_a_burst_in_one_batch_and_drops_duplicates(newsroom):
     from audio_edition.scale.queue import submit
 
     launch, jobs = newsroom["launch"], JobRegistry(newsroom["redis_url"])
-    builder = launch("worker", "--queues", "articles", name="builder")
+    builder = launch("worker", "--queues", "articles", name="builder", machine_name="machine-a")
     config = load_config(newsroom["config"])
     ids = []
     for n in (0, 1, 2, 0):  # article 0 twice: a CMS that retried
@@ -393,7 +484,7 @@ def test_publisher_commits_a_burst_in_one_batch_and_drops_duplicates(newsroom):
     with sqlite3.connect(newsroom["out"] / ".audio-edition" / "store.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM episodes WHERE status = 'published'").fetchone()[0] == 3
     assert len(feedparser.parse((newsroom["out"] / "feed.xml").read_bytes()).entries) == 3
-    assert not any((newsroom["out"] / ".audio-edition" / "staging").iterdir())  # nothing left behind
+    assert staged_keys(newsroom["s3"]) == []  # nothing left behind
 
 
 def test_enqueue_judges_local_articles_and_queues_only_the_good_ones(tmp_path):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError, InputError
+from audio_edition.objectstore import s3_client
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,7 @@ def check_target(config: Config) -> None:
 
 
 def make_client(target: S3Target):
-    import boto3  # lazy: boto3 comes with the distributed extra: only when an S3 target is configured
-
-    key_id = os.environ.get("AUDIO_EDITION_S3_ACCESS_KEY_ID")
-    secret = os.environ.get("AUDIO_EDITION_S3_SECRET_ACCESS_KEY")
-    kwargs = {"aws_access_key_id": key_id, "aws_secret_access_key": secret} if key_id and secret else {}
-    return boto3.client("s3", endpoint_url=target.endpoint_url, region_name=target.region or "us-east-1", **kwargs)
+    return s3_client(target.endpoint_url, target.region)  # the project's credentials, else boto3's chain
 
 
 def content_type(path: Path) -> str:

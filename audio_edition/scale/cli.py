@@ -6,6 +6,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -19,7 +20,9 @@ from rich.progress import (
 from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.scale.jobs import DONE_STATES, JobRegistry, registry, require_broker
+from audio_edition.scale.publisher import sweep_staging
 from audio_edition.scale.queue import make_app, payloads_for_sources, submit
+from audio_edition.scale.staging import staging_store
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def print_status(config: Config, *, limit: int = 20, as_json: bool = False, cons
         out.print_json(json.dumps({"counts": dict(counts), "broker_queues": waiting, "jobs": recent},
                                   ensure_ascii=False))
         return
-    summary = ", ".join(f"{counts[s]} {s}" for s in ("queued", "running", "built", "failed", "published", "unchanged")
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("queued", "running", "built", "publishing", "failed", "published",
+                                                               "unchanged")
                         if counts[s])
     out.print(f"jobs: {summary or 'none'}", highlight=False)
     out.print("in the broker: " + ", ".join(f"{q} {n}" for q, n in waiting.items()), highlight=False)
@@ -117,3 +121,16 @@ def print_status(config: Config, *, limit: int = 20, as_json: bool = False, cons
         if job["state"] == "failed" and job.get("error"):
             line += f"  — {job['error']}"
         out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def sweep_staged(config: Config, out_dir: Path, older_than_s: float | None = None,
+                 console: Console | None = None) -> list[str]:
+    """`audio-edition sweep`: remove staged objects of dead jobs (see scale/publisher.sweep_staging); the
+    publisher also does it after its batches. Run it on the publisher's machine (it cleans its downloads too)."""
+    require_broker(config)
+    out = console or Console()
+    store = staging_store(config, out_dir)
+    removed = sweep_staging(config, out_dir, store, registry(config), older_than_s)
+    out.print(f"{len(removed)} stage(s) removed from {store.describe()}", highlight=False, markup=False,
+              soft_wrap=True)
+    return removed

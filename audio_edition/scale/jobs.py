@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -25,7 +27,7 @@ ENV_TOKEN = "AUDIO_EDITION_API_TOKEN"
 
 BUILD_TASK = "audio_edition.build_article"
 PUBLISH_TASK = "audio_edition.publish_article"
-STAGING_DIR = Path(".audio-edition") / "staging"  # a dot-path: never served, never uploaded
+BUILDING_DIR = Path(".audio-edition") / "building"  # a build worker's scratch folders (a dot-path: never uploaded)
 
 DONE_STATES = ("published", "unchanged", "failed")
 JOB_TTL_S = 14 * 24 * 3600
@@ -69,6 +71,20 @@ def require_celery():
     except ImportError:
         raise InputError("distributed mode needs Celery and redis-py",
                          "pip install 'audio-edition[distributed]'") from None
+
+
+# --- what is published, as build workers see it --------------------------------------------------------------
+@dataclass(frozen=True)
+class ArticleState:
+    """An article as the publisher last left it, written in Redis after each commit and upload: what a build
+    worker on any machine needs to reuse the article's slug and to skip an unchanged article. `script_hash` and
+    `audio_file` are empty while the article has a slug but no published episode."""
+
+    identity: str
+    slug: str
+    guid: str = ""
+    script_hash: str = ""
+    audio_file: str = ""
 
 
 # --- job status ----------------------------------------------------------------------------------------------
@@ -129,12 +145,65 @@ class JobRegistry:
         """Messages waiting in the broker per queue (kombu keeps a Redis list per queue name)."""
         return {q: int(self.redis.llen(q)) for q in queues}
 
+    @staticmethod
+    def _slug_key(slug: str) -> str:
+        return f"audio-edition:slug:{slug}"
+
     def claim_slug(self, slug: str, identity: str) -> bool:
-        """Reserve `slug` for the article `identity` across every worker (atomic SET NX)."""
-        key = f"audio-edition:slug:{slug}"
+        """Reserve `slug` for the article `identity` across every worker (atomic SET NX). A claim nobody
+        publishes expires; the publisher makes the slugs it publishes permanent (`hold_slug`)."""
+        key = self._slug_key(slug)
         if self.redis.set(key, identity, nx=True, ex=SLUG_CLAIM_TTL_S):
             return True
         return self.redis.get(key) == identity
+
+    def hold_slug(self, slug: str, identity: str) -> None:
+        """The publisher's word, from its store: `slug` belongs to `identity`, for good."""
+        self.redis.set(self._slug_key(slug), identity)
+
+    # The published state (ArticleState), one hash per article, and the stages waiting for the publisher.
+    ARTICLES = "audio-edition:article:"
+    READY = "audio-edition:ready"  # job id -> stage: built, uploaded and handed to the publisher
+
+    @classmethod
+    def _article_key(cls, identity: str) -> str:
+        return cls.ARTICLES + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:40]
+
+    def article(self, identity: str) -> ArticleState | None:
+        data = self.redis.hgetall(self._article_key(identity))
+        if not data or data.get("identity") != identity or not data.get("slug"):
+            return None
+        return ArticleState(**{f.name: str(data.get(f.name) or "") for f in dataclasses.fields(ArticleState)})
+
+    def set_articles(self, states: list[ArticleState]) -> None:
+        """Record articles as the publisher's store has them (and hold their slugs), in one round trip."""
+        pipe = self.redis.pipeline()
+        for state in states:
+            pipe.delete(self._article_key(state.identity))
+            fields: dict[FieldT, EncodableT] = {"identity": state.identity, "slug": state.slug, "guid": state.guid,
+                                               "script_hash": state.script_hash, "audio_file": state.audio_file}
+            pipe.hset(self._article_key(state.identity), mapping=fields)
+            pipe.set(self._slug_key(state.slug), state.identity)
+        pipe.execute()
+
+    def article_identities(self) -> list[str]:
+        return [str(self.redis.hget(key, "identity") or "") for key in self.redis.scan_iter(f"{self.ARTICLES}*")]
+
+    def forget_publication(self, identities: list[str]) -> None:
+        """The publisher's store has no published episode for these: builders must build them again."""
+        pipe = self.redis.pipeline()
+        for identity in identities:
+            pipe.hset(self._article_key(identity), mapping={"script_hash": "", "audio_file": ""})
+        pipe.execute()
+
+    def mark_ready(self, job_id: str, stage: str) -> None:
+        self.redis.hset(self.READY, job_id, stage)
+
+    def ready(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.redis.hgetall(self.READY).items()}
+
+    def not_ready(self, job_id: str) -> None:
+        self.redis.hdel(self.READY, job_id)
 
 
 def _public_job(data: dict) -> dict:
@@ -146,6 +215,9 @@ def _public_job(data: dict) -> dict:
     if data.get("children"):
         job["children"] = json.loads(data["children"])
     job["attempts"] = int(data.get("attempts") or 0)
+    for name in ("spoken", "cached"):  # sentences the build spoke, and took from the clip cache
+        if data.get(name, "") != "":
+            job[name] = int(data[name])
     for name in ("created", "updated"):
         if data.get(name):
             job[name] = float(data[name])

@@ -6,6 +6,11 @@ Value: one file per clip — a small header (magic, sample rate, sample count, s
 16-bit PCM, the very samples the synthesis pool hands on (clips are int16 from synthesis on), so a cached build
 and an uncached one give the same bytes. The checksum means a truncated or corrupted entry is detected, deleted and re-synthesised, never played.
 Least-recently-used pruning keeps the folder under a size cap (a hit refreshes the file's mtime).
+
+Workers on several machines can share their clips through an optional tier under the local folder (`[cache]
+shared = "s3://bucket/prefix/"`): a local miss is looked up there, checked like a local entry and kept locally;
+a clip spoken here is written to both. So a sentence spoken on one machine is not spoken again on another. The
+shared tier is a help, never a requirement: when it cannot be reached the clip is spoken, with a warning.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import platformdirs
@@ -25,6 +31,7 @@ from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError
 from audio_edition.fileio import atomic_write_bytes
 from audio_edition.models import to_pcm16
+from audio_edition.objectstore import S3Location, S3Objects, parse_s3_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,6 +39,11 @@ SPEECH_CODE_VERSION = "1"
 _MAGIC = b"AECLIP1\0"
 _HEADER = struct.Struct("<8sII32s")  # magic, sample rate, samples, sha256(pcm)
 DEFAULT_MAX_BYTES = 2 * 1024**3
+
+
+def _samples(entry: bytes) -> tuple[np.ndarray, int]:
+    rate = _HEADER.unpack_from(entry)[1]
+    return np.frombuffer(entry, dtype="<i2", offset=_HEADER.size).astype(np.int16, copy=False), rate
 
 
 def default_cache_dir() -> Path:
@@ -55,12 +67,51 @@ class CacheInfo:
     max_bytes: int
 
 
-class ClipCache:
-    """A folder of clips keyed by `clip_key`. Safe to share between processes: writes are temp file + rename."""
+def _entry_ok(data: bytes) -> bool:
+    """The entry is whole: magic, a sample count matching its length, the checksum of its samples."""
+    pcm = memoryview(data)[_HEADER.size:]
+    try:
+        magic, rate, count, digest = _HEADER.unpack_from(data)
+    except struct.error:
+        return False
+    return magic == _MAGIC and len(pcm) == 2 * count and rate > 0 and hashlib.sha256(pcm).digest() == digest
 
-    def __init__(self, directory: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+
+class SharedClips(Protocol):
+    """A tier of clip entries shared by several machines, by cache key (entries as the local files hold them)."""
+
+    def read(self, key: str) -> bytes | None: ...
+
+    def write(self, key: str, entry: bytes) -> None: ...
+
+
+class S3ClipTier:
+    """Clip entries in an S3-compatible bucket: `<prefix><key[:2]>/<key>.clip`, as in the local folder."""
+
+    def __init__(self, location: S3Location, client=None) -> None:
+        self.objects = S3Objects(location, client)
+
+    @staticmethod
+    def _name(key: str) -> str:
+        return f"{key[:2]}/{key}.clip"
+
+    def read(self, key: str) -> bytes | None:
+        return self.objects.get(self._name(key))
+
+    def write(self, key: str, entry: bytes) -> None:
+        self.objects.put(self._name(key), entry)
+
+
+class ClipCache:
+    """A folder of clips keyed by `clip_key`, optionally over a shared tier. Safe to share between processes:
+    writes are temp file + rename (and whole-object PUTs in the shared tier)."""
+
+    def __init__(self, directory: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 shared: SharedClips | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.max_bytes = max_bytes
+        self.shared = shared
+        self.shared_hits = 0  # entries this cache took from the shared tier
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.clip"
@@ -73,33 +124,53 @@ class ClipCache:
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            return self._get_shared(key)
         except OSError as exc:
             _LOGGER.warning("clip cache: cannot read %s: %s", path, exc)
             return None
-        pcm = memoryview(data)[_HEADER.size:]
-        try:
-            magic, rate, count, digest = _HEADER.unpack_from(data)
-        except struct.error:
-            magic, rate, count, digest = b"", 0, -1, b""
-        if magic != _MAGIC or len(pcm) != 2 * count or hashlib.sha256(pcm).digest() != digest or rate <= 0:
+        if not _entry_ok(data):
             _LOGGER.warning("clip cache: corrupted entry %s removed; it will be synthesised again", path.name)
             path.unlink(missing_ok=True)
-            return None
+            return self._get_shared(key)
         try:
             os.utime(path)  # LRU: a hit makes the entry young again
         except OSError:
             pass
-        samples = np.frombuffer(data, dtype="<i2", offset=_HEADER.size).astype(np.int16, copy=False)
-        return samples, rate
+        return _samples(data)
+
+    def _get_shared(self, key: str) -> tuple[np.ndarray, int] | None:
+        """A local miss: the shared tier's entry, checked like a local one and kept locally."""
+        if self.shared is None:
+            return None
+        try:
+            data = self.shared.read(key)
+        except AudioEditionError as exc:  # the shared tier is a help: unreachable, the clip is spoken
+            _LOGGER.warning("clip cache: shared tier: %s", exc.message)
+            return None
+        if data is None:
+            return None
+        if not _entry_ok(data):
+            _LOGGER.warning("clip cache: corrupted shared entry %s ignored; it will be synthesised again", key)
+            return None
+        self.shared_hits += 1
+        self._write_local(self._path(key), data)
+        return _samples(data)
 
     def put(self, key: str, samples: np.ndarray, sample_rate: int) -> None:
         """Store int16 samples as they are; float samples in [-1, 1] are converted with `to_pcm16`."""
         pcm = to_pcm16(samples).astype("<i2", copy=False).tobytes()
-        header = _HEADER.pack(_MAGIC, sample_rate, len(pcm) // 2, hashlib.sha256(pcm).digest())
-        path = self._path(key)
+        entry = _HEADER.pack(_MAGIC, sample_rate, len(pcm) // 2, hashlib.sha256(pcm).digest()) + pcm
+        self._write_local(self._path(key), entry)
+        if self.shared is not None:
+            try:
+                self.shared.write(key, entry)
+            except AudioEditionError as exc:
+                _LOGGER.warning("clip cache: shared tier: %s", exc.message)
+
+    @staticmethod
+    def _write_local(path: Path, entry: bytes) -> None:
         try:
-            atomic_write_bytes(path, header + pcm)
+            atomic_write_bytes(path, entry)
         except AudioEditionError as exc:  # a full or read-only cache must not fail the build: the clip is in memory
             _LOGGER.warning("clip cache: %s", exc.message)
 
@@ -136,4 +207,9 @@ def open_clip_cache(config: Config) -> ClipCache | None:
     """The clip cache the config sets ([cache]), or None when caching is off."""
     if not config.cache.enabled:
         return None
-    return ClipCache(config.resolve(config.cache.directory), max_bytes=config.cache.max_mb * 1024 * 1024)
+    shared = None
+    if config.cache.shared:  # a tier in object storage under the local one: clips spoken on another machine
+        shared = S3ClipTier(parse_s3_url(config.cache.shared, config.cache.shared_endpoint_url,
+                                         config.cache.shared_region))
+    return ClipCache(config.resolve(config.cache.directory), max_bytes=config.cache.max_mb * 1024 * 1024,
+                     shared=shared)

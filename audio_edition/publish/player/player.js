@@ -204,7 +204,6 @@
     this.autoScroll = this.prefs.autoScroll !== false;
     this.highlightOn = this.prefs.highlight !== false;
     this.followPaused = false; // the reader scrolled: the page stays where they put it
-    this.ourScrollUntil = 0;   // scroll events before this time are ours
     this.userSeeking = false;
     this.started = false;     // no highlight before the first play or seek
     this.skipTotal = 0;       // ±15 s presses not yet announced
@@ -438,8 +437,10 @@
     window.addEventListener('pointerdown', function (event) { if (event.target === document.documentElement) stop(); });
   };
 
+  // Wheel, touch, scrolling keys and the scroll bar are the reader's own (our scrollIntoView fires none of them),
+  // even in the instant after an automatic scroll.
   Player.prototype.pauseFollow = function () {
-    if (!this.audio.paused && Date.now() > this.ourScrollUntil) this.followPaused = true;
+    if (!this.audio.paused) this.followPaused = true;
   };
 
   // An MP3 that is missing or unreadable fails at once; an error during playback (an audio output that went
@@ -963,7 +964,6 @@
     }
     if (!outside) return;
     var smooth = !reducedMotion();
-    this.ourScrollUntil = Date.now() + (smooth ? 1000 : 100);
     el.scrollIntoView({ block: 'center', inline: 'nearest', behavior: smooth ? 'smooth' : 'auto' });
   };
 

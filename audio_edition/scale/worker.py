@@ -30,7 +30,6 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +64,7 @@ from audio_edition.scale.queue import _guarded_config, make_app, submit
 from audio_edition.slug import slugify
 from audio_edition.sources.reader import read_source
 from audio_edition.sources.site_feed import articles_from_feed, is_feed
-from audio_edition.sources.url_guard import check_url_allowed
+from audio_edition.sources.url_guard import UrlGuard
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.script import article_language, build_script
 from audio_edition.voice.pool import SynthesisPool
@@ -140,10 +139,8 @@ def _read_payload(payload: dict, config: Config, out_dir: Path) -> list[Article]
         doc = SourceDocument(text=payload["html"], kind="html", location="webhook", url=payload.get("url"))
     elif "url" in payload:
         guard = None
-        if payload.get("untrusted"):  # from the webhook: check again here (DNS may have changed), and redirects
-
-
-            guard = partial(check_url_allowed, allow_private=settings(config).allow_private_urls)
+        if payload.get("untrusted"):  # from the webhook: every connection, redirects too, to a vetted address
+            guard = UrlGuard(allow_private=settings(config).allow_private_urls)
         doc = read_source(payload["url"], config.limits, url_guard=guard)
     else:
         raise InputError("job has no article (expected url, html, document or article)")

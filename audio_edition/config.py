@@ -144,6 +144,8 @@ class DistributedConfig:
     api_token: str | None = None  # bearer token for POST /articles (prefer the environment variable)
     allow_private_urls: bool = False  # let the webhook fetch loopback/private/link-local addresses
     max_body_bytes: int = 2 * 1024 * 1024  # webhook request size cap (413 above)
+    header_timeout_s: float = 10.0  # webhook: a connection whose request headers take longer is closed
+    body_timeout_s: float = 30.0  # webhook: a body that takes longer to arrive gets 408
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
         self._connection = _pinned(http.client.HTTPSConnection, guard, deadline)
 
     def https_open(self, req):
-        return self.do_open(self._connection, req, context=self._context)
+        return self.do_open(self._connection, req, context=self._context)  # type: ignore[attr-defined]
 
 
 def _fetch(url: str, limits: LimitsConfig, guard: UrlGuard) -> tuple[bytes, str, str | None]:

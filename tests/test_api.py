@@ -290,3 +290,25 @@ def test_worker_side_checks_of_webhook_jobs(tmp_path):
                                      "</body></html>", "url": "https://journal.example/t", "untrusted": True},
                             config, tmp_path)
     assert article.title == "Titre du jour"
+
+
+def test_openapi_document_describes_exactly_the_served_routes(redis_url):  # noqa: F811
+    """docs/openapi.json, the packaged copy and the application's route table stay in sync: every route and method
+    served is described, and nothing described is missing from the server."""
+    from starlette.routing import Route
+
+    from audio_edition.scale.webhook import openapi_document
+
+    server = make_server(_config(redis_url), "127.0.0.1", 0)
+    try:
+        served = {(route.path, method.lower()) for route in server.app.app.routes if isinstance(route, Route)
+                  for method in (route.methods or ()) if method != "HEAD"}
+    finally:
+        server.server_close()
+    document = openapi_document()
+    described = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert served == described
+    assert document == json.loads((REPO / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    # the statuses the hostile suite sees on POST /articles are all documented
+    assert {"202", "400", "401", "408", "411", "413", "415", "422", "431"} <= set(
+        document["paths"]["/articles"]["post"]["responses"])

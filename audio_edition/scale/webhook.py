@@ -230,7 +230,7 @@ def article_payload(body: Any, allow_private: bool) -> tuple[dict, str]:
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def create_app(config: Config, settings: DistributedConfig, jobs: JobRegistry, celery_app: Any) -> Starlette:
+def create_app(config: Config, settings: DistributedConfig, jobs: JobRegistry, celery_app: Any) -> Any:
     token = settings.api_token or ""
 
     async def post_articles(request: Request) -> Response:
@@ -271,9 +271,26 @@ def create_app(config: Config, settings: DistributedConfig, jobs: JobRegistry, c
         Route("/openapi.json", get_openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={
+    app = Starlette(routes=routes, exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _server_error,
     })
+    return _HeaderCap(app)
+
+
+class _HeaderCap:
+    """431 for a header block over MAX_HEADER_BYTES: h11's own cap only holds while the headers are incomplete,
+    so a large block that arrives in one read would otherwise pass."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+            response = error_response(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                                      f"request headers over {MAX_HEADER_BYTES} bytes", close=True)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 # --- the server ----------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class LimitsConfig:
     # Bounded articles: the spoken title is cut at a sentence or word boundary (the page shows it whole); an
     # article with more blocks, or longer to read, is refused in one line before anything is spoken.
     max_title_chars: int = 300
-    max_blocks: int = 3000
+    max_blocks: int = 2000
     max_episode_minutes: float = 180.0
 
     def __post_init__(self) -> None:

@@ -9,18 +9,20 @@ Plain-text scrapes (`scrape.py`) go through the same line rules. The rules thems
 
 from __future__ import annotations
 
+from ..config import LimitsConfig
 from ..models import Article, SourceDocument
 from .lines import LineVerdict, clean_text, fold, judge_line
 
 __all__ = ["LineVerdict", "clean_text", "extract_article", "fold", "judge_line"]
 
 
-def extract_article(doc: SourceDocument) -> Article:
-    """Extract the article from a decoded document (HTML page or plain-text scrape)."""
+def extract_article(doc: SourceDocument, max_blocks: int = LimitsConfig.max_blocks) -> Article:
+    """Extract the article from a decoded document (HTML page or plain-text scrape). A page with more than
+    MAX_BLOCKS blocks is refused as soon as they are counted, before the work that grows with their square."""
     if doc.kind == "text":
         from .scrape import extract_text
 
-        return extract_text(doc)
+        return extract_text(doc, max_blocks)
     from .html import extract_html
 
-    return extract_html(doc)
+    return extract_html(doc, max_blocks)

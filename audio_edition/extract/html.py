@@ -7,7 +7,8 @@ import re
 
 from lxml import etree
 
-from ..errors import InputError
+from ..config import LimitsConfig
+from ..errors import InputError, too_many_blocks
 from ..models import Article, BlockKind, SourceDocument
 from . import body, tree
 from .consensus import second_opinion
@@ -53,7 +54,7 @@ def parse(doc: SourceDocument) -> tree.Page:
     return tree.Page(root)
 
 
-def extract_html(doc: SourceDocument) -> Article:
+def extract_html(doc: SourceDocument, max_blocks: int = LimitsConfig.max_blocks) -> Article:
     page = parse(doc)
     base = doc.url or (doc.location if doc.location.startswith(("http://", "https://")) else None)
     base_tag = next((t for t in page.root.iter("base") if t.get("href") is not None), None)
@@ -90,6 +91,8 @@ def extract_html(doc: SourceDocument) -> Article:
     tree.mark_links(root)
     raw: list[tuple[BlockKind, str, bool]] = []
     body.walk(root, raw, "paragraph")
+    if len(raw) > max_blocks:
+        raise too_many_blocks(len(raw), max_blocks)
 
     candidates: list[tuple[BlockKind, str]] = []
     byline, translator = page_byline, None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-from ..errors import InputError
+from ..config import LimitsConfig
+from ..errors import InputError, too_many_blocks
 from ..models import Article, BlockKind, SourceDocument
 from .lines import finish_blocks, fold, judge_line, clean_text, words
 
@@ -50,8 +51,10 @@ def _text_title(top: list[str]) -> str:
     return top[0].rstrip(".") if top else ""
 
 
-def extract_text(doc: SourceDocument) -> Article:
+def extract_text(doc: SourceDocument, max_blocks: int = LimitsConfig.max_blocks) -> Article:
     lines = _text_paragraphs(doc.text)
+    if len(lines) > max_blocks:
+        raise too_many_blocks(len(lines), max_blocks)
     title = ""
     candidates: list[tuple[BlockKind, str]] = []
     byline = translator = None

@@ -33,6 +33,7 @@ from audio_edition import __version__
 from audio_edition.config import Config, PodcastConfig
 from audio_edition.errors import InputError
 from audio_edition.fileio import atomic_write_bytes
+from audio_edition.publish.links import safe_link
 from audio_edition.publish.podcast_ext import (
     ItunesExtras,
     ItunesExtrasEntry,
@@ -203,7 +204,7 @@ def _add_item(fg: FeedGenerator, out_dir: Path, base: str, row: StoredEpisode, p
     entry.title(_short(row.title))
     entry.description(xml_text(row.description))
     entry.content(xml_text(_item_html(row, base)), type="CDATA")
-    entry.link(href=row.source_url or episode_url(base, row.slug))
+    entry.link(href=safe_link(row.source_url) or episode_url(base, row.slug))
     entry.guid(row.guid, permalink=False)
     entry.pubDate(row.published_at)
     # length: the exact byte size of the file as it is on disk now, not what a build once said.
@@ -211,7 +212,7 @@ def _add_item(fg: FeedGenerator, out_dir: Path, base: str, row: StoredEpisode, p
     entry.itunes.itunes_duration(str(round(row.duration or 0)))
     entry.itunes.itunes_episode_type("full")
     entry.itunes_extras.explicit(podcast.explicit)
-    if row.image and urlsplit(row.image).scheme in ("http", "https") and _has_image_extension(row.image):
+    if safe_link(row.image) and _has_image_extension(row.image or ""):
         entry.itunes_extras.image(row.image)
     for file_name, mime in ((row.transcript_vtt, "text/vtt"), (row.transcript_srt, "application/x-subrip")):
         if file_name and (folder / file_name).is_file():

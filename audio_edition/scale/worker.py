@@ -149,7 +149,7 @@ def _read_payload(payload: dict, config: Config, out_dir: Path) -> list[Article]
             raise InputError("site feeds are not accepted through the webhook",
                              "submit them with `audio-edition enqueue FEED_URL`")
         return articles_from_feed(doc, config.limits, out_dir=out_dir)
-    return extract_article(doc)
+    return extract_article(doc, config.limits.max_blocks)
 
 
 def _store_row(out_dir: Path, identity: str):

@@ -9,7 +9,8 @@ Plain-text scrapes (`scrape.py`) go through the same line rules. The rules thems
 
 from __future__ import annotations
 
-from ..config import LimitsConfig
+from audio_edition.config import LimitsConfig
+
 from ..models import Article, SourceDocument
 from .lines import LineVerdict, clean_text, fold, judge_line
 

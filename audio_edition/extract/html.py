@@ -7,8 +7,9 @@ import re
 
 from lxml import etree
 
-from ..config import LimitsConfig
-from ..errors import InputError, too_many_blocks
+from audio_edition.config import LimitsConfig
+from audio_edition.errors import InputError, too_many_blocks
+
 from ..models import Article, BlockKind, SourceDocument
 from . import body, tree
 from .consensus import second_opinion

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import re
 
-from ..config import LimitsConfig
-from ..errors import InputError, too_many_blocks
+from audio_edition.config import LimitsConfig
+from audio_edition.errors import InputError, too_many_blocks
+
 from ..models import Article, BlockKind, SourceDocument
-from .lines import finish_blocks, fold, judge_line, clean_text, words
+from .lines import clean_text, finish_blocks, fold, judge_line, words
 
 log = logging.getLogger(__name__)
 

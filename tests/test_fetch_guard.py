@@ -235,3 +235,43 @@ def test_build_of_a_dripping_page_fails_in_one_line_within_the_deadline(tmp_path
     assert result.code == 2, result.stderr
     assert len(lines) == 1 and "within 3 s" in lines[0] and "Traceback" not in result.stderr
     assert elapsed < 3 + 8, elapsed  # the deadline, plus the interpreter's start-up on a loaded machine
+
+
+def test_https_through_the_pinned_connection_keeps_the_tls_name(tmp_path):
+    """The socket goes to the vetted address, yet TLS checks the certificate against the host name: a server
+    whose certificate names `localhost` is accepted as https://localhost/ and refused as https://127.0.0.1/."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(PAGE)))
+            self.end_headers()
+            self.wfile.write(PAGE)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as httpd:
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        port = httpd.server_address[1]
+        env = {"SSL_CERT_FILE": str(cert)}  # the test certificate as the only trusted authority
+        by_name = run_cli("extract", f"https://localhost:{port}/a.html", env=env, timeout=60)
+        by_address = run_cli("extract", f"https://127.0.0.1:{port}/a.html", env=env, timeout=60)
+        httpd.shutdown()
+    assert by_name.code == 0, by_name.stderr
+    assert by_name.stdout.splitlines()[0] == "Un article servi en local"
+    assert by_address.code == 2 and "certificate" in by_address.stderr.lower(), by_address.stderr

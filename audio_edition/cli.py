@@ -20,23 +20,23 @@ from audio_edition import __version__
 from audio_edition.build.display import Terminal
 from audio_edition.build.run import run_build
 from audio_edition.config import Config, load_config
-from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, RefusedArticle
+from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, InputError, RefusedArticle
 from audio_edition.extract import extract_article
 from audio_edition.extract.guards import check_article, guard_policy
 from audio_edition.models import script_to_dict
 from audio_edition.publish.durations import clock
 from audio_edition.publish.feed import is_local_url
+from audio_edition.publish.links import dropped_link_note
 from audio_edition.publish.publisher import list_episodes, regenerate, remove_episode
 from audio_edition.publish.serve import serve_directory
 from audio_edition.scale.cli import enqueue_sources, print_status, sweep_staged
-from audio_edition.scale.jobs import settings
-from audio_edition.scale.webhook import serve_api
+from audio_edition.scale.jobs import require_broker, settings
 from audio_edition.scale.worker import run_worker
 from audio_edition.sources.reader import read_source
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.normalize import normalize as to_spoken
 from audio_edition.speech.report import glued_repairs, guessed_words
-from audio_edition.speech.script import build_script, check_script_config
+from audio_edition.speech.script import build_script, check_script_config, spoken_title_note
 from audio_edition.voice.catalogue import (
     download_voice,
     print_voice_info,
@@ -99,7 +99,7 @@ def cli(ctx: click.Context, debug: bool, config_path: str | None) -> None:
 def extract(obj: _Context, source: str, as_json: bool) -> None:
     """Print the cleaned article: the title on line 1, then one block per line."""
     config = obj.config()
-    article = extract_article(read_source(source, config.limits))
+    article = extract_article(read_source(source, config.limits), config.limits.max_blocks)
     try:
         check_article(article, guard_policy(config))
     except RefusedArticle as exc:  # extract shows the article all the same; build would refuse it
@@ -136,13 +136,17 @@ def script(obj: _Context, source: str, as_json: bool, report: bool, lang: str | 
     config = _guarded(obj.config(), lang, allow_partial)
     check_script_config(config)
     lexicon = load_lexicon(config.resolve(config.script.lexicon))
-    article = check_article(extract_article(read_source(source, config.limits)), guard_policy(config))
+    article = check_article(extract_article(read_source(source, config.limits), config.limits.max_blocks),
+                            guard_policy(config))
     the_script = build_script(article, config, lexicon)
     if report:
         for entry in guessed_words(the_script, lexicon):
             click.echo(entry.format())
         for repair in glued_repairs(the_script, lexicon):
             click.echo(f"{repair.written}\t1\tglued words, split\t{repair.repaired}")
+        for note in (dropped_link_note(article.url), spoken_title_note(article, the_script)):
+            if note:
+                click.echo(note)
         return
     if as_json:
         _print_json(script_to_dict(the_script))
@@ -251,6 +255,12 @@ def voices_info(name: str) -> None:
 def serve(obj: _Context, directory: str, host: str, port: int, api: bool) -> None:
     """Preview DIR locally (HEAD and byte ranges, so seeking works), or with --api run the webhook."""
     if api:
+        require_broker(obj.config())  # no broker or no Celery: said in one line before the web stack loads
+        try:
+            from audio_edition.scale.webhook import serve_api  # the distributed extra's web stack, only for --api
+        except ImportError as exc:
+            raise InputError(f"the webhook needs Starlette and uvicorn ({exc.name} is missing)",
+                             "pip install 'audio-edition[distributed]'") from None
         serve_api(obj.config(), host, port)
         return
 

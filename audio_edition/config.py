@@ -112,8 +112,26 @@ class AudioConfig:
 @dataclass(frozen=True)
 class LimitsConfig:
     max_input_bytes: int = 10 * 1024 * 1024
-    url_timeout_s: float = 20.0
+    url_timeout_s: float = 20.0  # each connect and read of a fetch
+    fetch_deadline_s: float = 30.0  # a whole fetch: connects, redirects, headers and body
     max_redirects: int = 5
+    # Bounded articles: the spoken title is cut at a sentence or word boundary (the page shows it whole); an
+    # article with more blocks, or longer to read, is refused in one line before anything is spoken.
+    max_title_chars: int = 300
+    max_blocks: int = 2000
+    max_episode_minutes: float = 45.0  # ~26 MB of peak RSS per minute of audio at 44.1 kHz: 45 min stays under 1.5 GB
+
+    def __post_init__(self) -> None:
+        numbers = {"max_input_bytes": self.max_input_bytes, "url_timeout_s": self.url_timeout_s,
+                   "fetch_deadline_s": self.fetch_deadline_s, "max_title_chars": self.max_title_chars,
+                   "max_blocks": self.max_blocks, "max_episode_minutes": self.max_episode_minutes}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InputError(f"limits.{name} must be a positive number")
+        if isinstance(self.max_redirects, bool) or not isinstance(self.max_redirects, int) or self.max_redirects < 0:
+            raise InputError("limits.max_redirects must be a whole number, 0 or more")
+        if self.max_title_chars < 20:
+            raise InputError("limits.max_title_chars must be at least 20")
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,8 @@ class DistributedConfig:
     staging_endpoint_url: str | None = None  # default: [publish] endpoint_url
     staging_region: str | None = None  # default: [publish] region
     staging_max_age_s: int = 2 * 24 * 3600  # staged objects of jobs nobody published are swept after this
+    header_timeout_s: float = 10.0  # webhook: a connection whose request headers take longer is closed
+    body_timeout_s: float = 30.0  # webhook: a body that takes longer to arrive gets 408
 
 
 @dataclass(frozen=True)

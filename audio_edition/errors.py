@@ -41,3 +41,10 @@ class RefusedArticle(InputError):
     def __init__(self, message: str, reason: str, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.reason = reason
+
+
+def too_many_blocks(count: int, limit: int) -> RefusedArticle:
+    """The one line for an article over the block cap ([limits] max_blocks), wherever it is counted."""
+    shown = f"{count}" if count <= limit * 10 else f"over {limit * 10}"
+    return RefusedArticle(f"refused: the article has {shown} blocks, over the limit of {limit} (limits.max_blocks)",
+                          "too long")

@@ -17,6 +17,7 @@ from PIL import Image
 from publish_support import article, finished_episode
 from site_support import BASE, build_three, links, many_episodes
 
+from audio_edition.build.article import image_fetcher
 from audio_edition.config import Config
 from audio_edition.publish.artwork import square_artwork, write_episode_artwork
 from audio_edition.publish.publisher import publish, regenerate
@@ -211,7 +212,7 @@ def test_unreachable_image_means_no_artwork_and_one_line(tmp_path, caplog):
     stale.write_bytes(b"old")
     a = article(1, url="https://journal.example/a.html")
     gone = a.__class__(**{**a.__dict__, "image": "http://127.0.0.1:9/missing.jpg"})
-    assert write_episode_artwork(tmp_path, gone, Config()) is None
+    assert write_episode_artwork(tmp_path, gone, Config(), image_fetcher(Config())) is None
     assert not stale.exists()  # an older artwork does not outlive the article's image
     lines = [r.getMessage() for r in caplog.records if r.name.endswith("artwork")]
     assert len(lines) == 1 and "cannot fetch http://127.0.0.1:9/missing.jpg" in lines[0]

@@ -38,6 +38,7 @@ from PIL import Image, UnidentifiedImageError
 from audio_edition.config import Config
 from audio_edition.errors import InputError
 from audio_edition.models import Script, Timeline
+from audio_edition.publish.links import safe_link
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,10 @@ def build_tags(script: Script, timeline: Timeline, config: Config) -> ID3:
     if description:
         tags.add(COMM(encoding=_UTF16, lang="fra", desc="", text=description))
         tags.add(TDES(encoding=_UTF16, text=description))
-    if article.url:
-        tags.add(WOAS(url=article.url))
-        tags.add(WXXX(encoding=_UTF16, desc="Article", url=article.url))
+    link = safe_link(article.url)
+    if link:
+        tags.add(WOAS(url=link))
+        tags.add(WXXX(encoding=_UTF16, desc="Article", url=link))
     cover = _cover(config)
     if cover is not None:
         tags.add(cover)

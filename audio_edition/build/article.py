@@ -8,6 +8,7 @@ reserving the slug in the store; a worker writes into a staging folder after cla
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from audio_edition.audio.assemble import assemble_episode, compute_script_hash
 from audio_edition.config import Config
 from audio_edition.fileio import file_digest
 from audio_edition.models import Episode, Script
-from audio_edition.publish.artwork import write_episode_artwork
+from audio_edition.publish.artwork import MAX_FETCH_SECONDS, MAX_IMAGE_BYTES, write_episode_artwork
+from audio_edition.sources.reader import fetch_bytes
+from audio_edition.sources.url_guard import UrlGuard
 from audio_edition.voice.pool import SynthesisPool
 from audio_edition.voice.spec import EngineSpec
 
@@ -36,6 +39,19 @@ def audio_settings(config: Config) -> dict:
         "music_bed": file_digest(config.resolve(audio.music_bed)),
         "bed": [audio.bed_level_db, audio.bed_duck_db, audio.bed_ramp_ms, audio.bed_fade_s, audio.bed_lead_s],
     }
+
+
+def image_fetcher(config: Config, guard: UrlGuard | None = None) -> Callable[[str], bytes]:
+    """How an article's image is fetched: the fetcher, guard and pinning every article resource goes through, with
+    a smaller size cap and a shorter deadline."""
+    limits = dataclasses.replace(config.limits, max_input_bytes=MAX_IMAGE_BYTES,
+                                 url_timeout_s=min(config.limits.url_timeout_s, MAX_FETCH_SECONDS),
+                                 fetch_deadline_s=min(config.limits.fetch_deadline_s, MAX_FETCH_SECONDS))
+
+    def fetch(url: str) -> bytes:
+        return fetch_bytes(url, limits, guard, accept="image/jpeg,image/png,image/webp,image/*;q=0.8")[0]
+
+    return fetch
 
 
 @dataclass(frozen=True)
@@ -93,7 +109,7 @@ class ArticleResult:
 
 def build_article(script: Script, reader: Reader, config: Config, place: Callable[[str], Placement],
                   progress: ArticleProgress | None = None, *, release_voice: bool = False,
-                  url_guard: Callable[[str], None] | None = None) -> ArticleResult:
+                  url_guard: UrlGuard | None = None) -> ArticleResult:
     """Script → hash → unchanged? → clips → episode files (and the episode's artwork from the article's image).
     PLACE gets the script hash and says where the episode goes; RELEASE_VOICE frees the voice's memory before
     assembly (nothing more for it to speak); URL_GUARD checks the image's address before it is fetched."""
@@ -112,5 +128,5 @@ def build_article(script: Script, reader: Reader, config: Config, place: Callabl
     progress.assembling()
     episode = assemble_episode(script, clips, config, placement.directory, placement.slug, reader.spec.voice,
                                reader.pool.engine_name, script_hash=script_hash)
-    write_episode_artwork(placement.directory, script.article, config, url_guard)
+    write_episode_artwork(placement.directory, script.article, config, image_fetcher(config, url_guard))
     return ArticleResult(placement.slug, script_hash, episode, synthesis_seconds)

@@ -104,7 +104,7 @@ def _prepare(location: str, config: Config, lexicon, out_dir: Path, policy,
     try:
         doc = read_source(location, config.limits)
         if not is_feed(doc):
-            return [_script_of(extract_article(doc), config, lexicon, policy)]
+            return [_script_of(extract_article(doc, config.limits.max_blocks), config, lexicon, policy)]
         failures: list[tuple[str, InputError]] = []
         articles = articles_from_feed(doc, config.limits, out_dir=out_dir,
                                       failures=failures if skipped is not None else None,

@@ -9,6 +9,7 @@ Plain-text scrapes (`scrape.py`) go through the same line rules. The rules thems
 
 from __future__ import annotations
 
+from audio_edition.config import LimitsConfig
 from audio_edition.extract.html import extract_html
 from audio_edition.extract.lines import LineVerdict, clean_text, fold, judge_line
 from audio_edition.extract.scrape import extract_text
@@ -17,8 +18,9 @@ from audio_edition.models import Article, SourceDocument
 __all__ = ["LineVerdict", "clean_text", "extract_article", "fold", "judge_line"]
 
 
-def extract_article(doc: SourceDocument) -> Article:
-    """Extract the article from a decoded document (HTML page or plain-text scrape)."""
+def extract_article(doc: SourceDocument, max_blocks: int = LimitsConfig.max_blocks) -> Article:
+    """Extract the article from a decoded document (HTML page or plain-text scrape). A page with more than
+    MAX_BLOCKS blocks is refused as soon as they are counted, before the work that grows with their square."""
     if doc.kind == "text":
-        return extract_text(doc)
-    return extract_html(doc)
+        return extract_text(doc, max_blocks)
+    return extract_html(doc, max_blocks)

@@ -7,7 +7,8 @@ import re
 
 from lxml import etree
 
-from audio_edition.errors import InputError
+from audio_edition.config import LimitsConfig
+from audio_edition.errors import InputError, too_many_blocks
 from audio_edition.extract import body, tree
 from audio_edition.extract.consensus import second_opinion
 from audio_edition.extract.embedded import fuller_body
@@ -53,7 +54,7 @@ def parse(doc: SourceDocument) -> tree.Page:
     return tree.Page(root)
 
 
-def extract_html(doc: SourceDocument) -> Article:
+def extract_html(doc: SourceDocument, max_blocks: int = LimitsConfig.max_blocks) -> Article:
     page = parse(doc)
     base = doc.url or (doc.location if doc.location.startswith(("http://", "https://")) else None)
     base_tag = next((t for t in page.root.iter("base") if t.get("href") is not None), None)
@@ -91,6 +92,8 @@ def extract_html(doc: SourceDocument) -> Article:
     for root in roots:
         tree.mark_links(root, tree.site_of(meta.url or base or ""))
         body.walk(root, raw, "paragraph")
+    if len(raw) > max_blocks:
+        raise too_many_blocks(len(raw), max_blocks)
 
     candidates: list[tuple[BlockKind, str]] = []
     byline, translator = page_byline, None

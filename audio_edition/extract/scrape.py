@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-from audio_edition.errors import InputError
+from audio_edition.config import LimitsConfig
+from audio_edition.errors import InputError, too_many_blocks
 from audio_edition.extract.lines import clean_text, finish_blocks, fold, judge_line, words
 from audio_edition.models import Article, BlockKind, SourceDocument
 
@@ -50,8 +51,10 @@ def _text_title(top: list[str]) -> str:
     return top[0].rstrip(".") if top else ""
 
 
-def extract_text(doc: SourceDocument) -> Article:
+def extract_text(doc: SourceDocument, max_blocks: int = LimitsConfig.max_blocks) -> Article:
     lines = _text_paragraphs(doc.text)
+    if len(lines) > max_blocks:
+        raise too_many_blocks(len(lines), max_blocks)
     title = ""
     candidates: list[tuple[BlockKind, str]] = []
     byline = translator = None

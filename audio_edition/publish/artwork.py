@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import io
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
@@ -101,40 +98,15 @@ def _busiest_square(image: Image.Image) -> Image.Image:
     return image.crop(box)
 
 
-def fetch_image(url: str, config: Config, url_guard: Callable[[str], None] | None = None) -> bytes:
-    """GET an image (http(s) only, size-capped, short timeout); InputError saying why not."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise InputError(f"not an http(s) image address: {url}")
-    if url_guard is not None:
-        url_guard(url)
-    request = urllib.request.Request(url, headers={"User-Agent": "audio-edition (episode artwork)",
-                                                  "Accept": "image/jpeg,image/png,image/webp,image/*;q=0.8"})
-    timeout = min(config.limits.url_timeout_s, MAX_FETCH_SECONDS)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            if url_guard is not None and response.geturl() != url:
-                url_guard(response.geturl())  # a redirect to an internal address
-            data = response.read(MAX_IMAGE_BYTES + 1)
-    except InputError:
-        raise
-    except urllib.error.HTTPError as exc:
-        raise InputError(f"cannot fetch {url}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise InputError(f"cannot fetch {url}: {getattr(exc, 'reason', exc)}") from None
-    if len(data) > MAX_IMAGE_BYTES:
-        raise InputError(f"image {url} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
-    return data
-
-
 def write_episode_artwork(folder: Path, article: Article, config: Config,
-                          url_guard: Callable[[str], None] | None = None) -> str | None:
+                          fetch: Callable[[str], bytes] | None = None) -> str | None:
     """Make `folder/artwork.jpg` from the article's image; remove a stale one when there is none. Returns the file
     name, or None. Never fails the episode: a missing picture is one log line."""
     target = Path(folder) / ARTWORK_FILE
     art: bytes | None = None
-    if article.image:
+    if article.image and fetch is not None:  # FETCH gets the image's bytes (build.article: the guarded fetcher)
         try:
-            art = square_artwork(fetch_image(article.image, config, url_guard), show_colour(config))
+            art = square_artwork(fetch(article.image), show_colour(config))
             if art is None:
                 log.warning("artwork: %s is not a picture of at least %d px; the episode has no artwork of its own",
                             article.image, MIN_SOURCE_SIDE)

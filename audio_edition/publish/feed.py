@@ -35,6 +35,7 @@ from audio_edition.errors import InputError
 from audio_edition.fileio import atomic_write_bytes
 from audio_edition.publish.artwork import ARTWORK_FILE
 from audio_edition.publish.durations import whole_seconds
+from audio_edition.publish.links import safe_link
 from audio_edition.publish.podcast_ext import (
     ItunesExtras,
     ItunesExtrasEntry,
@@ -225,7 +226,7 @@ def _add_item(fg: FeedGenerator, out_dir: Path, base: str, row: StoredEpisode, p
     entry.title(_short(row.title))
     entry.description(xml_text(row.description))
     entry.content(xml_text(_item_html(row, base)), type="CDATA")
-    entry.link(href=row.source_url or episode_url(base, row.slug))
+    entry.link(href=safe_link(row.source_url) or episode_url(base, row.slug))
     entry.guid(row.guid, permalink=False)
     entry.pubDate(row.published_at)
     # length: the exact byte size of the file as it is on disk now, not what a build once said.

@@ -19,13 +19,14 @@ from datetime import date, datetime
 from itertools import groupby
 from pathlib import Path
 from string import Template
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from audio_edition.config import Config
 from audio_edition.fileio import atomic_write_bytes
 from audio_edition.models import Episode, Span, Utterance
 from audio_edition.publish.cover import cover_file
 from audio_edition.publish.durations import clock, spoken_duration
+from audio_edition.publish.links import safe_link
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,6 @@ def _href(file_name: str) -> str:
     return _e(quote(file_name))
 
 
-def _safe_url(url: str | None) -> str | None:
-    """Only http(s) links from the article land in the page (no `javascript:` or `data:`)."""
-    if not url:
-        return None
-    try:
-        scheme = urlsplit(url.strip()).scheme.lower()
-    except ValueError:
-        return None
-    return url.strip() if scheme in ("http", "https") else None
 
 
 def french_date(value: str | None) -> str | None:
@@ -169,9 +161,9 @@ def render_episode_page(config: Config, episode: Episode, artwork: str | None = 
     article = episode.script.article
     files = {**DEFAULT_FILES, **episode.files}
     base = config.podcast.base_url.rstrip("/") + "/"
-    page_url = _safe_url(f"{base}episodes/{quote(episode.slug)}/")
-    original = _safe_url(article.url)
-    oembed_url = _safe_url(f"{base}episodes/{quote(episode.slug)}/oembed.json")
+    page_url = safe_link(f"{base}episodes/{quote(episode.slug)}/")
+    original = safe_link(article.url)
+    oembed_url = safe_link(f"{base}episodes/{quote(episode.slug)}/oembed.json")
     embed_url = f"{base}episodes/{quote(episode.slug)}/embed.html"
     iframe = iframe_html(embed_url, article.title)
 

@@ -35,6 +35,7 @@ from audio_edition.publish.cover import check_cover, ensure_cover
 from audio_edition.publish.embed import write_embed
 from audio_edition.publish.feed import check_podcast_config, engine_name, feed_url, write_feed
 from audio_edition.publish.json_feed import write_json_feed
+from audio_edition.publish.links import safe_link
 from audio_edition.publish.pages import (
     EXCERPT_NOTICE,
     install_player,
@@ -131,7 +132,7 @@ def _reserve(store: EpisodeStore, out_dir: Path, article: Article, slug: str | N
     if slug is None or store.slug_taken(slug):
         slug = _unique_slug(store, Path(out_dir), article.title)
     row = StoredEpisode(guid=guid, identity=identity, slug=slug,
-                        status="planned", title=article.title, source_url=article.url, created_at=now,
+                        status="planned", title=article.title, source_url=safe_link(article.url), created_at=now,
                         updated_at=now)
     store.insert(row)
     log.info("new episode %s (GUID %s)", row.slug, row.guid)
@@ -195,7 +196,7 @@ def _stored(plan: StoredEpisode, episode: Episode, audio_bytes: int) -> StoredEp
     return dataclasses.replace(
         plan,
         status="published",
-        source_url=article.url,
+        source_url=safe_link(article.url),
         title=article.title,
         description=item_description(episode),
         published=publication_date(article.published) or plan.published or plan.created_at,

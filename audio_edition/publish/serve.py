@@ -64,7 +64,8 @@ TYPES_BY_SUFFIX = {
     ".woff2": "font/woff2",
 }
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits only: int() also reads "٣" and "３"
+MAX_POSITION_DIGITS = 18  # past this a byte position is beyond any file, and int() of 5,000 digits raises
 
 
 def content_type(path: Path) -> str:
@@ -82,9 +83,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     match = _RANGE.match(header.strip().replace(" ", ""))
     if not match:
         return None
-    first_s, last_s = match.groups()
+    first_s, last_s = (digits.lstrip("0") or ("0" if digits else "") for digits in match.groups())
     if not first_s and not last_s:
         return None
+    if len(first_s) > MAX_POSITION_DIGITS:
+        return False  # starts past the end of any file
+    last_s = last_s if len(last_s) <= MAX_POSITION_DIGITS else str(10**MAX_POSITION_DIGITS)  # "to the end"
     if not first_s:  # suffix range: the last N bytes
         length = int(last_s)
         if length == 0 or size == 0:
@@ -133,6 +137,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     server_version = "audio-edition-preview"
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may take per read: an idle or slowloris connection does not keep its thread
 
     def do_GET(self) -> None:
         self._serve(send_body=True)
@@ -146,6 +151,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
     # --- helpers ---------------------------------------------------------------------------------------------
     def _serve(self, send_body: bool) -> None:
         root: Path = self.server.root  # type: ignore[attr-defined]
+        if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0":
+            # GET and HEAD carry no body; an unread one must not be parsed as the next request on this connection
+            self.close_connection = True
         try:
             target = resolve_request_path(root, self.path)
         except UnicodeDecodeError:

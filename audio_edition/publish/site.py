@@ -25,11 +25,11 @@ from audio_edition.config import Config
 from audio_edition.fileio import atomic_write_bytes
 from audio_edition.publish.feed import FEED_NAME, base_url
 from audio_edition.publish.json_feed import JSON_FEED_NAME
+from audio_edition.publish.links import safe_link
 from audio_edition.publish.pages import (
     MONTHS,
     SHOW_LABEL,
     _e,
-    _safe_url,
     file_size,
     read_template,
     spoken_duration,
@@ -147,7 +147,7 @@ def _pagination(number: int, pages: int) -> str:
 def _apps(config: Config) -> str:
     links = []
     for key, name in PODCAST_APPS:
-        url = _safe_url(getattr(config.podcast, key, None))
+        url = safe_link(getattr(config.podcast, key, None))
         if url:
             links.append(f'<li><a href="{_e(url)}">{_e(name)}</a></li>')
     if not links:

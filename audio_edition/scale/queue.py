@@ -101,7 +101,7 @@ def payloads_for_sources(sources: list[str], config: Config,
         try:
             doc = read_source(location, config.limits)
             if not is_feed(doc):
-                check_article(extract_article(doc), policy)
+                check_article(extract_article(doc, config.limits.max_blocks), policy)
                 result.append((location, {"document": {"text": doc.text, "kind": doc.kind,
                                                        "location": doc.location, "url": doc.url}, **guards}))
                 continue

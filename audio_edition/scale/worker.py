@@ -31,7 +31,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ from audio_edition.scale.staging import StagingStore, new_stage, staging_store, 
 from audio_edition.slug import slugify
 from audio_edition.sources.reader import read_source
 from audio_edition.sources.site_feed import articles_from_feed, is_feed
-from audio_edition.sources.url_guard import check_url_allowed
+from audio_edition.sources.url_guard import UrlGuard
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.script import article_language, build_script
 from audio_edition.voice.clip_cache import open_clip_cache
@@ -158,10 +157,8 @@ def _read_payload(payload: dict, config: Config, out_dir: Path) -> list[Article]
         doc = SourceDocument(text=payload["html"], kind="html", location="webhook", url=payload.get("url"))
     elif "url" in payload:
         guard = None
-        if payload.get("untrusted"):  # from the webhook: check again here (DNS may have changed), and redirects
-
-
-            guard = partial(check_url_allowed, allow_private=settings(config).allow_private_urls)
+        if payload.get("untrusted"):  # from the webhook: every connection, redirects too, to a vetted address
+            guard = UrlGuard(allow_private=settings(config).allow_private_urls)
         doc = read_source(payload["url"], config.limits, url_guard=guard)
     else:
         raise InputError("job has no article (expected url, html, document or article)")
@@ -170,7 +167,7 @@ def _read_payload(payload: dict, config: Config, out_dir: Path) -> list[Article]
             raise InputError("site feeds are not accepted through the webhook",
                              "submit them with `audio-edition enqueue FEED_URL`")
         return articles_from_feed(doc, config.limits, out_dir=out_dir)
-    return extract_article(doc)
+    return extract_article(doc, config.limits.max_blocks)
 
 
 def _choose_slug(article: Article, identity: str, jobs: JobRegistry) -> str:
@@ -238,7 +235,7 @@ def _build_article(task, ctx: WorkerContext, job_id: str, payload: dict) -> str:
     try:
         # The article's image is fetched for someone else too: the same address check as its page.
         result = build_article(script, reader, config, into_scratch,
-                               url_guard=partial(check_url_allowed, allow_private=settings(config).allow_private_urls))
+                               url_guard=UrlGuard(allow_private=settings(config).allow_private_urls))
         spoken = {"spoken": reader.pool.stats.synthesized - before.synthesized,
                   "cached": reader.pool.stats.cached - before.cached}
         if result.episode is None:

@@ -9,13 +9,14 @@ otherwise come out as mojibake ("Ã©").
 from __future__ import annotations
 
 import codecs
+import http.client
 import logging
 import re
 import socket
 import sys
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from charset_normalizer import from_bytes
 from audio_edition.config import LimitsConfig
 from audio_edition.errors import InputError
 from audio_edition.models import SourceDocument
+from audio_edition.sources.url_guard import UrlGuard
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +80,19 @@ def _is_url(location: str) -> bool:
 
 # --- reading bytes -------------------------------------------------------------------------------------------
 def read_source(location: str, limits: LimitsConfig | None = None,
-                url_guard: Callable[[str], None] | None = None) -> SourceDocument:
+                url_guard: UrlGuard | None = None) -> SourceDocument:
     """Read one article location (path, "-" or URL) into a decoded SourceDocument.
 
-    `url_guard` (the webhook's SSRF check) is called with the URL and every redirect target before it is
-    fetched, and refuses one by raising InputError."""
+    `url_guard` is the fetch policy: the local build's (any http(s) address) by default; the webhook's worker
+    passes the strict one, and every connection — redirects included — is pinned to an address it vetted."""
     limits = limits or LimitsConfig()
     if location == "-":
         data = _read_capped(sys.stdin.buffer, limits.max_input_bytes, "standard input")
         return _document(data, location, None, None, kind_hint=None)
     if _is_url(location):
-        if url_guard is not None:
-            url_guard(location)
-        data, final_url, content_type = _fetch(location, limits, url_guard)
+        guard = url_guard or UrlGuard(allow_private=True)
+        guard.check_url(location)
+        data, final_url, content_type = _fetch(location, limits, guard)
         return _document(data, location, final_url, content_type, kind_hint=None)
     return _read_file(location, limits)
 
@@ -123,50 +125,153 @@ def _read_capped(stream, cap: int, what: str) -> bytes:
 
 
 class _BoundedRedirects(urllib.request.HTTPRedirectHandler):
-    def __init__(self, max_redirects: int, url_guard: Callable[[str], None] | None = None) -> None:
-        self.url_guard = url_guard
+    def __init__(self, max_redirects: int, guard: UrlGuard) -> None:
+        self.guard = guard
         self.max_redirections = max_redirects  # type: ignore[misc]  # urllib reads this per instance too
         self.max_repeats = max_redirects  # type: ignore[misc]
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if not _is_url(newurl):
             raise InputError(f"refusing redirect to a non-http(s) address: {newurl}")
-        if self.url_guard is not None:
-            self.url_guard(newurl)
+        self.guard.check_url(newurl)  # the early check; the connection to the new host is pinned again
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _fetch(url: str, limits: LimitsConfig,
-           url_guard: Callable[[str], None] | None = None) -> tuple[bytes, str, str | None]:
-    """GET the URL with a timeout, a size cap and a bounded number of redirects."""
-    opener = urllib.request.build_opener(_BoundedRedirects(limits.max_redirects, url_guard))
+class _Deadline:
+    """The whole fetch — every connection, redirect, header and body byte — within one deadline: when it passes,
+    the fetch's sockets are shut down, which ends whatever read is waiting (a per-read timeout alone lets a server
+    that drips a byte a second hold the fetch for ever)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def track(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.expired:
+                raise TimeoutError("fetch deadline passed")
+            self._sockets.append(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # not connected yet, or already closed: a connect() in progress times out on its own
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _pinned(base: type, guard: UrlGuard, deadline: _Deadline):
+    """An http.client connection class whose socket goes to a vetted address of the host; the Host header and the
+    TLS server name stay the host's, since http.client takes both from `self.host`."""
+
+    def connection(host, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, **kwargs):  # type: ignore[attr-defined]
+        conn = base(host, timeout=timeout, **kwargs)
+
+        def create_connection(address, timeout=None, source_address=None):
+            conn_host, port = address
+            return guard.open_pinned(conn_host, port, timeout if isinstance(timeout, (int, float)) else None,
+                                     source_address, on_socket=deadline.track)
+
+        conn._create_connection = create_connection
+        return conn
+
+    return connection
+
+
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, guard: UrlGuard, deadline: _Deadline) -> None:
+        super().__init__()
+        self._connection = _pinned(http.client.HTTPConnection, guard, deadline)
+
+    def http_open(self, req):
+        return self.do_open(self._connection, req)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, guard: UrlGuard, deadline: _Deadline) -> None:
+        super().__init__()
+        self._connection = _pinned(http.client.HTTPSConnection, guard, deadline)
+
+    def https_open(self, req):
+        return self.do_open(self._connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+def fetch_bytes(url: str, limits: LimitsConfig, guard: UrlGuard | None = None,
+                accept: str = "*/*") -> tuple[bytes, str | None]:
+    """Any other resource of an article (its image): the same guard, pinning, deadline and size cap as a page.
+    Returns the bytes and the Content-Type."""
+    guard = guard or UrlGuard(allow_private=True)
+    guard.check_url(url)
+    data, _, content_type = _fetch(url, limits, guard, accept)
+    return data, content_type
+
+
+def _fetch(url: str, limits: LimitsConfig, guard: UrlGuard,
+           accept: str = "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5") -> tuple[bytes, str, str | None]:
+    """GET the URL with a per-read timeout, an overall deadline, a size cap and a bounded number of redirects,
+    every connection pinned to an address the guard vetted."""
+    deadline = _Deadline(limits.fetch_deadline_s)
+    handlers: list[urllib.request.BaseHandler] = [
+        _PinnedHTTPHandler(guard, deadline), _PinnedHTTPSHandler(guard, deadline),
+        _BoundedRedirects(limits.max_redirects, guard),
+    ]
+    if not guard.allow_private:
+        handlers.append(urllib.request.ProxyHandler({}))  # a proxy would resolve the host itself, unvetted
+    opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, headers={
         "User-Agent": USER_AGENT,
-        "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
+        "Accept": accept,
         "Accept-Language": "fr,en;q=0.5",
     })
+    too_slow = (f"cannot fetch {url}: no complete answer within {limits.fetch_deadline_s:g} s "
+                "(the fetch deadline, [limits] fetch_deadline_s)")
     try:
-        with opener.open(request, timeout=limits.url_timeout_s) as response:
+        with opener.open(request, timeout=min(limits.url_timeout_s, limits.fetch_deadline_s)) as response:
             length = response.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > limits.max_input_bytes:
+            if length and length.isascii() and length.isdigit() and len(length) < 20 \
+                    and int(length) > limits.max_input_bytes:
                 raise InputError(f"page too large: {url} is {length} bytes (limit {limits.max_input_bytes})")
             data = _read_capped(response, limits.max_input_bytes, f"page {url}")
+            if deadline.expired:  # the shutdown looks like the end of the body to a reader without a length
+                raise InputError(too_slow)
             return data, response.geturl(), response.headers.get("Content-Type")
     except InputError:
         raise
-    except urllib.error.HTTPError as exc:
+    except Exception as exc:
+        if deadline.expired:
+            raise InputError(too_slow) from None
+        raise _fetch_error(url, exc, limits) from None
+    finally:
+        deadline.cancel()
+
+
+def _fetch_error(url: str, exc: Exception, limits: LimitsConfig) -> Exception:
+    if isinstance(exc, urllib.error.HTTPError):
         if 300 <= exc.code < 400:
-            raise InputError(f"too many redirects fetching {url} (limit {limits.max_redirects})") from None
-        raise InputError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
+            return InputError(f"too many redirects fetching {url} (limit {limits.max_redirects})")
+        return InputError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}")
+    if isinstance(exc, urllib.error.URLError):
         reason = exc.reason
+        if isinstance(reason, InputError):  # the guard refused an address while connecting
+            return reason
         if isinstance(reason, (socket.timeout, TimeoutError)):
-            raise InputError(f"cannot fetch {url}: timed out after {limits.url_timeout_s:g} s") from None
-        raise InputError(f"cannot fetch {url}: {reason} (offline or unreachable?)") from None
-    except TimeoutError:
-        raise InputError(f"cannot fetch {url}: timed out after {limits.url_timeout_s:g} s") from None
-    except (OSError, ValueError) as exc:  # connection reset, bad URL, http.client errors
-        raise InputError(f"cannot fetch {url}: {exc}") from None
+            return InputError(f"cannot fetch {url}: timed out after {limits.url_timeout_s:g} s")
+        return InputError(f"cannot fetch {url}: {reason} (offline or unreachable?)")
+    if isinstance(exc, TimeoutError):
+        return InputError(f"cannot fetch {url}: timed out after {limits.url_timeout_s:g} s")
+    if isinstance(exc, (OSError, ValueError, http.client.HTTPException)):  # reset, bad URL, bad status line
+        return InputError(f"cannot fetch {url}: {exc}")
+    return exc
 
 
 # --- decoding ------------------------------------------------------------------------------------------------

@@ -155,9 +155,10 @@ def _entry_article(entry, link: str | None, site_name: str | None, limits: Limit
         heading = escape(title)
         html = (f"<!doctype html><html lang='fr'><head><meta charset='utf-8'><title>{heading}</title></head>"
                 f"<body><article><h1>{heading}</h1>{content}</article></body></html>")
-        article = extract_article(SourceDocument(text=html, kind="html", location=link or feed_location, url=link))
+        article = extract_article(SourceDocument(text=html, kind="html", location=link or feed_location, url=link),
+                                  limits.max_blocks)
     elif link:
-        article = extract_article(read_source(link, limits))
+        article = extract_article(read_source(link, limits), limits.max_blocks)
     else:
         raise InputError("the item has neither its full text nor a link to the article")
 

@@ -19,7 +19,7 @@ import string
 from dataclasses import replace
 
 from audio_edition.config import Config, PauseConfig
-from audio_edition.errors import InputError
+from audio_edition.errors import InputError, RefusedArticle
 from audio_edition.extract.guards import primary_language
 from audio_edition.models import (
     Article,
@@ -29,6 +29,7 @@ from audio_edition.models import (
     Utterance,
     UtteranceKind,
 )
+from audio_edition.publish.links import safe_link
 from audio_edition.speech.glue import repair_glued
 from audio_edition.speech.lexicon import Lexicon
 from audio_edition.speech.normalize import normalize
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_FIELDS = ("title", "site", "byline", "translator", "credits", "published")
 MIN_CUT_CHARS = 20  # cut_run_on's smallest limit
+# What a listener hears per second, on average, at length_scale 1 (the disk-space estimate uses the same figure):
+# enough to refuse an article far over the episode cap before a second of it is spoken.
+SPOKEN_CHARS_PER_SECOND = 15
 
 # What the voice says around an article, by language: intro, outro, credits ("by", "translated by") and the
 # excerpt notice. French intro/outro come from the config ([script] intro_template, outro_template). Another
@@ -93,10 +97,11 @@ def credits_text(article: Article) -> str:
     return "".join(f", {part}" for part in parts)
 
 
-def render_template(template: str, article: Article, setting: str) -> str:
-    """Fill an intro/outro template; unknown fields or stray braces are a config error, said in one line."""
+def render_template(template: str, article: Article, setting: str, title: str | None = None) -> str:
+    """Fill an intro/outro template; unknown fields or stray braces are a config error, said in one line. TITLE is
+    the title as spoken (cut to the cap), when it differs from the article's."""
     values = {
-        "title": article.title.strip(),
+        "title": (title if title is not None else article.title).strip(),
         "site": (article.site_name or "").strip(),
         "byline": _author(article.byline) if article.byline else "",
         "translator": _translator(article.translator) if article.translator else "",
@@ -133,15 +138,15 @@ def _fit_spoken(piece: str, max_chars: int, lexicon: Lexicon | None, french: boo
     return [fitted for part in cut_run_on(piece, shorter) for fitted in _fit_spoken(part, max_chars, lexicon, french)]
 
 
-def intro_and_outro(article: Article, settings) -> tuple[str, str]:
+def intro_and_outro(article: Article, settings, title: str | None = None) -> tuple[str, str]:
     """What the voice says before and after the article, in its language, with the excerpt notice."""
     words = wording(article)
     if article_language(article) == "fr":
-        intro = render_template(settings.intro_template, article, "intro_template")
-        outro = render_template(settings.outro_template, article, "outro_template")
+        intro = render_template(settings.intro_template, article, "intro_template", title)
+        outro = render_template(settings.outro_template, article, "outro_template", title)
     else:
         intro = words["intro"]
-        outro = render_template(words["outro"], article, "outro_template")
+        outro = render_template(words["outro"], article, "outro_template", title)
     if article.excerpt:
         intro = f"{intro} {words['excerpt']}"
     return intro, outro
@@ -154,6 +159,65 @@ def check_script_config(config: Config) -> None:
     probe = Article(title="Titre", blocks=())
     render_template(config.script.intro_template, probe, "intro_template")
     render_template(config.script.outro_template, probe, "outro_template")
+
+
+# --- bounded articles ------------------------------------------------------------------------------------------
+_SENTENCE_END = re.compile(r"[.!?…](?:[»”\"')\]]*)(?=\s)")
+
+
+def spoken_title(title: str, max_chars: int) -> str:
+    """The title as the voice says it: whole up to MAX_CHARS, else cut at the last sentence end that keeps at
+    least a third of the cap, else at the last word boundary (the page shows the title whole). French no-break
+    spaces are kept (the chapter title is read by people too), and never cut at."""
+    title = fold_spaces(title)
+    if len(title) <= max_chars:
+        return title
+    head = title[:max_chars + 1]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= max_chars]
+    if ends and ends[-1] >= max_chars // 3:
+        return head[:ends[-1]].strip()
+    cut = head.rfind(" ", 0, max_chars)
+    text = head[:cut] if cut >= max_chars // 3 else head[:max_chars]
+    return text.rstrip(" ,;:–—-")
+
+
+def spoken_title_note(article: Article, script: Script) -> str | None:
+    """The `script --report` line when the spoken title is cut (None when it is said whole)."""
+    said = next((b.text for b in script.blocks if b.kind == "title"), None)
+    whole = " ".join(article.title.split())
+    if said is None or said == whole:
+        return None
+    return (f"title cut: {len(whole)} characters, {len(said)} spoken (limits.max_title_chars); "
+            "the episode page shows it whole")
+
+
+def estimated_seconds(characters: int, pauses_ms: int, config: Config) -> float:
+    """How long CHARACTERS of spoken text and PAUSES_MS of silence last, at the configured speaking rate."""
+    return characters / SPOKEN_CHARS_PER_SECOND * (config.voice.length_scale or 1.0) + pauses_ms / 1000
+
+
+def _too_long(seconds: float, config: Config) -> RefusedArticle:
+    limit = config.limits.max_episode_minutes
+    return RefusedArticle(f"refused: the article would be about {_duration(seconds)} of audio, over the "
+                          f"{_duration(limit * 60)} limit (limits.max_episode_minutes)", "too long")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def check_article_size(article: Article, config: Config) -> None:
+    """Refuse, in one line and before any text is normalised, an article over the block cap or whose written
+    text alone is already longer to say than the episode cap (spelling out only makes it longer)."""
+    limits = config.limits
+    if len(article.blocks) > limits.max_blocks:
+        raise RefusedArticle(f"refused: the article has {len(article.blocks)} blocks, over the limit of "
+                             f"{limits.max_blocks} (limits.max_blocks)", "too long")
+    written = sum(len(block.text) for block in article.blocks) + len(article.standfirst or "")
+    seconds = estimated_seconds(written, 0, config)
+    if seconds > limits.max_episode_minutes * 60:
+        raise _too_long(seconds, config)
 
 
 def _pause_after(kind: UtteranceKind, pauses: PauseConfig) -> int:
@@ -177,10 +241,15 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
         raise InputError("the article has no title: nothing to announce")
     if settings.max_utterance_chars < 40:
         raise InputError("script.max_utterance_chars must be at least 40")
+    check_article_size(article, config)
+    # Only an http(s) link travels on with the script (episode.json, store, feed, tags, pages): `script --report`
+    # names what was dropped.
+    article = replace(article, url=safe_link(article.url))
 
-    # 1. blocks and sections
-    sections = [Section(0, fold_spaces(article.title))]  # (the opening chapter: the article's title as published)
-    intro, outro = intro_and_outro(article, settings)
+    # 1. blocks and sections (the title as spoken: cut to the cap; the article keeps it whole for the page)
+    title = spoken_title(article.title, config.limits.max_title_chars)
+    sections = [Section(0, title)]
+    intro, outro = intro_and_outro(article, settings, title)
     french = article_language(article) == "fr"
 
     def as_read(text: str) -> str:  # French article text: words the source glued together split again (glue.py)
@@ -188,7 +257,7 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
 
     planned: list[tuple[UtteranceKind, str, int | None]] = [
         ("intro", intro, None),
-        ("title", as_read(article.title), None),
+        ("title", as_read(title), None),
     ]
     if article.standfirst and article.standfirst.strip():
         planned.append(("standfirst", as_read(article.standfirst), None))
@@ -233,6 +302,10 @@ def build_script(article: Article, config: Config, lexicon: Lexicon | None = Non
                 before = utterances[first - 1]
                 if before.pause_after_ms < pauses.around_quote:
                     utterances[first - 1] = replace(before, pause_after_ms=pauses.around_quote)
+    seconds = estimated_seconds(sum(len(u.spoken) for u in utterances), sum(u.pause_after_ms for u in utterances),
+                                config)
+    if seconds > config.limits.max_episode_minutes * 60:
+        raise _too_long(seconds, config)
     log.debug("script: %d blocks, %d sections, %d utterances", len(blocks), len(sections), len(utterances))
     return Script(article=article, blocks=tuple(blocks), sections=tuple(sections), utterances=tuple(utterances))
 

@@ -415,6 +415,10 @@
     audio.addEventListener('error', function () { self.onMediaError(); });
     var source = audio.querySelector('source:last-of-type');
     if (source) source.addEventListener('error', function () { self.onError(); });
+    // The audio element starts loading before this (deferred) script runs: a missing file may already have
+    // failed, its error event gone unheard.
+    if (audio.error || audio.networkState === 3 /* NETWORK_NO_SOURCE */) this.onMediaError();
+    else if (audio.readyState >= 1) { this.setDuration(audio.duration); tick(); }
   };
 
   // The page around the player: links into our transcript seek, and a reader's own scrolling stops the follow.

@@ -55,6 +55,10 @@ JINGLE_GAP_S = 0.4  # silence between a jingle and the voice
 # MP3 encoding overshoots peaks (docs/speed.md): limit this far below the true-peak target, so that the first
 # encode passes the check (each re-encode + re-measure is a costly part of a build's wall time).
 MP3_PEAK_MARGIN_DB = 1.5
+# Peaks the encoder pushed over the limit get a dip this far under it, in the parts that hold them, this many
+# times at most before the whole gain is lowered (which moves the loudness, and encodes every part again).
+REPAIR_MARGIN_DB = 0.3
+PEAK_REPAIRS = 2
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 DURATION_TOLERANCE_S = 0.05
 
@@ -378,10 +382,11 @@ def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episod
     return episode
 
 
-def meter_of_part(path: Path, start: int, gap: int, rate: int) -> loudness.LoudnessMeter:
+def meter_of_part(path: Path, start: int, gap: int, rate: int, watch: float | None = None) -> loudness.LoudnessMeter:
     """A part of the episode's MP3 (from sample `start`, followed by `gap` samples of silence that no part encodes)
-    decoded as players decode it, into its own meter: the parts' meters are joined once all are made."""
-    meter = loudness.LoudnessMeter(rate, start=start)
+    decoded as players decode it, into its own meter: the parts' meters are joined once all are made. `watch`: the
+    true-peak level (linear) over which the meter notes where the peaks are."""
+    meter = loudness.LoudnessMeter(rate, start=start, watch=watch)
     for block in mp3file.decoded_blocks(path):
         meter.add(block)
     meter.add(np.zeros(gap, dtype=np.float32))
@@ -391,33 +396,68 @@ def meter_of_part(path: Path, start: int, gap: int, rate: int) -> loudness.Loudn
 def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: int, true_peak_db: float,
                     target_lufs: float, dest: Path, duration: float) -> None:
     """Encode (the gain applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
-    get: correct the gain if the encoder pushed the true peak over the limit or moved the loudness more than
-    expected, and check that it lasts as long as the Timeline."""
-    peak_limit = true_peak_db - 0.1
-    # Encoded in parts at once, one per core, cut in pauses (mp3file.py): LAME alone is a third of assembly.
+    get — and check that it lasts as long as the Timeline. Encoded in parts at once, one per core, cut in pauses
+    (mp3file.py): LAME alone is a third of assembly."""
     cuts = mp3file.cut_points(samples, mp3file.part_count(len(samples), rate))
-    for attempt in range(3):
-        meters = ffmpeg.encode_mp3_parts(lambda start, stop: gain.pieces(samples, start, stop), len(samples), cuts,
-                                         rate, bitrate, dest, workers=default_jobs(),
-                                         check_part=lambda path, start, gap: meter_of_part(path, start, gap, rate))
-        measured = loudness.LoudnessMeter.joined(meters)
-        log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(meters), measured.integrated_lufs,
-                  measured.true_peak_dbtp)
-        if measured.samples != len(samples):
-            raise AudioEditionError(f"the MP3 decodes to {measured.samples} samples, not {len(samples)}")
-        length = mp3file.length_samples(dest)  # what players read from the file's header
-        if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
-            raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
-        if not math.isfinite(measured.integrated_lufs):
-            break
-        if measured.true_peak_dbtp > peak_limit:
-            change = peak_limit - measured.true_peak_dbtp - 0.2
-        elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU:
-            change = min(target_lufs - measured.integrated_lufs, peak_limit - measured.true_peak_dbtp - 0.2)
-        else:
-            break
-        if abs(change) < 0.05 or attempt == 2:
-            break
-        gain.scale *= db_to_gain(change)
+    try:
+        _encode_parts(samples, gain, cuts, rate, bitrate, true_peak_db, target_lufs, dest)
+    except mp3file.MP3FormatError as exc:  # an encoder that does not pad as measured: one part, as before
+        if not cuts:
+            raise
+        log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)
+        _encode_parts(samples, gain, [], rate, bitrate, true_peak_db, target_lufs, dest)
+    length = mp3file.length_samples(dest)  # what players read from the file's header
+    if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
+        raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
+
+
+def _encode_parts(samples: np.ndarray, gain: GainCurve, cuts: list[int], rate: int, bitrate: int,
+                  true_peak_db: float, target_lufs: float, dest: Path) -> None:
+    """Where the encoder pushed a true peak over the limit, a short dip is added under that peak and only the
+    parts that hold one are encoded again (PEAK_REPAIRS rounds at most): the loudness does not move. Only then, if
+    the MP3 is still over the limit or off the loudness target, is the whole gain corrected and every part
+    encoded again."""
+    peak_limit = true_peak_db - 0.1
+    watch = db_to_gain(peak_limit)
+
+    def read(start: int, stop: int):
+        return gain.pieces(samples, start, stop)
+
+    def check(path: Path, start: int, gap: int) -> loudness.LoudnessMeter:
+        return meter_of_part(path, start, gap, rate, watch)
+
+    with ffmpeg.PartedMP3(len(samples), cuts, rate, bitrate, dest) as parted:
+        everything = range(len(parted))
+        meters = parted.encode(read, everything, check, workers=default_jobs())
+        repairs = corrections = 0
+        while True:
+            measured = loudness.LoudnessMeter.joined([meters[k] for k in everything])
+            log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(parted), measured.integrated_lufs,
+                      measured.true_peak_dbtp)
+            if measured.samples != len(samples):
+                raise AudioEditionError(f"the MP3 decodes to {measured.samples} samples, not {len(samples)}")
+            if not math.isfinite(measured.integrated_lufs):
+                break
+            overs = [over for k in everything for over in meters[k].overs]
+            if overs and repairs < PEAK_REPAIRS:
+                repairs += 1
+                gain.trim(overs, db_to_gain(peak_limit - REPAIR_MARGIN_DB), rate)
+                redo = {parted.part_of(position) for position, _ in overs}
+                log.debug("%d peak(s) over %.1f dBTP: part(s) %s encoded again", len(overs), peak_limit,
+                          sorted(k + 1 for k in redo))
+                meters.update(parted.encode(read, redo, check, workers=default_jobs()))
+                continue
+            if measured.true_peak_dbtp > peak_limit:
+                change = peak_limit - measured.true_peak_dbtp - 0.2
+            elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU:
+                change = min(target_lufs - measured.integrated_lufs, peak_limit - measured.true_peak_dbtp - 0.2)
+            else:
+                break
+            if abs(change) < 0.05 or corrections == 2:
+                break
+            corrections += 1
+            gain.scale *= db_to_gain(change)
+            meters = parted.encode(read, everything, check, workers=default_jobs())
+        parted.join()
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

@@ -7,6 +7,7 @@ run with an argument list. Audio goes in and out as raw mono float32 through pip
 
 from __future__ import annotations
 
+import bisect
 import io
 import logging
 import os
@@ -287,46 +288,82 @@ def encode_mp3(samples: np.ndarray | Iterable[np.ndarray], sample_rate: int, bit
                            lowpass_hz=lowpass)
 
 
+class PartedMP3:
+    """An MP3 of a signal of `length` samples encoded as parts cut at `cuts` (frame boundaries in pauses:
+    mp3file.cut_points; mp3file's docstring says how time is kept), each part its own file until `join` lays
+    their frames end to end at `dest`. A part can be encoded again alone (a local fix: assemble's peak repair)
+    without touching the others. Use as a context manager: the part files never outlive it."""
+
+    def __init__(self, length: int, cuts: Sequence[int], sample_rate: int, bitrate_kbps: int, dest: Path) -> None:
+        self.dest = Path(dest)
+        self.sample_rate, self.bitrate_kbps = sample_rate, bitrate_kbps
+        self.bounds = [0, *cuts, length]
+        self.paths: list[Path] = []
+        for _ in self.bounds[1:]:
+            fd, name = tempfile.mkstemp(dir=self.dest.parent, prefix=f".{self.dest.name}.", suffix=".part.tmp")
+            os.close(fd)
+            self.paths.append(Path(name))
+
+    def __enter__(self) -> PartedMP3:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def part_of(self, sample: int) -> int:
+        """The part that holds this sample of the signal."""
+        return max(0, min(len(self.paths) - 1, bisect.bisect_right(self.bounds, sample) - 1))
+
+    def encode(self, read: Callable[[int, int], Iterable[np.ndarray]], parts: Iterable[int],
+               check_part: Callable[[Path, int, int], T], workers: int = 1) -> dict[int, T]:
+        """Encode these parts at once on `workers` cores (`read(start, stop)` gives the signal's samples from
+        start to stop, in pieces). `check_part(path, start, gap)` is called on each part's own MP3 as soon as it
+        is made, in the part's thread: a whole MP3 of the signal from `start`, followed by `gap` samples (of
+        silence) that no part encodes. What it returns is returned by part."""
+        last = len(self.paths) - 1
+
+        def encode_part(k: int) -> T:
+            start, end = self.bounds[k], self.bounds[k + 1]
+            stop = end if k == last else end - mp3file.PART_TAIL
+            encode_mp3(read(start, stop), self.sample_rate, self.bitrate_kbps, self.paths[k])
+            if stop < end and mp3file.frame_count(self.paths[k]) * mp3file.FRAME_SAMPLES != end - start:
+                raise mp3file.MP3FormatError(f"part {k + 1} is not {(end - start) // 1152} frames long")
+            return check_part(self.paths[k], start, end - stop)
+
+        chosen = sorted(set(parts))
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
+            futures = {k: pool.submit(encode_part, k) for k in chosen}
+            return {k: future.result() for k, future in futures.items()}
+
+    def join(self) -> None:
+        """The parts as one MP3 at `dest` (one part: moved there)."""
+        if len(self.paths) == 1:
+            os.replace(self.paths[0], self.dest)
+        else:
+            mp3file.join_parts(self.paths, self.dest)
+
+
 def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: int, cuts: Sequence[int],
                      sample_rate: int, bitrate_kbps: int, dest: Path,
                      check_part: Callable[[Path, int, int], T] | None = None, workers: int = 1) -> list[T]:
-    """encode_mp3 of a signal of `length` samples (`read(start, stop)` gives its samples from start to stop, in
-    pieces), cut at `cuts` (frame boundaries in pauses: mp3file.cut_points) into parts encoded at once on
-    `workers` cores, then joined into one MP3 at `dest` (mp3file's docstring says how time is kept).
-
-    `check_part(path, start, gap)` is called on each part's own MP3 as soon as it is made (in the part's thread):
-    a whole MP3 of the signal from `start`, followed by `gap` samples (of silence) that no part encodes. What it
-    returns is returned, in order.
-    """
-    bounds = [0, *cuts, length]
-    parts: list[Path] = []
+    """encode_mp3 of a signal of `length` samples, cut at `cuts` into parts encoded at once on `workers` cores
+    (PartedMP3), then joined into one MP3 at `dest`. What `check_part` returns for each part is returned, in
+    order. An encoder that does not pad as measured gets the signal in one piece, as before."""
     try:
+        with PartedMP3(length, cuts, sample_rate, bitrate_kbps, dest) as parted:
+            checked: dict[int, T | None] = parted.encode(read, range(len(parted)), check_part or (lambda *_: None),
+                                                         workers)
+            parted.join()
+    except mp3file.MP3FormatError as exc:
         if not cuts:
-            encode_mp3(read(0, length), sample_rate, bitrate_kbps, dest)
-            return [check_part(Path(dest), 0, 0)] if check_part else []
-        for _ in bounds[1:]:
-            fd, name = tempfile.mkstemp(dir=Path(dest).parent, prefix=f".{Path(dest).name}.", suffix=".part.tmp")
-            os.close(fd)
-            parts.append(Path(name))
-
-        def encode_part(k: int) -> T | None:
-            start, end = bounds[k], bounds[k + 1]
-            stop = end if k == len(parts) - 1 else end - mp3file.PART_TAIL
-            encode_mp3(read(start, stop), sample_rate, bitrate_kbps, parts[k])
-            if stop < end and mp3file.frame_count(parts[k]) * mp3file.FRAME_SAMPLES != end - start:
-                raise mp3file.MP3FormatError(f"part {k + 1} is not {(end - start) // 1152} frames long")
-            return check_part(parts[k], start, end - stop) if check_part else None
-
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
-            checked = [done.result() for done in [pool.submit(encode_part, k) for k in range(len(parts))]]
-        mp3file.join_parts(parts, dest)
-        return [result for result in checked if result is not None] if check_part else []
-    except mp3file.MP3FormatError as exc:  # an encoder that does not pad as measured: one part, as before
+            raise
         log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)
         return encode_mp3_parts(read, length, [], sample_rate, bitrate_kbps, dest, check_part, workers)
-    finally:
-        for part in parts:
-            part.unlink(missing_ok=True)
+    return [cast(T, checked[k]) for k in sorted(checked)] if check_part else []
 
 
 @lru_cache(maxsize=8)

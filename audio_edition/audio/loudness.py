@@ -174,12 +174,17 @@ def _slice_with_silence(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
 class LoudnessMeter:
     """Integrated loudness (gated, BS.1770-4) and true peak of a mono signal fed in pieces with `add`."""
 
-    def __init__(self, rate: int, true_peak: bool = True, start: int = 0) -> None:
+    def __init__(self, rate: int, true_peak: bool = True, start: int = 0, watch: float | None = None) -> None:
         """`start`: where this meter's signal starts in a longer one whose other parts other meters measure
-        (joined() then gives the measure of the whole; the filter starts at rest, so cut in a pause)."""
+        (joined() then gives the measure of the whole; the filter starts at rest, so cut in a pause).
+        `watch`: a level (linear, with `true_peak`): every sample whose true peak is over it is kept in `overs`,
+        as (position in the longer signal, true peak)."""
         self.rate = rate
         self.true_peak = true_peak  # off: loudness only (a limiter's trial gains need no more)
         self.start = start
+        self.watch = watch
+        self.overs: list[tuple[int, float]] = []
+        self._finished = False
         # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
         from scipy.signal import (
             sosfilt,
@@ -203,11 +208,12 @@ class LoudnessMeter:
         samples = np.asarray(samples, dtype=np.float32)
         if len(samples) == 0:
             return
+        origin = self.start + self.samples - 2 * EDGE  # where the piece below starts in the longer signal
         self.samples += len(samples)
         self._add_power(samples)
         if self.true_peak:
             piece = np.concatenate([self._tail, samples])
-            self._track_peak(piece, EDGE, len(piece) - EDGE)
+            self._track_peak(piece, EDGE, len(piece) - EDGE, origin)
             self._tail = piece[-2 * EDGE:]
 
     def _add_power(self, samples: np.ndarray) -> None:
@@ -228,8 +234,13 @@ class LoudnessMeter:
             self._steps.append(power[:whole].reshape(-1, self._step).sum(axis=1, dtype=np.float64) / self._step)
         self._partial = power[whole:].copy()
 
-    def _track_peak(self, piece: np.ndarray, lo: int, hi: int) -> None:
+    def _track_peak(self, piece: np.ndarray, lo: int, hi: int, origin: int) -> None:
         sample_peak = float(np.abs(piece[lo:hi]).max(initial=0.0))
+        if self.watch is not None and sample_peak * db_to_gain(CANDIDATE_MARGIN_DB) > self.watch:
+            hits = lo + np.flatnonzero(np.abs(piece[lo:hi]) >= self.watch * db_to_gain(-CANDIDATE_MARGIN_DB))
+            peaks = true_peaks_at(piece, hits)
+            over = peaks > self.watch
+            self.overs.extend(zip((origin + hits[over]).tolist(), peaks[over].tolist()))
         # Far under the peak so far, a piece cannot raise it (inter-sample overshoot stays under the margin).
         if sample_peak > 0 and sample_peak * db_to_gain(CANDIDATE_MARGIN_DB) > self._peak:
             threshold = max(sample_peak, self._peak) * db_to_gain(-CANDIDATE_MARGIN_DB)
@@ -238,10 +249,10 @@ class LoudnessMeter:
 
     def _finish_peak(self) -> float:
         """The true peak, the last EDGE samples measured with the silence that follows the signal as context."""
-        if self.true_peak:
+        if self.true_peak and not self._finished:  # once: the last samples' context is the silence after them
+            self._finished = True
             end = np.concatenate([self._tail, np.zeros(EDGE, dtype=np.float32)])
-            self._track_peak(end, EDGE, 2 * EDGE)
-            self._tail = end[-2 * EDGE:]
+            self._track_peak(end, EDGE, 2 * EDGE, self.start + self.samples - 2 * EDGE)
         return gain_to_db(self._peak) if self.true_peak else math.nan
 
     def result(self) -> Measurement:
@@ -360,6 +371,9 @@ class GainCurve:
 
     scale: float = 1.0
     regions: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    # short dips (start sample, gains <= 1) over the regions, where the MP3 encoder pushed a peak over: they may
+    # overlap each other (each multiplies), and are few
+    trims: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     def apply(self, piece: np.ndarray, offset: int) -> np.ndarray:
         """`piece` (the signal's samples from `offset`) with the gain applied, as a new float32 array."""
@@ -371,7 +385,29 @@ class GainCurve:
                 break
             lo, hi = max(start, offset), min(start + len(gains), end)
             out[lo - offset: hi - offset] *= gains[lo - start: hi - start]
+        for start, gains in self.trims:
+            lo, hi = max(start, offset), min(start + len(gains), end)
+            if lo < hi:
+                out[lo - offset: hi - offset] *= gains[lo - start: hi - start]
         return out
+
+    def trim(self, overs: Iterable[tuple[int, float]], ceiling: float, rate: int) -> None:
+        """Add a dip at each (position, peak): down to `ceiling` / peak, reached ATTACK_S before the position and
+        held until HOLD_S / 2 after it, with ATTACK_S ramps on both sides (the limiter's shape, shorter: these
+        dips take a fraction of a dB off a few peaks)."""
+        attack = max(1, int(round(ATTACK_S * rate)))
+        hold = max(1, int(round(HOLD_S / 2 * rate)))
+        ramp = (0.5 + 0.5 * np.cos(np.linspace(0.0, math.pi, attack + 1)))[1:]  # 1 -> 0, without the 1
+        for position, peak in overs:
+            depth = min(1.0, ceiling / peak)
+            if depth >= 1.0:
+                continue
+            shape = np.concatenate([depth + (1 - depth) * ramp,  # down: 1 -> depth, then up again
+                                    np.full(attack + hold, depth), depth + (1 - depth) * ramp[::-1]])
+            start = position - 2 * attack
+            if start < 0:
+                shape, start = shape[-start:], 0
+            self.trims.append((start, shape.astype(np.float32)))
 
     def pieces(self, samples: np.ndarray, start: int = 0, stop: int | None = None,
                size: int = CHUNK) -> Iterator[np.ndarray]:

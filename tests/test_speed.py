@@ -96,3 +96,69 @@ def test_engine_receives_nothing_longer_than_the_cap(tmp_path):
     assert len(clips) == len(script.utterances) and all(len(c.samples) > 0 for c in clips)
     assert pool.stats.synthesized == len(script.utterances)
     assert 0 < pool.stats.longest_spoken <= CAP
+
+
+def _timed(calls: list, what: str, real):
+    """`real`, recording (what, thread, start, end) of every call."""
+    import threading
+    import time
+
+    def timed(*args, **kwargs):
+        started = time.monotonic()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            calls.append((what, threading.current_thread().name, started, time.monotonic()))
+    return timed
+
+
+def test_an_article_is_assembled_while_the_next_one_is_spoken(tmp_path, monkeypatch):
+    # Several articles in one build: the voice must not wait for an episode's MP3 to be made before it speaks
+    # the next article; every episode is still built, in order, and the feed lists them all.
+    from audio_edition.build import run
+    from audio_edition.build.run import run_build
+
+    for name, text in ARTICLES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    calls: list = []
+    monkeypatch.setattr(run, "assemble_article", _timed(calls, "assemble", run.assemble_article))
+    monkeypatch.setattr(SynthesisPool, "synthesize", _timed(calls, "speak", SynthesisPool.synthesize))
+    config = Config().replace("voice", voice=str(TINY_VOICE)).replace("cache", enabled=False)
+    outcome = run_build(sorted(str(tmp_path / name) for name in ARTICLES), tmp_path / "out", config, jobs=1)
+
+    assert len(outcome.episodes) == 3
+    assert [e.script.article.title for e in outcome.episodes] == \
+        [ARTICLES[name].split("\n")[0] for name in sorted(ARTICLES)]
+    speak = [c for c in calls if c[0] == "speak"]
+    assemble = [c for c in calls if c[0] == "assemble"]
+    assert len(speak) == len(assemble) == 3
+    assert all(thread != speak[0][1] for _, thread, _, _ in assemble), "assembly runs beside the voice"
+    for k in range(2):  # article k is still being assembled when article k + 1 starts being spoken
+        assert assemble[k][3] > speak[k + 1][2]
+    assert (tmp_path / "out" / "feed.xml").read_text(encoding="utf-8").count("<item>") == 3
+
+
+def test_when_assembly_fails_the_episodes_before_it_are_published(tmp_path, monkeypatch):
+    # The second article's assembly fails while the third is spoken: the build stops with that error, and the
+    # first episode, finished before, is in the feed (nothing finished is lost).
+    from audio_edition.build import run
+    from audio_edition.build.run import run_build
+    from audio_edition.errors import AudioEditionError
+
+    for name, text in ARTICLES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    real = run.assemble_article
+    seen: list[str] = []
+
+    def second_fails(spoken, *args, **kwargs):
+        seen.append(spoken.script.article.title)
+        if len(seen) == 2:
+            raise AudioEditionError("disk went away", "free some space")
+        return real(spoken, *args, **kwargs)
+
+    monkeypatch.setattr(run, "assemble_article", second_fails)
+    config = Config().replace("voice", voice=str(TINY_VOICE)).replace("cache", enabled=False)
+    with pytest.raises(AudioEditionError, match="disk went away"):
+        run_build(sorted(str(tmp_path / name) for name in ARTICLES), tmp_path / "out", config, jobs=1)
+    feed = (tmp_path / "out" / "feed.xml").read_text(encoding="utf-8")
+    assert feed.count("<item>") == 1 and seen[0] in feed

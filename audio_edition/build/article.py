@@ -1,6 +1,7 @@
 """One article's way from its script to the episode's files — the same steps for `build` on one machine and for a
 Celery worker: hash the script, ask where it goes (and whether its published episode is already this one), speak
-it, assemble it.
+it (`speak_article`), assemble it (`assemble_article`). `build` assembles an article in a thread of its own while
+the voice speaks the next one.
 
 Where the files go is the caller's business (`Placement`): a local build writes into `episodes/<slug>/` after
 reserving the slug in the store; a worker writes into a staging folder after claiming the slug in Redis.
@@ -19,7 +20,7 @@ from audio_edition.audio import loudness
 from audio_edition.audio.assemble import assemble_episode, compute_script_hash
 from audio_edition.config import Config
 from audio_edition.fileio import file_digest
-from audio_edition.models import Episode, Script
+from audio_edition.models import Clip, Episode, Script
 from audio_edition.publish.artwork import MAX_FETCH_SECONDS, MAX_IMAGE_BYTES, write_episode_artwork
 from audio_edition.sources.reader import fetch_bytes
 from audio_edition.sources.url_guard import UrlGuard
@@ -107,13 +108,21 @@ class ArticleResult:
     synthesis_seconds: float = 0.0
 
 
-def build_article(script: Script, reader: Reader, config: Config, place: Callable[[str], Placement],
-                  progress: ArticleProgress | None = None, *, release_voice: bool = False,
-                  url_guard: UrlGuard | None = None) -> ArticleResult:
-    """Script → hash → unchanged? → clips → episode files (and the episode's artwork from the article's image).
-    PLACE gets the script hash and says where the episode goes; RELEASE_VOICE frees the voice's memory before
-    assembly (nothing more for it to speak); URL_GUARD checks the image's address before it is fetched."""
-    progress = progress or Quiet()
+@dataclass(frozen=True)
+class SpokenArticle:
+    """An article whose sentences are all spoken: what its assembly needs."""
+
+    script: Script
+    placement: Placement
+    script_hash: str
+    clips: list[Clip]
+    synthesis_seconds: float
+
+
+def speak_article(script: Script, reader: Reader, config: Config, place: Callable[[str], Placement],
+                  progress: ArticleProgress, *, release_voice: bool = False) -> SpokenArticle | ArticleResult:
+    """Script → hash → unchanged (an ArticleResult without episode)? → clips. PLACE gets the script hash and says
+    where the episode goes; RELEASE_VOICE frees the voice's memory once it has spoken (nothing more for it)."""
     script_hash = reader.script_hash(script, config)
     placement = place(script_hash)
     if placement.unchanged:
@@ -125,8 +134,27 @@ def build_article(script: Script, reader: Reader, config: Config, place: Callabl
     synthesis_seconds = time.monotonic() - started
     if release_voice:
         reader.pool.release()
+    return SpokenArticle(script, placement, script_hash, clips, synthesis_seconds)
+
+
+def assemble_article(spoken: SpokenArticle, reader: Reader, config: Config, progress: ArticleProgress,
+                     url_guard: UrlGuard | None = None) -> ArticleResult:
+    """Clips → episode files, and the episode's artwork from the article's image (URL_GUARD checks its address
+    before it is fetched). Safe to run in another thread while the pool speaks the next article."""
     progress.assembling()
-    episode = assemble_episode(script, clips, config, placement.directory, placement.slug, reader.spec.voice,
-                               reader.pool.engine_name, script_hash=script_hash)
-    write_episode_artwork(placement.directory, script.article, config, image_fetcher(config, url_guard))
-    return ArticleResult(placement.slug, script_hash, episode, synthesis_seconds)
+    placement = spoken.placement
+    episode = assemble_episode(spoken.script, spoken.clips, config, placement.directory, placement.slug,
+                               reader.spec.voice, reader.pool.engine_name, script_hash=spoken.script_hash)
+    write_episode_artwork(placement.directory, spoken.script.article, config, image_fetcher(config, url_guard))
+    return ArticleResult(placement.slug, spoken.script_hash, episode, spoken.synthesis_seconds)
+
+
+def build_article(script: Script, reader: Reader, config: Config, place: Callable[[str], Placement],
+                  progress: ArticleProgress | None = None, *, release_voice: bool = False,
+                  url_guard: UrlGuard | None = None) -> ArticleResult:
+    """speak_article, then assemble_article: one article from its script to its episode's files."""
+    progress = progress or Quiet()
+    spoken = speak_article(script, reader, config, place, progress, release_voice=release_voice)
+    if isinstance(spoken, ArticleResult):
+        return spoken
+    return assemble_article(spoken, reader, config, progress, url_guard)

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audio_edition.audio.assemble import check_audio_config
 from audio_edition.audio.ffmpeg import check_ffmpeg
-from audio_edition.build.article import Placement, Reader, audio_settings, build_article
+from audio_edition.build.article import (
+    ArticleResult,
+    Placement,
+    Reader,
+    assemble_article,
+    audio_settings,
+    speak_article,
+)
 from audio_edition.build.display import BuildDisplay, Silent
 from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError, InputError, RefusedArticle
@@ -219,20 +228,41 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                                  unchanged=plan.published_script_hash == script_hash and plan.published_intact)
             return place
 
+        def done(script: Script, result: ArticleResult) -> None:
+            nonlocal unchanged, synthesis_seconds
+            published_as[id(script)] = (result.slug, result.script_hash)
+            synthesis_seconds += result.synthesis_seconds
+            if result.episode is None:
+                log.info("%s: unchanged, not rebuilt", result.slug)
+                unchanged += 1
+            else:
+                built.append(result.episode)
+            shown.episode_done()
+
         try:
-            with shown.episodes(len(scripts)):
-                for script in scripts:
-                    lang = article_language(script.article)
-                    result = build_article(script, readers[lang], config, into_its_folder(script), shown.article(),
-                                           release_voice=script is last_of[lang])
-                    published_as[id(script)] = (result.slug, result.script_hash)
-                    synthesis_seconds += result.synthesis_seconds
-                    if result.episode is None:
-                        log.info("%s: unchanged, not rebuilt", result.slug)
-                        unchanged += 1
-                    else:
-                        built.append(result.episode)
-                    shown.episode_done()
+            # Article k is assembled in a thread of its own while the voice speaks article k + 1 (one assembly at
+            # a time: one episode's samples in memory besides the clips being spoken).
+            with shown.episodes(len(scripts)), ThreadPoolExecutor(1, thread_name_prefix="assemble") as assembler:
+                assembling: tuple[Script, Future[ArticleResult]] | None = None
+                try:
+                    for script in scripts:
+                        lang = article_language(script.article)
+                        progress = shown.article()
+                        spoken = speak_article(script, readers[lang], config, into_its_folder(script), progress,
+                                               release_voice=script is last_of[lang])
+                        if assembling is not None:
+                            done(assembling[0], assembling[1].result())
+                            assembling = None
+                        if isinstance(spoken, ArticleResult):
+                            done(script, spoken)
+                        else:
+                            assembling = (script, assembler.submit(assemble_article, spoken, readers[lang], config,
+                                                                   progress))
+                finally:
+                    if assembling is not None:  # the last one, or the one under way when speaking failed
+                        last = _finish_assembly(assembling[1])
+                        if last is not None:
+                            done(assembling[0], last)
         except AudioEditionError:
             if built:  # what was finished before the failure is not lost
                 log.warning("publishing the %d episode(s) built before the error", len(built))
@@ -257,6 +287,19 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     shown.finished(outcome)
     log.debug("build summary %s", asdict(summary))
     return outcome
+
+
+def _finish_assembly(future: Future[ArticleResult]) -> ArticleResult | None:
+    """Wait for an assembly. When something else already failed (an exception is being handled), an assembly
+    that fails too is logged (None), not raised over the first error."""
+    failing = sys.exc_info()[1] is not None
+    try:
+        return future.result()
+    except AudioEditionError as exc:
+        if not failing:
+            raise
+        log.warning("the episode being assembled failed too: %s", exc.one_line())
+        return None
 
 
 def _merged_stats(all_stats: list[SynthesisStats]) -> SynthesisStats:

@@ -207,6 +207,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
         raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
     cache = open_clip_cache(config)
     synthesis_seconds = 0.0
+    last_spoken = time.monotonic()  # when the last article's last sentence was spoken
     last_of = {article_language(script.article): script for script in scripts}  # each voice goes after it
     with OutputLock(out_dir, wait=wait_for_lock), ExitStack() as pools_open:
         # One synthesis pool per language (a pool opens its voice only when it first speaks).
@@ -250,6 +251,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                         progress = shown.article()
                         spoken = speak_article(script, readers[lang], config, into_its_folder(script), progress,
                                                release_voice=script is last_of[lang])
+                        last_spoken = time.monotonic()
                         if assembling is not None:
                             done(assembling[0], assembling[1].result())
                             assembling = None
@@ -281,7 +283,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                            synthesis_seconds, stats.engine_seconds, stats.synthesized, stats.cached)
     if stats_file is not None:  # for bench/: machine-readable timings of this run
         extra = {"jobs": pool.jobs, "engines_opened": stats.engines_opened, "longest_spoken_chars": stats.longest_spoken,
-                 "voice_load_seconds": stats.voice_load_seconds}
+                 "voice_load_seconds": stats.voice_load_seconds,
+                 "after_last_utterance_seconds": time.monotonic() - last_spoken}
         stats_file.write_text(json.dumps(asdict(summary) | extra, indent=2), encoding="utf-8")
     outcome = BuildOutcome(built, skipped, summary, stats, feed, f"{pool.engine_name} ({spec.voice})")
     shown.finished(outcome)

@@ -21,11 +21,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, audio_edition, ensure_voice, mb, run, write_results
+from _common import BENCH, DATA, PYTHON, audio_edition, ensure_voice, mb, run, write_results
 
 from audio_edition.config import ScriptConfig
 
 LIMIT_BYTES = 1_000_000_000
+RUN_ON_LIMIT_BYTES = 400_000_000
+RUN_ON_CHARS = 3600
 LEADS = ["D'abord, ", "Par ailleurs, ", "En outre, ", "De plus, ", "Enfin, "]
 PARTS = ["Première partie", "Deuxième partie", "Troisième partie", "Quatrième partie", "Cinquième partie"]
 RUN_ON = " ".join(f"le lot {1234567 + 97 * i} de 2 345 678,90 € livré le {i + 1}/05/2024 à 14h30" for i in range(14))
@@ -45,11 +47,52 @@ def long_article(copies: int) -> str:
     return "\n\n".join(out) + "\n"
 
 
+def run_on_article() -> str:
+    """The 1,500-word article's words as one sentence of RUN_ON_CHARS characters: full stops become commas."""
+    title, *body = (DATA / "article-1500.txt").read_text(encoding="utf-8").split("\n\n")
+    words = re.sub(r"[.!?…]+", ",", " ".join(p.strip() for p in body if p.strip()))
+    sentence = re.sub(r"\s+", " ", words)[:RUN_ON_CHARS].rsplit(" ", 1)[0].rstrip(",; ")
+    return f"{title.strip()}\n\n{sentence[0].upper()}{sentence[1:]}.\n"
+
+
+def run_on(jobs: int | None) -> dict:
+    from synth import joe_voice, spoken_lines
+
+    voice = joe_voice()
+    work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    try:
+        article = work / "run-on.txt"
+        article.write_text(run_on_article(), encoding="utf-8")
+        print(f"{article.name}: one sentence of {len(article.read_text(encoding='utf-8').splitlines()[2])} "
+              f"characters; {voice.name}", flush=True)
+        stats = work / "stats.json"
+        build = run(audio_edition("build", str(article), "--voice", str(voice), "--no-cache", "--out",
+                                  str(work / "out"), "--stats-json", str(stats),
+                                  *(["--jobs", str(jobs)] if jobs else [])), stats_file=stats)
+        text = " ".join(spoken_lines(article).split()) + "\n"  # the whole sentence on one line, as a user would
+        cli = run([PYTHON, str(BENCH / "_piper_cli_timed.py"), "-m", str(voice), "-f", str(work / "out.wav")],
+                  stdin=text, env={"BENCH_ONNX_SECONDS_FILE": str(work / "onnx.json")})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results = {"chars": RUN_ON_CHARS, "build_peak_rss": build.peak_rss_bytes, "build_wall": build.wall_seconds,
+               "cli_peak_rss": cli.peak_rss_bytes, "cli_wall": cli.wall_seconds,
+               "longest_spoken_chars": build.stats.get("longest_spoken_chars"),
+               "targets_met": {"run_on_peak_rss_le_400MB": build.peak_rss_bytes <= RUN_ON_LIMIT_BYTES}}
+    print(f"build: peak RSS {mb(build.peak_rss_bytes)} (target <= {mb(RUN_ON_LIMIT_BYTES)}), wall "
+          f"{build.wall_seconds:.1f} s, longest text sent to the voice {results['longest_spoken_chars']} characters")
+    print(f"piper CLI: peak RSS {mb(cli.peak_rss_bytes)}, wall {cli.wall_seconds:.1f} s")
+    print(f"results: {write_results('memory-run-on', results)}")
+    return results
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=None, help="synthesis workers (default: all cores)")
+    parser.add_argument("--run-on", action="store_true", help="the 3,600-character sentence, real voice")
     args = parser.parse_args()
+    if args.run_on:
+        return run_on(args.jobs)
     voice = ensure_voice()
     cap = ScriptConfig().max_utterance_chars
     work = Path(tempfile.mkdtemp(prefix="bench-memory-"))

@@ -36,3 +36,14 @@ def test_a_word_the_lexicon_knows_is_never_split():
     assert repair_glued("Portéeselon arrive.", lexicon)[0] == "Portéeselon arrive."
     text, repairs = repair_glued("Portéeselon arrive.")
     assert text == "Portée selon arrive." and repairs[0].written == "Portéeselon"
+
+
+def test_the_word_list_given_back_before_synthesis_comes_back_when_needed():
+    # The build gives the word list's memory back once every script is made; a later repair (the next build in
+    # the same process, a library caller) must still repair.
+    from audio_edition.speech.glue import release_word_list
+
+    text = "son pair Kim Jong Undans le cadre"
+    before = repair_glued(text)[0]
+    release_word_list()
+    assert repair_glued(text)[0] == before and "Undans" not in before

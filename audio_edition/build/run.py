@@ -39,6 +39,7 @@ from audio_edition.publish.publisher import check_config, plan_episode, publish
 from audio_edition.sources.index import SourceIndex, open_store, signature
 from audio_edition.sources.reader import expand_sources, read_source
 from audio_edition.sources.site_feed import articles_from_feed, is_feed
+from audio_edition.speech.glue import release_word_list
 from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.script import article_language, build_script, check_script_config
 from audio_edition.voice.clip_cache import open_clip_cache
@@ -180,7 +181,8 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
             if not batch:
                 raise
             skipped.append(Skipped(location, exc.one_line()))
-    release_detector()  # its memory is better spent on synthesis
+    release_detector()  # its memory, and the word list's, is better spent on synthesis
+    release_word_list()
     for item in skipped:
         shown.note(f"audio-edition: skipped {item.message}")
     scripts = [script for _, found in prepared for script in found]

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import wordfreq
 from wordfreq import zipf_frequency
 
 from audio_edition.speech.lexicon import Lexicon
@@ -52,6 +53,14 @@ class GlueRepair:
 def zipf(word: str) -> float:
     """How common WORD is in French (wordfreq's Zipf scale: 0 = never seen, 7 = "et", "de")."""
     return zipf_frequency(word, "fr")
+
+
+def release_word_list() -> None:
+    """Give back the word list's ~35 MB (the build calls it once every script is made, before synthesis); the
+    next repair loads it again."""
+    zipf.cache_clear()
+    for cached in (wordfreq.get_frequency_dict, wordfreq.get_frequency_list):
+        cached.cache_clear()
 
 
 def _repair(token: str) -> str | None:

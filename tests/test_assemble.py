@@ -295,7 +295,7 @@ def test_voice_at_the_output_rate_and_16_bit_clips_stitch_like_float_ones():
 
 
 def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypatch):
-    # Over 4 minutes, the MP3 is encoded as four parts at once (cut in pauses) and joined: listeners must get one
+    # Over 4 minutes, the MP3 is encoded as eight parts at once (cut in pauses) and joined: listeners must get one
     # MP3 that lasts the Timeline to the sample, on target, with every sentence where the Timeline says.
     sentences = [f"Phrase numéro {n} du long épisode, dite à voix haute." for n in range(110)]
     script = make_script([("title", ["Un long épisode"]), ("paragraph", sentences)], pause_ms=350)
@@ -304,7 +304,7 @@ def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypat
     real = ffmpeg.PartedMP3.__init__
     monkeypatch.setattr(ffmpeg.PartedMP3, "__init__", lambda self, *a: cuts_used.append(a[1]) or real(self, *a))
     episode = assemble_episode(script, clips, Config(), tmp_path, "long", "v", "piper")
-    assert episode.timeline.duration > 300 and len(cuts_used[-1]) == 3
+    assert episode.timeline.duration > 300 and len(cuts_used[-1]) == 7
     mp3 = tmp_path / episode.audio_file
     measured = ffmpeg.measure_file_ebur128(mp3)
     assert measured.samples == round(episode.timeline.duration * OUTPUT_RATE) == mp3file.length_samples(mp3)
@@ -335,7 +335,7 @@ def test_peaks_the_encoder_pushes_over_are_repaired_in_their_part_only(tmp_path,
     measured = ffmpeg.measure_file_ebur128(mp3)
     assert measured.true_peak_dbtp <= -1.0 and -16.5 <= measured.integrated_lufs <= -15.5
     parts = len(set(encoded))
-    assert parts == 4 and parts < len(encoded) < 2 * parts  # some parts again, not all of them
+    assert parts == 8 and parts < len(encoded) < 2 * parts  # some parts again, not all of them
 
 
 def test_stitching_measures_the_loudness_of_what_it_wrote():

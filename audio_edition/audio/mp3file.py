@@ -143,7 +143,7 @@ def decoded_blocks(path: Path, size: int = 1 << 18) -> Iterator[np.ndarray]:
 
 
 # --- where an episode is cut into parts ---------------------------------------------------------------------
-PART_MIN_SECONDS = 60.0  # shorter parts are not worth two more ffmpeg processes each; a peak repair encodes one again
+PART_MIN_SECONDS = 30.0  # shorter parts are not worth two more ffmpeg processes each; a peak repair encodes one again
 MAX_PARTS = 16
 
 

@@ -88,12 +88,22 @@ def _ramp_envelope(length: int, speech: tuple[tuple[int, int], ...], ramp: int) 
         a, b = max(0, start - ramp), min(length, end + ramp)
         envelope[a:b] = 1.0
     if ramp > 1:  # a box filter: the ramps lie in the dilated margins, so speech itself is fully ducked
-        kernel = np.ones(ramp, dtype=np.float32) / ramp
-        smoothed = np.convolve(envelope, kernel, mode="same")
+        smoothed = _box_filter(envelope, ramp)
         for start, end in speech:  # exact 1 under the words, whatever the filter's rounding
             smoothed[max(0, start):min(length, end)] = 1.0
         envelope = np.clip(smoothed, 0.0, 1.0)
     return envelope
+
+
+def _box_filter(signal: np.ndarray, width: int) -> np.ndarray:
+    """np.convolve(signal, ones(width) / width, mode="same") by running sums: O(n), not O(n * width) (a 150 ms
+    ramp is 6,615 samples at 44.1 kHz)."""
+    sums = np.concatenate([[0.0], np.cumsum(signal, dtype=np.float64)])
+    last = (width - 1) // 2  # "same": output i averages the inputs from i + last - width + 1 to i + last
+    index = np.arange(len(signal))
+    hi = np.clip(index + last + 1, 0, len(signal))
+    lo = np.clip(index + last - width + 1, 0, len(signal))
+    return ((sums[hi] - sums[lo]) / width).astype(np.float32)
 
 
 def mix_bed(samples: np.ndarray, rate: int, bed: np.ndarray, spans: list[BedSpan], settings: AudioConfig,

@@ -183,7 +183,8 @@ def main() -> dict:
     for name, met in targets.items():
         print(f"  {name:<36} {'met' if met else 'NOT MET'}")
     results = {"cores": os.cpu_count(), "repeat": args.repeat, "pairs": pairs, "targets_met": targets}
-    print(f"results: {write_results('synth', results)}")
+    name = "synth" if sorted(voices_run := args.voices.split(",")) == ["bench", "joe"] else f"synth-{'-'.join(voices_run)}"
+    print(f"results: {write_results(name, results)}")
     return results
 
 

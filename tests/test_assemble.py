@@ -352,3 +352,22 @@ def test_stitching_measures_the_loudness_of_what_it_wrote():
         assert stitched.loudness.samples == len(stitched.samples)
         assert stitched.loudness.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-4)
         assert stitched.loudness.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-4)
+
+
+def test_too_many_peaks_over_lower_the_whole_gain_instead(tmp_path, monkeypatch):
+    # When the encoder pushes peaks over the limit all through the episode, dips one by one are not the fix: the
+    # whole gain is lowered and every part encoded again, and the MP3 still ends under the limit and on target.
+    from audio_edition.audio import assemble
+
+    monkeypatch.setattr(assemble, "MP3_PEAK_MARGIN_DB", 0.2)
+    monkeypatch.setattr(assemble, "MAX_REPAIRED_PEAKS", 0)
+    sentences = [f"Phrase numéro {n}, assez longue pour le test." for n in range(100)]
+    script = make_script([("title", ["Des crêtes"]), ("paragraph", sentences)], pause_ms=350)
+    clips = [Clip(u.index, glottal_like(2.4, seed=u.index), 22050) for u in script.utterances]
+    encoded = []
+    real = ffmpeg.encode_mp3
+    monkeypatch.setattr(ffmpeg, "encode_mp3", lambda *a: encoded.append(a[3]) or real(*a))
+    episode = assemble_episode(script, clips, Config(), tmp_path, "peaks", "v", "piper")
+    measured = ffmpeg.measure_file_ebur128(tmp_path / episode.audio_file)
+    assert measured.true_peak_dbtp <= -1.0 and -16.5 <= measured.integrated_lufs <= -15.5
+    assert len(encoded) == 2 * len(set(encoded))  # every part twice: once as planned, once with the lower gain

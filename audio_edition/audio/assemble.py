@@ -59,6 +59,7 @@ MP3_PEAK_MARGIN_DB = 1.5
 # times at most before the whole gain is lowered (which moves the loudness, and encodes every part again).
 REPAIR_MARGIN_DB = 0.3
 PEAK_REPAIRS = 2
+MAX_REPAIRED_PEAKS = 1000  # more: the encoder overshoots everywhere, and lowering the whole gain is the fix
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 DURATION_TOLERANCE_S = 0.05
 
@@ -451,7 +452,7 @@ def _encode_parts(samples: np.ndarray, gain: GainCurve, cuts: list[int], rate: i
             if not math.isfinite(measured.integrated_lufs):
                 break
             overs = [over for k in everything for over in meters[k].overs]
-            if overs and repairs < PEAK_REPAIRS:
+            if overs and repairs < PEAK_REPAIRS and len(overs) <= MAX_REPAIRED_PEAKS:
                 repairs += 1
                 gain.trim(overs, db_to_gain(peak_limit - REPAIR_MARGIN_DB), rate)
                 redo = {parted.part_of(position) for position, _ in overs}

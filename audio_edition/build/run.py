@@ -254,9 +254,9 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                         spoken = speak_article(script, readers[lang], config, into_its_folder(script), progress,
                                                release_voice=script is last_of[lang])
                         last_spoken = time.monotonic()
-                        if assembling is not None:
-                            done(assembling[0], assembling[1].result())
-                            assembling = None
+                        if assembling is not None:  # cleared first: a failure here is not waited for again below
+                            (previous, future), assembling = assembling, None
+                            done(previous, future.result())
                         if isinstance(spoken, ArticleResult):
                             done(script, spoken)
                         else:

@@ -317,21 +317,27 @@ def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypat
             assert rms_db(at(audio, span.end + 0.03, following.start - 0.03)) < -70
 
 
-def test_peaks_the_encoder_pushes_over_are_repaired_in_their_part_only(tmp_path, monkeypatch):
-    # With almost no room left for the encoder (the limiter aiming 0.2 dB under the limit), LAME pushes some true peaks of
-    # a peaky voice over -1 dBTP. Those peaks get a short dip and only the parts that hold them are encoded again:
-    # the MP3 ends under the limit, on the loudness target, after fewer part encodes than a second whole pass.
+def _peaky_episode(tmp_path, monkeypatch) -> tuple[Path, list]:
+    """A peaky voice's episode assembled with almost no room left for the encoder (the limiter aiming 0.2 dB under
+    the limit): its MP3, and the part files LAME encoded, in order (a part encoded again is listed again)."""
     from audio_edition.audio import assemble
 
     monkeypatch.setattr(assemble, "MP3_PEAK_MARGIN_DB", 0.2)
     sentences = [f"Phrase numéro {n}, assez longue pour le test." for n in range(100)]
     script = make_script([("title", ["Des crêtes"]), ("paragraph", sentences)], pause_ms=350)
     clips = [Clip(u.index, glottal_like(2.4, seed=u.index), 22050) for u in script.utterances]
-    encoded = []
+    encoded: list = []
     real = ffmpeg.encode_mp3
     monkeypatch.setattr(ffmpeg, "encode_mp3", lambda *a: encoded.append(a[3]) or real(*a))
     episode = assemble_episode(script, clips, Config(), tmp_path, "peaks", "v", "piper")
-    mp3 = tmp_path / episode.audio_file
+    return tmp_path / episode.audio_file, encoded
+
+
+def test_peaks_the_encoder_pushes_over_are_repaired_in_their_part_only(tmp_path, monkeypatch):
+    # With almost no room left for the encoder, LAME pushes some true peaks of a peaky voice over -1 dBTP. Those
+    # peaks get a short dip and only the parts that hold them are encoded again: the MP3 ends under the limit, on
+    # the loudness target, after fewer part encodes than a second whole pass.
+    mp3, encoded = _peaky_episode(tmp_path, monkeypatch)
     measured = ffmpeg.measure_file_ebur128(mp3)
     assert measured.true_peak_dbtp <= -1.0 and -16.5 <= measured.integrated_lufs <= -15.5
     parts = len(set(encoded))
@@ -359,15 +365,8 @@ def test_too_many_peaks_over_lower_the_whole_gain_instead(tmp_path, monkeypatch)
     # whole gain is lowered and every part encoded again, and the MP3 still ends under the limit and on target.
     from audio_edition.audio import assemble
 
-    monkeypatch.setattr(assemble, "MP3_PEAK_MARGIN_DB", 0.2)
     monkeypatch.setattr(assemble, "MAX_REPAIRED_PEAKS", 0)
-    sentences = [f"Phrase numéro {n}, assez longue pour le test." for n in range(100)]
-    script = make_script([("title", ["Des crêtes"]), ("paragraph", sentences)], pause_ms=350)
-    clips = [Clip(u.index, glottal_like(2.4, seed=u.index), 22050) for u in script.utterances]
-    encoded = []
-    real = ffmpeg.encode_mp3
-    monkeypatch.setattr(ffmpeg, "encode_mp3", lambda *a: encoded.append(a[3]) or real(*a))
-    episode = assemble_episode(script, clips, Config(), tmp_path, "peaks", "v", "piper")
-    measured = ffmpeg.measure_file_ebur128(tmp_path / episode.audio_file)
+    mp3, encoded = _peaky_episode(tmp_path, monkeypatch)
+    measured = ffmpeg.measure_file_ebur128(mp3)
     assert measured.true_peak_dbtp <= -1.0 and -16.5 <= measured.integrated_lufs <= -15.5
     assert len(encoded) == 2 * len(set(encoded))  # every part twice: once as planned, once with the lower gain

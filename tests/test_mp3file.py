@@ -1,4 +1,4 @@
-"""mp3file.py and ffmpeg.encode_mp3_parts: an episode encoded as parts at once and joined into one MP3 must be,
+"""mp3file.py and ffmpeg.PartedMP3: an episode encoded as parts at once and joined into one MP3 must be,
 for every player and decoder, the MP3 of the whole episode: the same length to the sample, every sound at its
 time, no click at a join, a valid Xing/LAME header (frames, bytes, TOC, padding, both CRCs)."""
 
@@ -36,8 +36,15 @@ def episode(sentences: int = 12, pause: float = 0.45) -> np.ndarray:
 
 
 def encode(samples: np.ndarray, dest, cuts, meters: bool = True):
-    return ffmpeg.encode_mp3_parts(lambda a, b: [samples[a:b]], len(samples), cuts, RATE, 64, dest,
-                                   check_part=partial(meter_of_part, rate=RATE) if meters else None, workers=2)
+    """The parts encoded at once on two cores and joined at DEST (ffmpeg.in_parts, as assembly does); their
+    meters (or nothing), in order."""
+    def encode_all(parted: ffmpeg.PartedMP3) -> list:
+        checked = parted.encode(lambda a, b: [samples[a:b]], range(len(parted)),
+                                partial(meter_of_part, rate=RATE) if meters else lambda *_: None, workers=2)
+        parted.join()
+        return [checked[k] for k in sorted(checked)] if meters else []
+
+    return ffmpeg.in_parts(len(samples), cuts, RATE, 64, dest, encode_all)
 
 
 def snr_db(reference: np.ndarray, decoded: np.ndarray) -> float:

@@ -285,9 +285,9 @@ def _limited_share(samples: np.ndarray, curve: GainCurve, energy: float) -> floa
     limited = removed = 0.0
     for start, gains in curve.regions:
         power = np.square(samples[start: start + len(gains)], dtype=np.float32)
-        squared = np.square(gains, dtype=np.float32)
-        limited += float(np.dot(power, squared))
-        removed += float(power.sum()) - float(np.dot(power, squared))
+        kept = float(np.dot(power, np.square(gains, dtype=np.float32)))
+        limited += kept
+        removed += float(power.sum()) - kept
     total = energy - removed
     return limited / total if total > 0 else 0.0
 
@@ -412,20 +412,15 @@ def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: in
     get — and check that it lasts as long as the Timeline. Encoded in parts at once, one per core, cut in pauses
     (mp3file.py): LAME alone is a third of assembly."""
     cuts = mp3file.cut_points(samples, mp3file.part_count(len(samples), rate))
-    try:
-        _encode_parts(samples, gain, cuts, rate, bitrate, true_peak_db, target_lufs, dest)
-    except mp3file.MP3FormatError as exc:  # an encoder that does not pad as measured: one part, as before
-        if not cuts:
-            raise
-        log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)
-        _encode_parts(samples, gain, [], rate, bitrate, true_peak_db, target_lufs, dest)
+    ffmpeg.in_parts(len(samples), cuts, rate, bitrate, dest,
+                    lambda parted: _encode_parts(samples, gain, parted, rate, true_peak_db, target_lufs))
     length = mp3file.length_samples(dest)  # what players read from the file's header
     if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
         raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
 
 
-def _encode_parts(samples: np.ndarray, gain: GainCurve, cuts: list[int], rate: int, bitrate: int,
-                  true_peak_db: float, target_lufs: float, dest: Path) -> None:
+def _encode_parts(samples: np.ndarray, gain: GainCurve, parted: ffmpeg.PartedMP3, rate: int, true_peak_db: float,
+                  target_lufs: float) -> None:
     """Where the encoder pushed a true peak over the limit, a short dip is added under that peak and only the
     parts that hold one are encoded again (PEAK_REPAIRS rounds at most): the loudness does not move. Only then, if
     the MP3 is still over the limit or off the loudness target, is the whole gain corrected and every part
@@ -439,38 +434,37 @@ def _encode_parts(samples: np.ndarray, gain: GainCurve, cuts: list[int], rate: i
     def check(path: Path, start: int, gap: int) -> loudness.LoudnessMeter:
         return meter_of_part(path, start, gap, rate, watch)
 
-    with ffmpeg.PartedMP3(len(samples), cuts, rate, bitrate, dest) as parted:
-        everything = range(len(parted))
+    everything = range(len(parted))
+    meters = parted.encode(read, everything, check, workers=default_jobs())
+    repairs = corrections = 0
+    while True:
+        measured = loudness.LoudnessMeter.joined([meters[k] for k in everything])
+        log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(parted), measured.integrated_lufs,
+                  measured.true_peak_dbtp)
+        if measured.samples != len(samples):
+            raise AudioEditionError(f"the MP3 decodes to {measured.samples} samples, not {len(samples)}")
+        if not math.isfinite(measured.integrated_lufs):
+            break
+        overs = [over for k in everything for over in meters[k].overs]
+        if overs and repairs < PEAK_REPAIRS and len(overs) <= MAX_REPAIRED_PEAKS:
+            repairs += 1
+            gain.trim(overs, db_to_gain(peak_limit - REPAIR_MARGIN_DB), rate)
+            redo = {parted.part_of(position) for position, _ in overs}
+            log.debug("%d peak(s) over %.1f dBTP: part(s) %s encoded again", len(overs), peak_limit,
+                      sorted(k + 1 for k in redo))
+            meters.update(parted.encode(read, redo, check, workers=default_jobs()))
+            continue
+        if measured.true_peak_dbtp > peak_limit:
+            change = peak_limit - measured.true_peak_dbtp - 0.2
+        elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU:
+            change = min(target_lufs - measured.integrated_lufs, peak_limit - measured.true_peak_dbtp - 0.2)
+        else:
+            break
+        if abs(change) < 0.05 or corrections == 2:
+            break
+        corrections += 1
+        gain.scale *= db_to_gain(change)
         meters = parted.encode(read, everything, check, workers=default_jobs())
-        repairs = corrections = 0
-        while True:
-            measured = loudness.LoudnessMeter.joined([meters[k] for k in everything])
-            log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(parted), measured.integrated_lufs,
-                      measured.true_peak_dbtp)
-            if measured.samples != len(samples):
-                raise AudioEditionError(f"the MP3 decodes to {measured.samples} samples, not {len(samples)}")
-            if not math.isfinite(measured.integrated_lufs):
-                break
-            overs = [over for k in everything for over in meters[k].overs]
-            if overs and repairs < PEAK_REPAIRS and len(overs) <= MAX_REPAIRED_PEAKS:
-                repairs += 1
-                gain.trim(overs, db_to_gain(peak_limit - REPAIR_MARGIN_DB), rate)
-                redo = {parted.part_of(position) for position, _ in overs}
-                log.debug("%d peak(s) over %.1f dBTP: part(s) %s encoded again", len(overs), peak_limit,
-                          sorted(k + 1 for k in redo))
-                meters.update(parted.encode(read, redo, check, workers=default_jobs()))
-                continue
-            if measured.true_peak_dbtp > peak_limit:
-                change = peak_limit - measured.true_peak_dbtp - 0.2
-            elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU:
-                change = min(target_lufs - measured.integrated_lufs, peak_limit - measured.true_peak_dbtp - 0.2)
-            else:
-                break
-            if abs(change) < 0.05 or corrections == 2:
-                break
-            corrections += 1
-            gain.scale *= db_to_gain(change)
-            meters = parted.encode(read, everything, check, workers=default_jobs())
-        parted.join()
+    parted.join()
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

@@ -347,23 +347,20 @@ class PartedMP3:
             mp3file.join_parts(self.paths, self.dest)
 
 
-def encode_mp3_parts(read: Callable[[int, int], Iterable[np.ndarray]], length: int, cuts: Sequence[int],
-                     sample_rate: int, bitrate_kbps: int, dest: Path,
-                     check_part: Callable[[Path, int, int], T] | None = None, workers: int = 1) -> list[T]:
-    """encode_mp3 of a signal of `length` samples, cut at `cuts` into parts encoded at once on `workers` cores
-    (PartedMP3), then joined into one MP3 at `dest`. What `check_part` returns for each part is returned, in
-    order. An encoder that does not pad as measured gets the signal in one piece, as before."""
+def in_parts(length: int, cuts: Sequence[int], sample_rate: int, bitrate_kbps: int, dest: Path,
+             work: Callable[[PartedMP3], T]) -> T:
+    """`work` done on the MP3 of a signal of `length` samples cut at `cuts` (PartedMP3): it encodes the parts and
+    joins them. An encoder that does not pad as measured (a part of the wrong frame count) gets the signal in one
+    piece instead, as before parts existed."""
     try:
         with PartedMP3(length, cuts, sample_rate, bitrate_kbps, dest) as parted:
-            checked: dict[int, T | None] = parted.encode(read, range(len(parted)), check_part or (lambda *_: None),
-                                                         workers)
-            parted.join()
+            return work(parted)
     except mp3file.MP3FormatError as exc:
         if not cuts:
             raise
         log.warning("MP3 parts could not be joined (%s): encoding in one piece", exc)
-        return encode_mp3_parts(read, length, [], sample_rate, bitrate_kbps, dest, check_part, workers)
-    return [cast(T, checked[k]) for k in sorted(checked)] if check_part else []
+        with PartedMP3(length, [], sample_rate, bitrate_kbps, dest) as parted:
+            return work(parted)
 
 
 @lru_cache(maxsize=8)

@@ -235,17 +235,23 @@ class LoudnessMeter:
         self._partial = power[whole:].copy()
 
     def _track_peak(self, piece: np.ndarray, lo: int, hi: int, origin: int) -> None:
-        sample_peak = float(np.abs(piece[lo:hi]).max(initial=0.0))
-        if self.watch is not None and sample_peak * db_to_gain(CANDIDATE_MARGIN_DB) > self.watch:
-            hits = lo + np.flatnonzero(np.abs(piece[lo:hi]) >= self.watch * db_to_gain(-CANDIDATE_MARGIN_DB))
-            peaks = true_peaks_at(piece, hits)
-            over = peaks > self.watch
-            self.overs.extend(zip((origin + hits[over]).tolist(), peaks[over].tolist()))
+        magnitude = np.abs(piece[lo:hi])
+        sample_peak = float(magnitude.max(initial=0.0))
+        reach = sample_peak * db_to_gain(CANDIDATE_MARGIN_DB)  # no true peak of the piece can rise over this
         # Far under the peak so far, a piece cannot raise it (inter-sample overshoot stays under the margin).
-        if sample_peak > 0 and sample_peak * db_to_gain(CANDIDATE_MARGIN_DB) > self._peak:
-            threshold = max(sample_peak, self._peak) * db_to_gain(-CANDIDATE_MARGIN_DB)
-            hits = lo + np.flatnonzero(np.abs(piece[lo:hi]) >= threshold)
-            self._peak = max(self._peak, float(true_peaks_at(piece, hits).max()))
+        raises_peak = sample_peak > 0 and reach > self._peak
+        watch = self.watch if self.watch is not None and reach > self.watch else None
+        if not raises_peak and watch is None:
+            return
+        # One set of candidates for both: the samples near the piece's own peak, and those near the watch level.
+        floors = ([max(sample_peak, self._peak)] if raises_peak else []) + ([watch] if watch is not None else [])
+        hits = lo + np.flatnonzero(magnitude >= min(floors) * db_to_gain(-CANDIDATE_MARGIN_DB))
+        peaks = true_peaks_at(piece, hits)
+        if raises_peak:
+            self._peak = max(self._peak, float(peaks.max()))
+        if watch is not None:
+            over = peaks > watch
+            self.overs.extend(zip((origin + hits[over]).tolist(), peaks[over].tolist()))
 
     def _finish_peak(self) -> float:
         """The true peak, the last EDGE samples measured with the silence that follows the signal as context."""

@@ -163,12 +163,13 @@ def main() -> dict:
     if "a" not in cases:
         raise SystemExit("the cases must include (a), the piper CLI: every ratio is against it")
     voices = {"bench": ensure_voice, "joe": joe_voice}
+    voice_names = args.voices.split(",")
     print(f"{os.cpu_count()} cores; {args.repeat} repetition(s); cases {', '.join(cases)}", flush=True)
     pairs = []
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         (Path(tmp) / "music").mkdir()
         music_config(Path(tmp) / "music")
-        for voice_name in args.voices.split(","):
+        for voice_name in voice_names:
             voice = voices[voice_name]()
             for article in args.articles.split(","):
                 article_cases = [case for case in cases if article != "five" or case in "ac"]
@@ -183,7 +184,7 @@ def main() -> dict:
     for name, met in targets.items():
         print(f"  {name:<36} {'met' if met else 'NOT MET'}")
     results = {"cores": os.cpu_count(), "repeat": args.repeat, "pairs": pairs, "targets_met": targets}
-    name = "synth" if sorted(voices_run := args.voices.split(",")) == ["bench", "joe"] else f"synth-{'-'.join(voices_run)}"
+    name = "synth" if sorted(voice_names) == ["bench", "joe"] else f"synth-{'-'.join(voice_names)}"
     print(f"results: {write_results(name, results)}")
     return results
 

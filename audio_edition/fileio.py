@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from audio_edition.errors import AudioEditionError, InputError
 
 
@@ -30,9 +32,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _describe_os_error(path: Path, exc: OSError) -> AudioEditionError:
+def describe_os_error(path: Path, exc: OSError) -> AudioEditionError:
     if exc.errno == errno.ENOSPC:
         return AudioEditionError(f"disk full while writing {path}", "free some space and run the command again")
+    if exc.errno == errno.EFBIG:
+        return AudioEditionError(f"file size limit reached while writing {path}",
+                                 "raise the file size limit (ulimit -f) or free some space")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return InputError(f"cannot write {path}: {exc.strerror}", "choose a writable folder with --out")
     return AudioEditionError(f"cannot write {path}: {exc.strerror or exc}")
@@ -43,7 +48,8 @@ def file_digest(path: Path | None) -> str | None:
     if path is None or not Path(path).is_file():
         return None
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
     except OSError:
         return None
 
@@ -71,7 +77,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp = None
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise _describe_os_error(path, exc) from exc
+        raise describe_os_error(path, exc) from exc
     finally:
         if tmp is not None:
             try:
@@ -137,7 +143,7 @@ class OutputLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise _describe_os_error(self.path, exc) from exc
+            raise describe_os_error(self.path, exc) from exc
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             try:
@@ -158,3 +164,27 @@ class OutputLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def read_exactly(fd: int, array: np.ndarray, offset: int) -> None:
+    """Fill the contiguous `array` from `fd` at byte `offset` (a pread may return less than asked); EOFError if
+    the file ends first."""
+    buffer = array.data.cast("B")
+    done = 0
+    while done < len(buffer):
+        got = os.preadv(fd, [buffer[done:]], offset + done)
+        if got == 0:
+            raise EOFError(f"the file ends at byte {offset + done}, {len(buffer) - done} bytes early")
+        done += got
+
+
+def write_all(fd: int, array: np.ndarray, offset: int, where: Path) -> None:
+    """Write the bytes of the contiguous `array` to `fd` at byte `offset` (a pwrite may write less than given).
+    `where`: the file or folder a failure names (a full disk, a file size limit: one clear line)."""
+    data = np.ascontiguousarray(array).data.cast("B")
+    done = 0
+    try:
+        while done < len(data):
+            done += os.pwritev(fd, [data[done:]], offset + done)
+    except OSError as exc:
+        raise describe_os_error(where, exc) from None

@@ -5,6 +5,7 @@ source -> extract -> Article -> script -> Script -> speak -> Clip -> assemble ->
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -168,6 +169,10 @@ class Clip:
     @property
     def duration(self) -> float:
         return len(self.samples) / float(self.sample_rate)
+
+
+# An article's clips: a list, or a Mapping by utterance index that reads them from disk one at a time (ClipSpool)
+Clips = Sequence[Clip] | Mapping[int, Clip]
 
 
 @dataclass(frozen=True)

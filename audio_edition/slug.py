@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from pathlib import Path
 
 MAX_SLUG_LENGTH = 80
 HASH_LENGTH = 12  # hex characters of sha256 kept in file names: 48 bits, plenty for one show
@@ -51,3 +52,9 @@ def slugify(title: str, max_length: int = MAX_SLUG_LENGTH, fallback: str = "epis
 def content_hash(data: bytes, length: int = HASH_LENGTH) -> str:
     """The short sha256 hex digest used in file names (`<slug>-<hash>.mp3`)."""
     return hashlib.sha256(data).hexdigest()[:length]
+
+
+def content_hash_of_file(path: Path, length: int = HASH_LENGTH) -> str:
+    """content_hash() of a file's bytes, read a block at a time (a long episode's MP3 is not loaded whole)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()[:length]

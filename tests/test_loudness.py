@@ -11,6 +11,7 @@ import pytest
 from audio_edition.audio import ffmpeg, loudness
 from audio_edition.audio.loudness import GainCurve, PeakMap, limiter_curve, measure
 from audio_edition.audio.resample import resample
+from audio_edition.audio.samplefile import SampleFile
 from audio_edition.voice.engines import open_engine
 from audio_edition.voice.spec import EngineSpec
 
@@ -109,8 +110,8 @@ def test_limiter_holds_the_true_peak_under_the_ceiling_as_ffmpeg_measures_it(spe
     assert ffmpeg.measure_samples(limited, RATE).true_peak_dbtp <= ceiling_db + 0.1
     # away from the limited regions the gain is exactly the plain gain
     touched = np.zeros(len(speech), dtype=bool)
-    for start, gains in curve.regions:
-        touched[start: start + len(gains)] = True
+    for region in curve.regions:
+        touched[region.start: region.stop] = True
     assert 0 < touched.mean() < 0.9
     np.testing.assert_allclose(limited[~touched], plain[~touched], rtol=1e-6, atol=1e-7)
     # the loudness moves by much less than the peaks are pulled down
@@ -120,8 +121,8 @@ def test_limiter_holds_the_true_peak_under_the_ceiling_as_ffmpeg_measures_it(spe
 def test_limiter_gain_moves_in_ramps_never_jumps(speech, push):
     curve = limiter_curve(speech, RATE, push, -2.5)
     attack = round(loudness.ATTACK_S * RATE)
-    for start, gains in curve.regions:
-        g = np.concatenate([[1.0], gains.astype(np.float64), [1.0]])  # regions start and end at full gain
+    for region in curve.regions:
+        g = np.concatenate([[1.0], region.gains().astype(np.float64), [1.0]])  # regions start and end at full gain
         assert np.abs(np.diff(g)).max() <= 1.0 / attack + 1e-3
 
 
@@ -129,9 +130,9 @@ def test_limiter_leaves_a_quiet_signal_alone_and_peak_map_can_be_reused(speech, 
     assert limiter_curve(speech, RATE, push - 5.0, -2.5).regions == []
     fresh = limiter_curve(speech, RATE, push, -2.5)
     reused = limiter_curve(speech, RATE, push, -2.5, PeakMap.find(speech, loudness.db_to_gain(-2.5 - push - 1.0)))
-    assert [s for s, _ in fresh.regions] == [s for s, _ in reused.regions]
-    for (_, a), (_, b) in zip(fresh.regions, reused.regions):
-        np.testing.assert_array_equal(a, b)
+    assert [(r.start, r.stop) for r in fresh.regions] == [(r.start, r.stop) for r in reused.regions]
+    for a, b in zip(fresh.regions, reused.regions):
+        np.testing.assert_array_equal(a.gains(), b.gains())
 
 
 def test_gain_curve_gives_the_same_samples_whatever_the_piece_size(speech, push):
@@ -142,27 +143,28 @@ def test_gain_curve_gives_the_same_samples_whatever_the_piece_size(speech, push)
     assert isinstance(curve, GainCurve) and whole.dtype == np.float32
 
 
-def test_peak_map_on_two_cores_finds_exactly_the_peaks_of_one_pass():
-    # Many candidate samples (noise: every sample near its peak) go to two threads, half each; each true peak
-    # depends only on its neighbours, so the map must be the one a single pass makes, in the same order.
+def test_peak_map_in_chunks_finds_the_peaks_of_one_pass_in_memory_or_on_disk(tmp_path):
+    # The map is made chunk by chunk, two at a time, each chunk read with the neighbours its true peaks need: it
+    # must be the map one pass over the whole signal makes, in the same order, whether the signal is an array or
+    # the SampleFile a long episode is kept in.
     rng = np.random.default_rng(5)
     noise = (rng.standard_normal(44100 * 12) * 0.2).astype(np.float32)
-    noise[1000:1003] = [0.9, -0.95, 0.9]  # a sharp peak between samples, in the first half
+    noise[1000:1003] = [0.9, -0.95, 0.9]  # a sharp peak between samples
+    noise[loudness.CHUNK - 1: loudness.CHUNK + 2] = [0.9, -0.97, 0.9]  # and one across a chunk boundary
     floor = 0.3
     found = PeakMap.find(noise, floor)
     candidates = np.flatnonzero(np.abs(noise) >= floor * loudness.db_to_gain(-loudness.CANDIDATE_MARGIN_DB))
-    assert len(candidates) >= 1 << 16  # large enough to be split
+    assert len(candidates) >= 1 << 16
     one_pass = loudness.true_peaks_at(noise, candidates)
     keep = one_pass >= floor
     assert np.array_equal(found.indices, candidates[keep])
-    # the same to float32 rounding (dense noise has no gap to cut at: one run is computed in two parts)
+    # the same to float32 rounding (a dense run cut at a chunk boundary is computed in two parts)
     assert np.allclose(found.peaks, one_pass[keep], rtol=1e-6, atol=0)
-    sparse = noise * (np.arange(len(noise)) % 20_000 < 12_000)  # gaps of silence: cut between runs, exact
-    sparse_candidates = np.flatnonzero(np.abs(sparse) >= floor * loudness.db_to_gain(-loudness.CANDIDATE_MARGIN_DB))
-    assert len(sparse_candidates) >= 1 << 16
-    sparse_one_pass = loudness.true_peaks_at(sparse, sparse_candidates)
-    assert np.array_equal(PeakMap.find(sparse, floor).peaks, sparse_one_pass[sparse_one_pass >= floor])
-    assert found.peaks.max() > 0.95  # the inter-sample peak is there
+    assert found.peaks.max() > 0.97  # the inter-sample peaks are there, the one across the boundary too
+    with SampleFile(len(noise), tmp_path) as on_disk:
+        on_disk[:] = noise
+        from_disk = PeakMap.find(on_disk, floor)
+    assert np.array_equal(from_disk.indices, found.indices) and np.array_equal(from_disk.peaks, found.peaks)
 
 
 def test_meters_of_consecutive_parts_join_into_the_measure_of_the_whole(speech):

@@ -122,7 +122,7 @@ def test_an_article_is_assembled_while_the_next_one_is_spoken(tmp_path, monkeypa
         (tmp_path / name).write_text(text, encoding="utf-8")
     calls: list = []
     monkeypatch.setattr(run, "assemble_article", _timed(calls, "assemble", run.assemble_article))
-    monkeypatch.setattr(SynthesisPool, "synthesize", _timed(calls, "speak", SynthesisPool.synthesize))
+    monkeypatch.setattr(SynthesisPool, "synthesize_into", _timed(calls, "speak", SynthesisPool.synthesize_into))
     config = Config().replace("voice", voice=str(TINY_VOICE)).replace("cache", enabled=False)
     outcome = run_build(sorted(str(tmp_path / name) for name in ARTICLES), tmp_path / "out", config, jobs=1)
 

@@ -11,6 +11,7 @@ is fed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,7 +19,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from audio_edition.audio import ffmpeg, loudness, mp3file, music, resample
 from audio_edition.audio.loudness import GainCurve, Measurement, PeakMap, db_to_gain
+from audio_edition.audio.samplefile import SampleFile, Samples, window
 from audio_edition.audio.tags import artist_name, write_tags
 from audio_edition.audio.transcripts import write_transcripts
 from audio_edition.config import Config
@@ -34,6 +36,7 @@ from audio_edition.fileio import atomic_write_text
 from audio_edition.models import (
     PCM16_FULL_SCALE,
     Clip,
+    Clips,
     Episode,
     Script,
     Span,
@@ -41,7 +44,7 @@ from audio_edition.models import (
     episode_to_dict,
     to_float32,
 )
-from audio_edition.slug import content_hash
+from audio_edition.slug import content_hash_of_file
 from audio_edition.voice.pool import default_jobs
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,7 @@ DURATION_TOLERANCE_S = 0.05
 
 @dataclass(frozen=True)
 class StitchedAudio:
-    samples: np.ndarray  # mono float32 at `sample_rate`
+    samples: Samples  # mono float32 at `sample_rate`: an array, or a SampleFile (stitch's `directory`)
     sample_rate: int
     timeline: Timeline
     loudness: Measurement  # of `samples`, measured while they were stitched
@@ -129,9 +132,11 @@ def _bed_spans(script: Script, timeline: Timeline, rate: int, lead: int, fade: i
             for start, end in bounds]
 
 
-def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAudio:
-    """Lay the clips and their pauses end to end (plus jingles) and record where everything lands."""
-    by_utterance = {clip.utterance: clip for clip in clips}
+def stitch(script: Script, clips: Clips, config: Config, directory: Path | None = None) -> StitchedAudio:
+    """Lay the clips and their pauses end to end (plus jingles) and record where everything lands. `directory`:
+    the episode's samples go into a SampleFile there instead of an array (a long episode is not held in memory);
+    `clips` may then be a ClipSpool, whose clips are read from its file one at a time, twice."""
+    by_utterance = clips if isinstance(clips, Mapping) else {clip.utterance: clip for clip in clips}
     missing = [u.index for u in script.utterances if u.index not in by_utterance]
     if missing:
         raise AudioEditionError(f"no audio for utterance {missing[0]} ({len(missing)} missing)", "rebuild the episode")
@@ -140,26 +145,27 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
 
     out_rate = config.audio.sample_rate
     # Work at the voice's own rate (one resampling of the whole track at the end, not one per clip).
-    rate = Counter(c.sample_rate for c in by_utterance.values()).most_common(1)[0][0]
-    # First where everything goes; then the clips are streamed through the resampler into the final array.
-    placed: list[tuple[np.ndarray, int]] = []  # (speech of the clip, pause after it), in samples at `rate`
+    rates = getattr(by_utterance, "sample_rates", None) or Counter(c.sample_rate for c in by_utterance.values())
+    rate = rates.most_common(1)[0][0]
+    # First where everything goes; then the clips are read again and streamed through the resampler.
+    placed: list[tuple[int, int, int]] = []  # (where the clip's speech starts and ends in it, pause after it)
     positions: dict[int, tuple[int, int]] = {}  # utterance index -> (start, end) in samples at `rate`
     cursor = 0
+    keep = int(TRIM_KEEP_S * rate)
     for utterance in script.utterances:
         clip_samples = _clip_at(by_utterance[utterance.index], rate)
         start, end = _speech_bounds(clip_samples)
-        keep = int(TRIM_KEEP_S * rate)
-        speech = clip_samples[max(0, start - keep): min(len(clip_samples), end + keep)] if end > start \
-            else clip_samples[:0]
+        start, end = (max(0, start - keep), min(len(clip_samples), end + keep)) if end > start else (0, 0)
         pause = int(round(max(0, utterance.pause_after_ms) * rate / 1000))
-        positions[utterance.index] = (cursor, cursor + len(speech))
-        placed.append((speech, pause))
-        cursor += len(speech) + pause
+        positions[utterance.index] = (cursor, cursor + end - start)
+        placed.append((start, end, pause))
+        cursor += end - start + pause
 
     def speech_then_pause():
         """The episode's speech at `rate`, clip by clip: made as the resampler reads it, never held whole."""
-        silence = np.zeros(int(round(max(p for _, p in placed) if placed else 0)) + 1, dtype=np.float32)
-        for speech, pause in placed:
+        silence = np.zeros(max((p for _, _, p in placed), default=0) + 1, dtype=np.float32)
+        for utterance, (start, end, pause) in zip(script.utterances, placed):
+            speech = _clip_at(by_utterance[utterance.index], rate)[start:end]
             yield _fade(np.clip(np.nan_to_num(to_float32(speech)), -1.0, 1.0), rate)
             if pause:
                 yield silence[:pause]
@@ -178,37 +184,40 @@ def stitch(script: Script, clips: Sequence[Clip], config: Config) -> StitchedAud
     length = head_length + speech_length + tail_length
     # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
     # so no Timeline time (rounded to the ms) can fall after the last sample.
-    samples = np.zeros(length + (-length % (out_rate // 100)), dtype=np.float32)
-    with loudness.MeasureAsFilled(samples, out_rate) as measure:  # the loudness is measured as samples land
-        if head:
-            samples[:head_length] = np.concatenate(head)
-        measure.filled(head_length)
-        speech = samples[head_length: head_length + speech_length]
-        if rate == out_rate:
-            np.concatenate(list(speech_then_pause()) or [np.zeros(0, np.float32)], out=speech)
-        else:
+    length += -length % (out_rate // 100)
+    samples: Samples = np.zeros(length, dtype=np.float32) if directory is None else SampleFile(length, directory)
+    try:
+        with loudness.MeasureAsFilled(samples, out_rate) as measure:  # the loudness is measured as samples land
+            if head:
+                samples[:head_length] = np.concatenate(head)
+            measure.filled(head_length)
+            speech = window(samples, head_length, head_length + speech_length)
             resample.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech,
-                                   on_filled=lambda done: measure.filled(head_length + done))
-        if outro is not None:
-            samples[head_length + speech_length + bed_lead: length] = outro
-        measured = measure.result()
-    offset = head_length / out_rate
-    duration = len(samples) / out_rate
+                                     on_filled=lambda done: measure.filled(head_length + done))
+            if outro is not None:
+                samples[head_length + speech_length + bed_lead: head_length + speech_length + tail_length] = outro
+            measured = measure.result()
+        offset = head_length / out_rate
+        duration = len(samples) / out_rate
 
-    def at(sample: int) -> float:
-        return round(offset + sample / rate, 3)
+        def at(sample: int) -> float:
+            return round(offset + sample / rate, 3)
 
-    utterance_spans = tuple(
-        Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
-    )
-    timeline = _timeline(script, utterance_spans, round(duration, 3))
-    if bed is not None:
-        speech_spans = [(round(span.start * out_rate), round(span.end * out_rate)) for span in utterance_spans]
-        voice_db = music.level_db(np.concatenate([samples[a:b] for a, b in speech_spans]))
-        spans = _bed_spans(script, timeline, out_rate, bed_lead, int(config.audio.bed_fade_s * out_rate), len(samples))
-        music.mix_bed(samples, out_rate, bed, spans, config.audio, voice_db)
-        np.clip(samples, -1.0, 1.0, out=samples)
-        measured = loudness.measure(GainCurve().pieces(samples), out_rate)  # the bed changed the loudness
+        utterance_spans = tuple(
+            Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
+        )
+        timeline = _timeline(script, utterance_spans, round(duration, 3))
+        if bed is not None:
+            speech_spans = [(round(span.start * out_rate), round(span.end * out_rate)) for span in utterance_spans]
+            voice_db = music.level_db_of_spans(samples, speech_spans)
+            spans = _bed_spans(script, timeline, out_rate, bed_lead, int(config.audio.bed_fade_s * out_rate),
+                               len(samples))
+            music.mix_bed(samples, out_rate, bed, spans, config.audio, voice_db)
+            measured = loudness.measure(GainCurve().pieces(samples), out_rate)  # the bed changed the loudness
+    except BaseException:
+        if isinstance(samples, SampleFile):
+            samples.close()
+        raise
     return StitchedAudio(samples, out_rate, timeline, measured)
 
 
@@ -245,7 +254,7 @@ def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> 
 
 
 # --- loudness ------------------------------------------------------------------------------------------------
-def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: float,
+def normalize_loudness(samples: Samples, rate: int, target_lufs: float, true_peak_db: float,
                        measured: Measurement | None = None) -> GainCurve:
     """The whole-episode gain to `target_lufs`, with the limiter keeping true peaks under `true_peak_db` (minus
     a margin for the MP3 encoder) where the gain would push them over. Length and timing are unchanged.
@@ -280,12 +289,12 @@ def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float, true_
     return curve  # the MP3 made with it is measured again in _encode_checked
 
 
-def _limited_share(samples: np.ndarray, curve: GainCurve, energy: float) -> float:
+def _limited_share(samples: Samples, curve: GainCurve, energy: float) -> float:
     """The share of the gained signal's energy that lies in the limiter's regions (`energy`: the signal's own)."""
     limited = removed = 0.0
-    for start, gains in curve.regions:
-        power = np.square(samples[start: start + len(gains)], dtype=np.float32)
-        kept = float(np.dot(power, np.square(gains, dtype=np.float32)))
+    for region in curve.regions:
+        power = np.square(samples[region.start: region.stop], dtype=np.float32)
+        kept = float(np.dot(power, np.square(region.gains(), dtype=np.float32)))
         limited += kept
         removed += float(power.sum()) - kept
     total = energy - removed
@@ -323,7 +332,7 @@ def check_audio_config(config: Config) -> None:
     music.check_music_config(config)
 
 
-def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,
+def assemble_episode(script: Script, clips: Clips, config: Config, episode_dir: Path, slug: str,
                      voice: str, engine: str, *, script_hash: str | None = None) -> Episode:
     """Stitch, normalise, encode, tag and write one episode into `episode_dir` (created if needed).
 
@@ -342,29 +351,31 @@ def assemble_episode(script: Script, clips: Sequence[Clip], config: Config, epis
         raise
 
 
-def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episode_dir: Path, slug: str,
+def _assemble_into(script: Script, clips: Clips, config: Config, episode_dir: Path, slug: str,
                    voice: str, engine: str, script_hash: str | None) -> Episode:
     audio_cfg = config.audio
-    stitched = stitch(script, clips, config)
+    stitched = stitch(script, clips, config, directory=episode_dir)  # the samples in a file there, not in memory
     # Aim so that the MP3 (not our samples) is on target: the encoder changes the level a little.
     out_rate = stitched.sample_rate
     codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, out_rate)
     # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
     timeline, samples, measured = stitched.timeline, stitched.samples, stitched.loudness
     del stitched
-    gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db, measured)
 
     fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
     try:
-        _encode_checked(samples, gain, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db,
-                        audio_cfg.target_lufs, tmp, timeline.duration)
+        with samples if isinstance(samples, SampleFile) else contextlib.nullcontext():
+            gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db,
+                                      measured)
+            _encode_checked(samples, gain, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db,
+                            audio_cfg.target_lufs, tmp, timeline.duration)
         del samples
         write_tags(tmp, script, timeline, config)
-        data = tmp.read_bytes()
-        audio_file = f"{slug}-{content_hash(data)}.mp3"
+        audio_bytes = tmp.stat().st_size
+        audio_file = f"{slug}-{content_hash_of_file(tmp)}.mp3"
         final = episode_dir / audio_file
         if final.exists():  # same name = same bytes: the published file stays untouched
             tmp.unlink()
@@ -380,7 +391,7 @@ def _assemble_into(script: Script, clips: Sequence[Clip], config: Config, episod
         slug=slug,
         directory=str(episode_dir),
         audio_file=audio_file,
-        audio_bytes=len(data),
+        audio_bytes=audio_bytes,
         duration=timeline.duration,
         script_hash=script_hash or compute_script_hash(script, engine, voice),
         voice=voice,
@@ -406,7 +417,7 @@ def meter_of_part(path: Path, start: int, gap: int, rate: int, watch: float | No
     return meter
 
 
-def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: int, true_peak_db: float,
+def _encode_checked(samples: Samples, gain: GainCurve, rate: int, bitrate: int, true_peak_db: float,
                     target_lufs: float, dest: Path, duration: float) -> None:
     """Encode (the gain applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
     get — and check that it lasts as long as the Timeline. Encoded in parts at once, one per core, cut in pauses
@@ -419,7 +430,7 @@ def _encode_checked(samples: np.ndarray, gain: GainCurve, rate: int, bitrate: in
         raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
 
 
-def _encode_parts(samples: np.ndarray, gain: GainCurve, parted: ffmpeg.PartedMP3, rate: int, true_peak_db: float,
+def _encode_parts(samples: Samples, gain: GainCurve, parted: ffmpeg.PartedMP3, rate: int, true_peak_db: float,
                   target_lufs: float) -> None:
     """Where the encoder pushed a true peak over the limit, a short dip is added under that peak and only the
     parts that hold one are encoded again (PEAK_REPAIRS rounds at most): the loudness does not move. Only then, if

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audio_edition.audio.samplefile import SampleFile, Samples
+
 _WARMED = False
 
 
@@ -145,24 +147,7 @@ def true_peaks_at(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return peaks
 
 
-def _true_peaks_on_two_cores(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """true_peaks_at, the indices cut in two halves computed at once (each peak depends only on the samples
-    around its index, so the halves are exact; numpy's correlations and products release the GIL). Assembly runs
-    after the synthesis threads have stopped: the second core is free."""
-    if len(indices) < 1 << 16:
-        return true_peaks_at(samples, indices)
-
-    half = len(indices) // 2
-    gaps = np.flatnonzero(np.diff(indices[half:]) > 2 * TAPS)  # cut between two runs when there is a gap: the
-    if len(gaps):  # halves are then computed exactly as in one pass (else the run cut in two differs by rounding)
-        half += int(gaps[0]) + 1
-    with ThreadPoolExecutor(max_workers=1) as other_core:
-        second = other_core.submit(true_peaks_at, samples, indices[half:])
-        first = true_peaks_at(samples, indices[:half])
-        return np.concatenate([first, second.result()])
-
-
-def _slice_with_silence(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def _slice_with_silence(samples: Samples, lo: int, hi: int) -> np.ndarray:
     """samples[lo:hi] as float32, with zeros where lo:hi goes past either end."""
     segment = samples[max(0, lo): min(len(samples), hi)].astype(np.float32, copy=False)
     if lo < 0 or hi > len(samples):
@@ -312,7 +297,7 @@ class MeasureAsFilled:
     with the array instead of taking a pass of its own after it. Use as a context manager; tell it how far the
     array is filled with filled(n), then call result() once it is full."""
 
-    def __init__(self, samples: np.ndarray, rate: int) -> None:
+    def __init__(self, samples: Samples, rate: int) -> None:
         self._samples = samples
         self._meter = LoudnessMeter(rate)
         self._ready = self._measured = 0
@@ -355,6 +340,7 @@ class MeasureAsFilled:
                     upto = self._ready
                 if upto == self._measured:  # closed, and all that was filled is measured
                     return
+                upto = min(upto, self._measured + CHUNK)  # a chunk at a time, however far the filling ran ahead
                 self._meter.add(self._samples[self._measured:upto])
                 self._measured = upto
         except BaseException as exc:  # handed to result()
@@ -369,14 +355,29 @@ def measure(pieces: Iterable[np.ndarray], rate: int, true_peak: bool = True) -> 
     return meter.result()
 
 
+@dataclass(frozen=True)
+class LimiterStretch:
+    """Where the limiter lowers the gain: samples [start, stop), their gains (float16) stored in a file beside
+    the episode's samples (two bytes a sample for half of a real voice's episode: not held in memory)."""
+
+    start: int
+    stop: int
+    stored: SampleFile
+
+    def gains(self, lo: int | None = None, hi: int | None = None) -> np.ndarray:
+        """The gains of samples [lo, hi) within the stretch (the whole stretch by default)."""
+        lo = self.start if lo is None else max(lo, self.start)
+        hi = self.stop if hi is None else min(hi, self.stop)
+        return self.stored[lo - self.start: hi - self.start]
+
+
 @dataclass
 class GainCurve:
-    """A gain for a whole signal: `scale` everywhere, times `regions` (start sample, per-sample gains <= 1,
-    sorted, not overlapping) where the limiter works. Applied piece by piece: the limited episode is never held
-    as a second whole array."""
+    """A gain for a whole signal: `scale` everywhere, times `regions` (sorted, not overlapping) where the limiter
+    works. Applied piece by piece: the limited episode is never held as a second whole array."""
 
     scale: float = 1.0
-    regions: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    regions: list[LimiterStretch] = field(default_factory=list)
     # short dips (start sample, gains <= 1) over the regions, where the MP3 encoder pushed a peak over: they may
     # overlap each other (each multiplies), and are few
     trims: list[tuple[int, np.ndarray]] = field(default_factory=list)
@@ -385,12 +386,12 @@ class GainCurve:
         """`piece` (the signal's samples from `offset`) with the gain applied, as a new float32 array."""
         out = np.multiply(piece, np.float32(self.scale), dtype=np.float32)
         end = offset + len(piece)
-        first = bisect.bisect_right(self.regions, offset, key=lambda region: region[0] + len(region[1]))
-        for start, gains in self.regions[first:]:
-            if start >= end:
+        first = bisect.bisect_right(self.regions, offset, key=lambda region: region.stop)
+        for region in self.regions[first:]:
+            if region.start >= end:
                 break
-            lo, hi = max(start, offset), min(start + len(gains), end)
-            out[lo - offset: hi - offset] *= gains[lo - start: hi - start]
+            lo, hi = max(region.start, offset), min(region.stop, end)
+            out[lo - offset: hi - offset] *= region.gains(lo, hi)
         for start, gains in self.trims:
             lo, hi = max(start, offset), min(start + len(gains), end)
             if lo < hi:
@@ -415,7 +416,7 @@ class GainCurve:
                 shape, start = shape[-start:], 0
             self.trims.append((start, shape.astype(np.float32)))
 
-    def pieces(self, samples: np.ndarray, start: int = 0, stop: int | None = None,
+    def pieces(self, samples: Samples, start: int = 0, stop: int | None = None,
                size: int = CHUNK) -> Iterator[np.ndarray]:
         """samples[start:stop] with the gain applied, `size` samples at a time."""
         stop = len(samples) if stop is None else min(stop, len(samples))
@@ -426,56 +427,106 @@ class GainCurve:
 @dataclass(frozen=True)
 class PeakMap:
     """The samples of a signal whose true peak reaches `floor` or more, with those true peaks: found once, used
-    by every trial gain of the limiter."""
+    by every trial gain of the limiter. Kept in files where the samples are (a peaky voice's map is some 2 MB per
+    minute), read back a chunk of the signal at a time."""
 
     floor: float
-    indices: np.ndarray
-    peaks: np.ndarray
+    _indices: SampleFile  # int64
+    _peaks: SampleFile  # float32
+    _bounds: list[int]  # the entries of chunk k (samples k * CHUNK onwards) are _bounds[k]:_bounds[k + 1]
 
     @classmethod
-    def find(cls, samples: np.ndarray, floor: float) -> PeakMap:
+    def find(cls, samples: Samples, floor: float) -> PeakMap:
+        """Chunk by chunk (each read with the EDGE samples around it that its true peaks need), two chunks at
+        once: numpy's correlations and products release the GIL, and the synthesis threads have stopped."""
         threshold = floor * db_to_gain(-CANDIDATE_MARGIN_DB)  # a true peak over `floor` sits by such a sample
-        hits = np.concatenate([offset + np.flatnonzero(np.abs(samples[offset: offset + CHUNK]) >= threshold)
-                               for offset in range(0, len(samples), CHUNK)] or [np.zeros(0, dtype=np.int64)])
-        peaks = _true_peaks_on_two_cores(samples, hits)
-        keep = peaks >= floor
-        return cls(floor, hits[keep], peaks[keep])
+
+        def in_chunk(offset: int) -> tuple[np.ndarray, np.ndarray]:
+            size = min(CHUNK, len(samples) - offset)
+            segment = _slice_with_silence(samples, offset - EDGE, offset + size + EDGE)
+            hits = EDGE + np.flatnonzero(np.abs(segment[EDGE: EDGE + size]) >= threshold)
+            peaks = true_peaks_at(segment, hits)
+            keep = peaks >= floor
+            return offset - EDGE + hits[keep], peaks[keep]
+
+        directory = getattr(samples, "directory", None)
+        found = cls(floor, SampleFile(0, directory, np.int64), SampleFile(0, directory, np.float32), [0])
+        with ThreadPoolExecutor(max_workers=2) as cores:
+            for hits, peaks in cores.map(in_chunk, range(0, len(samples), CHUNK)):
+                found._indices.append(hits)
+                found._peaks.append(peaks)
+                found._bounds.append(len(found._indices))
+        return found
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(where the chunk ends, its samples' indices, their true peaks), chunk by chunk."""
+        for k, (a, b) in enumerate(zip(self._bounds, self._bounds[1:])):
+            yield (k + 1) * CHUNK, self._indices[a:b], self._peaks[a:b]
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self._indices[:]
+
+    @property
+    def peaks(self) -> np.ndarray:
+        return self._peaks[:]
 
 
-def limiter_curve(samples: np.ndarray, rate: int, gain_db: float, ceiling_db: float,
+def limiter_curve(samples: Samples, rate: int, gain_db: float, ceiling_db: float,
                   peaks: PeakMap | None = None) -> GainCurve:
     """The gain curve that applies `gain_db` and keeps every true peak at or under `ceiling_db`. `peaks` may
-    come from an earlier call (its floor must be at or under ceiling - gain)."""
-    # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
-    from scipy import ndimage
-
+    come from an earlier call (its floor must be at or under ceiling - gain). Made a chunk of the peak map at a
+    time: a run of peaks is made into gains once no later peak can join it."""
     curve = GainCurve(scale=db_to_gain(gain_db))
+    # the gains go into a file where the samples are (in the system's temporary folder for an array)
+    store = SampleFile(0, getattr(samples, "directory", None), np.float16)
     ceiling = db_to_gain(ceiling_db)
     floor = ceiling / curve.scale  # samples whose true peak reaches this go over the ceiling once gained
     if peaks is None or peaks.floor > floor * (1 + 1e-9):
         peaks = PeakMap.find(samples, floor)
-    over = peaks.peaks > floor
-    hits, needed_at_hits = peaks.indices[over], (floor / peaks.peaks[over]).astype(np.float64)
     attack = max(1, int(round(ATTACK_S * rate)))
     hold = max(1, int(round(HOLD_S * rate)))
     reach = attack + hold  # room for the gain to go down before a peak and come back after it
-    for first, end in _hit_runs(hits, 2 * reach) if len(hits) else []:
-        run = hits[first:end]
-        start = max(0, int(run[0]) - reach)
-        needed = np.ones(min(len(samples), int(run[-1]) + reach + 1) - start)
-        needed[run - start] = needed_at_hits[first:end]
-        # held[m]: the smallest gain needed from `hold` samples before m to `attack` samples after it
-        size = attack + hold + 1
-        held = ndimage.minimum_filter1d(needed, size=size, origin=hold - size // 2, mode="nearest")
-        # each gain is the mean of the helds of the `attack` samples up to it, which all cover it: it never
-        # exceeds what any sample needs, and it moves in straight ramps of `attack` samples
-        sums = np.cumsum(np.concatenate([np.full(attack, held[0]), held]))
-        gains = np.minimum((sums[attack:] - sums[:-attack]) / attack, 1.0)
-        reduced = np.flatnonzero(gains < 1.0 - 1e-6)
-        if len(reduced):
-            lo, hi = int(reduced[0]), int(reduced[-1]) + 1
-            curve.regions.append((start + lo, gains[lo:hi].astype(np.float16)))
+    waiting = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)  # a run that later peaks may join
+    for end, indices, found in peaks.chunks():
+        over = found > floor
+        hits = np.concatenate([waiting[0], indices[over]])
+        needed = np.concatenate([waiting[1], (floor / found[over]).astype(np.float64)])
+        runs = _hit_runs(hits, 2 * reach) if len(hits) else []
+        if runs and end < len(samples) and hits[runs[-1][1] - 1] + 2 * reach >= end:
+            first, _ = runs.pop()  # the next chunk's first peak may still be part of it
+            waiting = hits[first:], needed[first:]
+        else:
+            waiting = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        for first, last in runs:
+            stretch = _limited_stretch(hits[first:last], needed[first:last], len(samples), attack, hold, store)
+            if stretch is not None:
+                curve.regions.append(stretch)
     return curve
+
+
+def _limited_stretch(run: np.ndarray, needed_at_hits: np.ndarray, length: int, attack: int, hold: int,
+                     store: SampleFile) -> LimiterStretch | None:
+    """The gains around one run of peaks (sample indices, and the gain each needs), stored in `store`."""
+    # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
+    from scipy import ndimage
+
+    reach = attack + hold
+    start = max(0, int(run[0]) - reach)
+    needed = np.ones(min(length, int(run[-1]) + reach + 1) - start)
+    needed[run - start] = needed_at_hits
+    # held[m]: the smallest gain needed from `hold` samples before m to `attack` samples after it
+    size = attack + hold + 1
+    held = ndimage.minimum_filter1d(needed, size=size, origin=hold - size // 2, mode="nearest")
+    # each gain is the mean of the helds of the `attack` samples up to it, which all cover it: it never
+    # exceeds what any sample needs, and it moves in straight ramps of `attack` samples
+    sums = np.cumsum(np.concatenate([np.full(attack, held[0]), held]))
+    gains = np.minimum((sums[attack:] - sums[:-attack]) / attack, 1.0)
+    reduced = np.flatnonzero(gains < 1.0 - 1e-6)
+    if len(reduced) == 0:
+        return None
+    lo, hi = int(reduced[0]), int(reduced[-1]) + 1
+    return LimiterStretch(start + lo, start + hi, store.append(gains[lo:hi].astype(np.float16)))
 
 
 def _hit_runs(hits: np.ndarray, gap: int) -> list[tuple[int, int]]:

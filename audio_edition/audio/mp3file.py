@@ -15,11 +15,13 @@ padding and the CRCs redone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from audio_edition.audio.samplefile import Samples
 from audio_edition.errors import AudioEditionError
 
 FRAME_SAMPLES = 1152  # MPEG-1 layer III (the only MPEG version our output rates use)
@@ -157,7 +159,7 @@ def part_count(length: int, rate: int) -> int:
     return parts
 
 
-def cut_points(samples: np.ndarray, parts: int) -> list[int]:
+def cut_points(samples: Samples, parts: int) -> list[int]:
     """Up to parts - 1 frame boundaries where `samples` can be cut (see the module docstring): each in a run of
     exact silence (the stitched pauses are zeros, and stay zeros through any gain) from SILENCE_BEFORE_CUT before
     it to SILENCE_AFTER_CUT after it, as close as can be to an equal share of the episode. A share with no such
@@ -172,7 +174,7 @@ def cut_points(samples: np.ndarray, parts: int) -> list[int]:
     return cuts
 
 
-def _cut_near(samples: np.ndarray, target: int, lo: int, hi: int) -> int | None:
+def _cut_near(samples: Samples, target: int, lo: int, hi: int) -> int | None:
     radius = 1 << 19  # ~12 s at 44.1 kHz: a pause is found there in any read text; wider only when not
     while True:
         a, b = max(lo, target - radius, 0), min(hi, target + radius, len(samples))
@@ -338,12 +340,16 @@ def join_parts(parts: Sequence[Path], dest: Path) -> None:
 def frame_offsets(path: Path, start: int, frames: int) -> np.ndarray:
     """Byte offsets of the `frames` frames from `start` in `path`, read header by header; MP3FormatError if the
     file does not hold exactly that many frames there."""
-    data = Path(path).read_bytes()
     offsets = np.empty(frames, dtype=np.int64)
-    at = start
-    for n in range(frames):
-        offsets[n] = at
-        at += frame_length(data[at:at + 4])
-    if at != len(data):
-        raise MP3FormatError(f"{len(data) - at} bytes after the last of {frames} frames")
+    with open(path, "rb") as fh:  # read a block at a time: a long episode's MP3 is not loaded whole
+        size = os.fstat(fh.fileno()).st_size
+        fh.seek(start)
+        block, base, at = b"", start, start  # block: the file's bytes from `base`
+        for n in range(frames):
+            if at + 4 > base + len(block):
+                block, base = block[at - base:] + fh.read(1 << 20), at
+            offsets[n] = at
+            at += frame_length(block[at - base: at - base + 4])
+    if at != size:
+        raise MP3FormatError(f"{size - at} bytes after the last of {frames} frames")
     return offsets

@@ -16,6 +16,7 @@ from the outro's first word to `bed_lead_s` after its last, faded in and out. It
 from __future__ import annotations
 
 import logging
+import math
 import re
 import subprocess
 import warnings
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_edition.audio import ffmpeg
+from audio_edition.audio.samplefile import Samples
 from audio_edition.config import AudioConfig, Config
 from audio_edition.errors import InputError
 
@@ -65,10 +67,18 @@ def load_audio(path: Path, rate: int, what: str) -> np.ndarray:
 
 def level_db(samples: np.ndarray) -> float:
     """RMS level in dB (full scale 0 dB); -inf for silence."""
-    if len(samples) == 0:
-        return float("-inf")
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return 20 * np.log10(rms) if rms > 0 else float("-inf")
+    return level_db_of_spans(samples, [(0, len(samples))])
+
+
+def level_db_of_spans(samples: Samples, spans: list[tuple[int, int]]) -> float:
+    """RMS level in dB of the spans [start, end) of SAMPLES taken together, read a span at a time."""
+    energy, count = 0.0, 0
+    for start, end in spans:
+        span = samples[start:end]
+        energy += float(np.dot(span.astype(np.float64), span))
+        count += len(span)
+    rms = math.sqrt(energy / count) if count else 0.0
+    return 20 * math.log10(rms) if rms > 0 else float("-inf")
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ def _box_filter(signal: np.ndarray, width: int) -> np.ndarray:
     return ((sums[hi] - sums[lo]) / width).astype(np.float32)
 
 
-def mix_bed(samples: np.ndarray, rate: int, bed: np.ndarray, spans: list[BedSpan], settings: AudioConfig,
+def mix_bed(samples: Samples, rate: int, bed: np.ndarray, spans: list[BedSpan], settings: AudioConfig,
             voice_db: float) -> None:
     """Add the bed under each span of SAMPLES (in place), at `bed_level_db` under the voice in the pauses and
     `bed_duck_db` lower under speech."""
@@ -127,7 +137,8 @@ def mix_bed(samples: np.ndarray, rate: int, bed: np.ndarray, spans: list[BedSpan
         n = min(fade, length // 2)
         gain[:n] *= np.linspace(0.0, 1.0, n, dtype=np.float32)
         gain[length - n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
-        samples[span.start:span.end] += music * gain
+        # clipped like the rest of the episode (the voice's clips and the jingles are in [-1, 1] already)
+        samples[span.start:span.end] = np.clip(samples[span.start:span.end] + music * gain, -1.0, 1.0)
 
 
 def check_music_config(config: Config) -> None:

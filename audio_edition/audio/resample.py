@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from audio_edition.audio.samplefile import Samples
+
 STEP = 1 << 18  # input samples per call: bounded buffers, few GIL hand-offs
 
 
@@ -32,19 +34,17 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int, into: np.ndarray
         into[:] = samples
         return into
     into = into if into is not None else np.empty(want, dtype=np.float32)
-    return resample_pieces([samples], len(samples), from_rate, to_rate, into)
+    resample_pieces([samples], len(samples), from_rate, to_rate, into)
+    return into
 
 
 def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, to_rate: int,
-                    into: np.ndarray, on_filled: Callable[[int], None] | None = None) -> np.ndarray:
+                    into: Samples, on_filled: Callable[[int], None] | None = None) -> Samples:
     """resample() of a signal given as consecutive float32 pieces (`length` samples in all), into `into`
-    (resampled_length() samples): the signal itself is never held whole. `on_filled(n)`: `into[:n]` is ready."""
+    (resampled_length() samples, an array or a SampleFile): the signal itself is never held whole. `on_filled(n)`: `into[:n]` is ready."""
     if len(into) != resampled_length(length, from_rate, to_rate):
         raise ValueError(f"resample_pieces: `into` holds {len(into)} samples, "
                          f"{resampled_length(length, from_rate, to_rate)} needed")
-    import soxr  # lazy: libsoxr is loaded only when a clip needs resampling
-
-    stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="VHQ")
     filled = 0
 
     def put(out: np.ndarray) -> None:
@@ -55,6 +55,14 @@ def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, t
         if on_filled is not None and take:
             on_filled(filled)
 
+    if from_rate == to_rate:  # the voice's rate is the episode's: the pieces are copied as they are
+        for piece in pieces:
+            put(np.asarray(piece, dtype=np.float32).reshape(-1))
+        into[filled:] = 0.0
+        return into
+    import soxr  # lazy: libsoxr is loaded only when a clip needs resampling
+
+    stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="VHQ")
     for piece in pieces:
         piece = np.ascontiguousarray(piece, dtype=np.float32).reshape(-1)
         for start in range(0, len(piece), STEP):

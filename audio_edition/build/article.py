@@ -20,10 +20,11 @@ from audio_edition.audio import loudness
 from audio_edition.audio.assemble import assemble_episode, compute_script_hash
 from audio_edition.config import Config
 from audio_edition.fileio import file_digest
-from audio_edition.models import Clip, Episode, Script
+from audio_edition.models import Episode, Script
 from audio_edition.publish.artwork import MAX_FETCH_SECONDS, MAX_IMAGE_BYTES, write_episode_artwork
 from audio_edition.sources.reader import fetch_bytes
 from audio_edition.sources.url_guard import UrlGuard
+from audio_edition.voice.clip_spool import ClipSpool
 from audio_edition.voice.pool import SynthesisPool
 from audio_edition.voice.spec import EngineSpec
 
@@ -115,7 +116,7 @@ class SpokenArticle:
     script: Script
     placement: Placement
     script_hash: str
-    clips: list[Clip]
+    clips: ClipSpool  # on disk: a long article's audio is not held in memory while it waits for assembly
     synthesis_seconds: float
 
 
@@ -130,7 +131,14 @@ def speak_article(script: Script, reader: Reader, config: Config, place: Callabl
     progress.speaking(placement.slug, len(script.utterances))
     started = time.monotonic()
     loudness.warm_up()  # assembly's scipy loads while the voice speaks
-    clips = reader.pool.synthesize(script.utterances, on_clip=lambda _clip: progress.spoke())
+    spool_dir = placement.directory.parent  # on the output's disk (placement.directory is made by the assembly)
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    clips = ClipSpool(spool_dir)
+    try:
+        reader.pool.synthesize_into(clips, script.utterances, on_clip=lambda _clip: progress.spoke())
+    except BaseException:
+        clips.close()
+        raise
     synthesis_seconds = time.monotonic() - started
     if release_voice:
         reader.pool.release()
@@ -143,8 +151,9 @@ def assemble_article(spoken: SpokenArticle, reader: Reader, config: Config, prog
     before it is fetched). Safe to run in another thread while the pool speaks the next article."""
     progress.assembling()
     placement = spoken.placement
-    episode = assemble_episode(spoken.script, spoken.clips, config, placement.directory, placement.slug,
-                               reader.spec.voice, reader.pool.engine_name, script_hash=spoken.script_hash)
+    with spoken.clips:
+        episode = assemble_episode(spoken.script, spoken.clips, config, placement.directory, placement.slug,
+                                   reader.spec.voice, reader.pool.engine_name, script_hash=spoken.script_hash)
     write_episode_artwork(placement.directory, spoken.script.article, config, image_fetcher(config, url_guard))
     return ArticleResult(placement.slug, spoken.script_hash, episode, spoken.synthesis_seconds)
 

@@ -33,6 +33,7 @@ import numpy as np
 from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.models import Clip, Utterance, to_pcm16
 from audio_edition.voice.clip_cache import ClipCache, clip_key
+from audio_edition.voice.clip_spool import ClipSpool
 from audio_edition.voice.engines import describe_engine, engine_class, open_engine
 from audio_edition.voice.piper import check_voice
 from audio_edition.voice.spec import Engine, EngineSpec
@@ -261,14 +262,34 @@ class SynthesisPool:
         always in the calling thread (so are the cache writes)."""
         clips: list[Clip | None] = [None] * len(utterances)
 
+        def keep(position: int, clip: Clip) -> None:
+            clips[position] = clip
+            if on_clip is not None:
+                on_clip(clip)
+
+        self._synthesize(utterances, keep)
+        return [c for c in clips if c is not None]
+
+    def synthesize_into(self, spool: ClipSpool, utterances: Sequence[Utterance],
+                        on_clip: Callable[[Clip], None] | None = None) -> ClipSpool:
+        """synthesize(), each clip written into `spool` as it is ready instead of kept in a list: a long
+        article's audio is not held in memory."""
+
+        def keep(_position: int, clip: Clip) -> None:
+            spool.add(clip)
+            if on_clip is not None:
+                on_clip(clip)
+
+        self._synthesize(utterances, keep)
+        return spool
+
+    def _synthesize(self, utterances: Sequence[Utterance], keep: Callable[[int, Clip], None]) -> None:
+        """Every utterance's Clip, given to `keep(position, clip)` as it is ready, in the calling thread."""
         if self._closed:
             raise RuntimeError("SynthesisPool is closed")
 
         def done(position: int, samples: np.ndarray) -> None:
-            clip = Clip(utterance=utterances[position].index, samples=samples, sample_rate=self.sample_rate)
-            clips[position] = clip
-            if on_clip is not None:
-                on_clip(clip)
+            keep(position, Clip(utterance=utterances[position].index, samples=samples, sample_rate=self.sample_rate))
 
         def synthesized(position: int, samples: np.ndarray, seconds: float) -> None:
             self.stats.synthesized += 1
@@ -321,7 +342,6 @@ class SynthesisPool:
         finally:
             for future in pending:
                 future.cancel()
-        return [c for c in clips if c is not None]
 
 
 def synthesize_clips(utterances: Sequence[Utterance], spec: EngineSpec, jobs: int | None = None,

@@ -174,3 +174,20 @@ def test_every_reader_gets_exactly_the_samples_encoded(length, tmp_path):
     assert sum(len(block) for block in mp3file.decoded_blocks(path)) == length  # mpg123
     assert ffmpeg.measure_file_ebur128(path).samples == length  # ffmpeg
     assert round(MP3(path).info.length * RATE) == length  # mutagen
+
+
+def test_parts_over_a_megabyte_join_in_parts_not_in_one_piece(tmp_path, caplog):
+    # The joined file's frames are walked a block of 1 MB at a time: a frame that ends past a block must not
+    # throw the walk off (it did, and every long episode fell back to one slow encode).
+    long = np.concatenate([episode(40)] * 3)  # ~6 min: 2.9 MB of MP3, parts of ~1.4 MB
+    cuts = mp3file.cut_points(long, 2)
+    dest = tmp_path / "long.mp3"
+    with caplog.at_level(logging.WARNING):
+        meters = encode(long, dest, cuts)
+    assert len(meters) == 2 and os.path.getsize(dest) > 2 << 20
+    assert "one piece" not in caplog.text
+    info_length = mp3file.frame_length(dest.read_bytes()[:4])
+    head, xing, _tag = mp3file._info_header(dest)
+    offsets = mp3file.frame_offsets(dest, info_length, mp3file._frames(head, xing))
+    data = dest.read_bytes()
+    assert all(mp3file.frame_length(data[o:o + 4]) > 0 for o in offsets[:: len(offsets) // 500])

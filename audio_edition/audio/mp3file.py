@@ -343,11 +343,11 @@ def frame_offsets(path: Path, start: int, frames: int) -> np.ndarray:
     offsets = np.empty(frames, dtype=np.int64)
     with open(path, "rb") as fh:  # read a block at a time: a long episode's MP3 is not loaded whole
         size = os.fstat(fh.fileno()).st_size
-        fh.seek(start)
         block, base, at = b"", start, start  # block: the file's bytes from `base`
         for n in range(frames):
-            if at + 4 > base + len(block):
-                block, base = block[at - base:] + fh.read(1 << 20), at
+            if at + 4 > base + len(block):  # (a frame may end past the block: read from where the next starts)
+                fh.seek(at)
+                block, base = fh.read(1 << 20), at
             offsets[n] = at
             at += frame_length(block[at - base: at - base + 4])
     if at != size:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -134,3 +135,29 @@ def test_a_builds_peak_memory_does_not_grow_with_the_length_of_the_article(tmp_p
     assert durations[0] < 12 * 60 and durations[1] > 55 * 60, durations
     assert peaks[1] - peaks[0] < 60, peaks
     assert peaks[1] < 1536, peaks
+
+
+def test_the_pool_hands_each_clip_over_as_soon_as_it_is_spoken(tmp_path):
+    # Clips go into the spool while the voice is still speaking the others: none waits for the whole article
+    # (they all used to wait in their futures until the last one was done: 2.6 MB of memory a minute of audio).
+    from conftest import TINY_VOICE
+
+    from audio_edition.models import Utterance
+    from audio_edition.voice.pool import SynthesisPool
+    from audio_edition.voice.spec import EngineSpec
+
+    spec = EngineSpec(engine="piper", voice="fr_FR-tiny-test", voice_path=str(TINY_VOICE),
+                      config_path=str(TINY_VOICE) + ".json")
+    texts = [f"Le conseil a voté la mesure numéro {n}, après un long débat en séance publique." for n in range(100)]
+    utterances = [Utterance(n, "paragraph", n, 0, text, text, 300) for n, text in enumerate(texts)]
+    spooled_at: list[float] = []
+    with SynthesisPool(spec, jobs=2) as pool, ClipSpool(tmp_path) as spool:
+        pool.synthesize_into(spool, utterances[:2])  # the voice opened and warm: what follows is speaking only
+        started = time.monotonic()
+        pool.synthesize_into(spool, utterances[2:], on_clip=lambda _clip: spooled_at.append(time.monotonic()))
+        ended = time.monotonic()
+        assert len(spool) == len(texts) and sorted(spool) == list(range(len(texts)))
+    assert len(spooled_at) == len(texts) - 2
+    # the first clip is in the spool long before the last is spoken, and they come in one after another
+    assert spooled_at[0] - started < 0.3 * (ended - started), (spooled_at[0] - started, ended - started)
+    assert spooled_at[len(spooled_at) // 2] - started < 0.8 * (ended - started)

@@ -17,12 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
-    FIRST_EXCEPTION,
     Executor,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
-    wait,
+    as_completed,
 )
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -324,19 +323,18 @@ class SynthesisPool:
             pending.update((self._submit_shared(work), -1) for _ in missing)  # each result carries its position
 
         try:
-            remaining = set(pending)
-            while remaining:
-                finished, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
-                for future in finished:
-                    if self.uses_threads:  # a thread raises our errors as they are (nothing is pickled)
-                        position, samples, seconds = future.result()
-                    else:
-                        samples, seconds, error = future.result()
-                        if error is not None:
-                            kind, message, hint = error
-                            raise (InputError if kind == "InputError" else AudioEditionError)(message, hint)
-                        position = pending[future]
-                    synthesized(position, samples, seconds)
+            # Each clip is handed over as soon as it is done (into the spool, the cache and the progress bar), and
+            # its future let go: a long article's clips are never all waiting in memory.
+            for future in as_completed(list(pending)):
+                position = pending.pop(future)
+                if self.uses_threads:  # a thread raises our errors as they are (nothing is pickled)
+                    position, samples, seconds = future.result()
+                else:
+                    samples, seconds, error = future.result()
+                    if error is not None:
+                        kind, message, hint = error
+                        raise (InputError if kind == "InputError" else AudioEditionError)(message, hint)
+                synthesized(position, samples, seconds)
         except BrokenProcessPool:
             raise AudioEditionError("a synthesis worker died (out of memory?)", "retry with --jobs 1") from None
         finally:

@@ -4,9 +4,9 @@ Stitching is done on numpy arrays, sample by sample, so that the Timeline is exa
 milliseconds and would drift over a long article); libsoxr resamples (resample.py), ffmpeg (imageio-ffmpeg)
 encodes. Loudness is set on the whole episode (a measured gain to -16 LUFS, with a look-ahead true-peak limiter
 where the gain would push peaks over), never per sentence, so quiet and loud sentences keep their relation.
-Measuring and limiting are done in this process (loudness.py) on pieces of the episode: besides the stitched
-episode itself, nothing of its size is held in memory — the gain is a curve applied piece by piece as the encoder
-is fed.
+Measuring and limiting are done in this process (loudness.py) on pieces of the episode, and nothing of its size
+is held in memory: the clips come from a spool file, the stitched samples and the limiter's gains live in files
+beside the episode (samplefile.py), and the gain is a curve applied piece by piece as the encoder is fed.
 """
 
 from __future__ import annotations

@@ -48,10 +48,15 @@ def file_digest(path: Path | None) -> str | None:
     if path is None or not Path(path).is_file():
         return None
     try:
-        with open(path, "rb") as file:
-            return hashlib.file_digest(file, "sha256").hexdigest()
+        return sha256_of_file(Path(path))
     except OSError:
         return None
+
+
+def sha256_of_file(path: Path) -> str:
+    """sha256 hex digest of a file's bytes, read a block at a time (a long episode's MP3 is not loaded whole)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from audio_edition.fileio import sha256_of_file
+
 MAX_SLUG_LENGTH = 80
 HASH_LENGTH = 12  # hex characters of sha256 kept in file names: 48 bits, plenty for one show
 
@@ -55,6 +57,5 @@ def content_hash(data: bytes, length: int = HASH_LENGTH) -> str:
 
 
 def content_hash_of_file(path: Path, length: int = HASH_LENGTH) -> str:
-    """content_hash() of a file's bytes, read a block at a time (a long episode's MP3 is not loaded whole)."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()[:length]
+    """content_hash() of a file's bytes, read a block at a time."""
+    return sha256_of_file(path)[:length]

@@ -140,14 +140,12 @@ def test_a_builds_peak_memory_does_not_grow_with_the_length_of_the_article(tmp_p
 def test_the_pool_hands_each_clip_over_as_soon_as_it_is_spoken(tmp_path):
     # Clips go into the spool while the voice is still speaking the others: none waits for the whole article
     # (they all used to wait in their futures until the last one was done: 2.6 MB of memory a minute of audio).
-    from conftest import TINY_VOICE
+    from test_engines import piper_spec
 
     from audio_edition.models import Utterance
     from audio_edition.voice.pool import SynthesisPool
-    from audio_edition.voice.spec import EngineSpec
 
-    spec = EngineSpec(engine="piper", voice="fr_FR-tiny-test", voice_path=str(TINY_VOICE),
-                      config_path=str(TINY_VOICE) + ".json")
+    spec = piper_spec()
     texts = [f"Le conseil a voté la mesure numéro {n}, après un long débat en séance publique." for n in range(100)]
     utterances = [Utterance(n, "paragraph", n, 0, text, text, 300) for n, text in enumerate(texts)]
     spooled_at: list[float] = []

@@ -11,7 +11,6 @@ beside the episode (samplefile.py), and the gain is a curve applied piece by pie
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -367,7 +366,8 @@ def _assemble_into(script: Script, clips: Clips, config: Config, episode_dir: Pa
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
     try:
-        with samples if isinstance(samples, SampleFile) else contextlib.nullcontext():
+        assert isinstance(samples, SampleFile)  # stitch was given a directory
+        with samples:
             gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db,
                                       measured)
             _encode_checked(samples, gain, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db,

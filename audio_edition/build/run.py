@@ -68,17 +68,19 @@ class BuildSummary:
         return self.wall_seconds / self.audio_seconds if self.audio_seconds > 0 else None
 
 
-WORKING_BYTES_PER_RATE = 4 + 2  # a float32 sample and a float16 gain per sample of the episode
+# Working files per second of audio: a float32 sample and a float16 limiter gain per sample of the episode (per Hz
+# of its rate), and the voice's 16-bit clips (at up to 48 kHz)
+WORKING_BYTES_PER_RATE = 4 + 2
+CLIP_BYTES_PER_SECOND = 2 * 48000
 
 
 def estimated_output_bytes(scripts: list[Script], config: Config) -> int:
     """A generous guess of what a build writes: MP3s (speech at ~12 characters a second), transcripts, pages and
-    episode.json (~40 bytes per character), plus 1 MB for the feed, cover and player; and, while the two longest
-    articles are spoken and assembled, their working files (float32 samples, float16 limiter gains, 16-bit clips
-    at up to 48 kHz: WORKING_BYTES_PER_RATE bytes a second per Hz of the episode's rate)."""
+    episode.json (~40 bytes per character), plus 1 MB for the feed, cover and player; and the working files of
+    the two longest articles, which may be spoken and assembled at the same time."""
     lengths = sorted((sum(len(u.spoken) for u in script.utterances) for script in scripts), reverse=True)
     chars = sum(lengths)
-    working = sum(lengths[:2]) / 12 * (WORKING_BYTES_PER_RATE * config.audio.sample_rate + 2 * 48000)
+    working = sum(lengths[:2]) / 12 * (WORKING_BYTES_PER_RATE * config.audio.sample_rate + CLIP_BYTES_PER_SECOND)
     return int(chars / 12 * config.audio.bitrate_kbps * 125 + 40 * chars + 1_000_000 + working)
 
 

@@ -135,6 +135,58 @@ def test_limiter_leaves_a_quiet_signal_alone_and_peak_map_can_be_reused(speech, 
         np.testing.assert_array_equal(a.gains(), b.gains())
 
 
+def _gains_by_definition(signal: np.ndarray, rate: int, gain_db: float, ceiling_db: float) -> np.ndarray:
+    """The limiter's gains from its definition, over the whole signal at once: each sample's gain is the mean,
+    over the ATTACK samples up to it, of the smallest gain any peak needs from HOLD samples before it to ATTACK
+    samples after it."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    attack, hold = round(loudness.ATTACK_S * rate), round(loudness.HOLD_S * rate)
+    floor = loudness.db_to_gain(ceiling_db - gain_db)
+    found = PeakMap.find(signal, floor)
+    over = found.peaks > floor
+    needed = np.ones(len(signal))
+    needed[found.indices[over]] = floor / found.peaks[over].astype(np.float64)
+    around = np.concatenate([np.full(hold, 1.0), needed, np.full(attack, 1.0)])  # nothing is needed outside
+    held = sliding_window_view(around, hold + attack + 1).min(axis=1)
+    before = np.concatenate([np.full(attack - 1, held[0]), held])
+    return np.minimum(sliding_window_view(before, attack).mean(axis=1), 1.0)
+
+
+def test_the_limiter_gives_the_gains_of_its_definition(speech, push):
+    # limiter_curve does the runs of peaks of a chunk in one pass over their stretches laid end to end: its gains
+    # must be those of the definition, with peaks at the very start and end of the signal (where a run's stretch
+    # is cut short) and across a chunk boundary. At 8 kHz, so that the definition's sliding windows stay cheap.
+    rate = 8000
+    signal = np.tile(resample(speech, RATE, rate), 3)
+    assert len(signal) > loudness.CHUNK
+    peak = float(np.abs(signal).max())
+    for at in (3, loudness.CHUNK - 40, len(signal) - 5):
+        signal[at] = peak * 1.1
+    curve = limiter_curve(signal, rate, push, -2.5)
+    got = np.ones(len(signal))
+    for region in curve.regions:
+        got[region.start: region.stop] = region.gains()
+    assert got[3] < 0.9 and got[-5] < 0.9 and got[loudness.CHUNK - 40] < 0.9
+    np.testing.assert_allclose(got, _gains_by_definition(signal, rate, push, -2.5), atol=1e-3)  # float16 gains
+
+
+def test_the_limiters_estimate_is_close_to_the_measure_of_its_exact_curve(speech, push):
+    # normalize_loudness finds the gain on the estimate, then makes the exact curve once: the estimate must be
+    # close at light and at hard limiting, and exact when nothing is limited.
+    first = measure(speech, RATE)
+    blocks = loudness.BlockPeaks.of(speech, RATE)
+    shares = []
+    for gain in (push, push + 4.0, push + 8.0):
+        estimate, share = loudness.estimate_limited(first.steps, blocks, RATE, gain, -2.5)
+        exact = measure(limiter_curve(speech, RATE, gain, -2.5).pieces(speech), RATE).integrated_lufs
+        assert estimate == pytest.approx(exact, abs=0.15)
+        shares.append(share)
+    assert 0 < shares[0] < shares[1] < shares[2] < 1
+    quiet, share = loudness.estimate_limited(first.steps, blocks, RATE, push - 6.0, -2.5)
+    assert quiet == pytest.approx(first.integrated_lufs + push - 6.0, abs=1e-9) and share == 0.0
+
+
 def test_gain_curve_gives_the_same_samples_whatever_the_piece_size(speech, push):
     curve = limiter_curve(speech, RATE, push, -2.5)
     whole = curve.apply(speech, 0)
@@ -184,3 +236,29 @@ def test_meters_of_consecutive_parts_join_into_the_measure_of_the_whole(speech):
         assert joined.samples == len(speech)
     with pytest.raises(ValueError):  # a part missing in between is refused, not measured as silence
         loudness.LoudnessMeter.joined([first, loudness.LoudnessMeter(RATE, start=cut + 1000)])
+
+
+def test_normalizing_a_hard_limited_voice_makes_the_exact_curve_once_or_twice(speech, monkeypatch):
+    # The gain is found on the limiter's estimate; the exact curve is made and measured once, and once more only
+    # when the estimate is off by more than the tolerance (here made so: 0.6 LU too loud).
+    from audio_edition.audio import assemble
+
+    first = measure(speech, RATE)
+    ceiling = -1.0 - assemble.MP3_PEAK_MARGIN_DB
+    plain = ceiling - first.true_peak_dbtp + 4.0  # a plain gain would put the peaks 4 dB over the ceiling
+    target = first.integrated_lufs + plain
+    made = []
+    exact_curve = loudness.limiter_curve
+    monkeypatch.setattr(loudness, "limiter_curve", lambda *args, **kw: made.append(args[2]) or exact_curve(*args, **kw))
+
+    def result() -> float:
+        curve = assemble.normalize_loudness(speech, RATE, target, -1.0, first)
+        return measure(curve.pieces(speech), RATE).integrated_lufs
+
+    assert result() == pytest.approx(target, abs=assemble.LOUDNESS_TOLERANCE_LU / 2)
+    assert len(made) == 1 and made[0] > plain + 0.3  # limiting takes loudness away: more gain than plain
+    estimate = loudness.estimate_limited
+    monkeypatch.setattr(loudness, "estimate_limited", lambda *args: (estimate(*args)[0] + 0.6, estimate(*args)[1]))
+    made.clear()
+    assert result() == pytest.approx(target, abs=assemble.LOUDNESS_TOLERANCE_LU / 2)
+    assert len(made) == 2

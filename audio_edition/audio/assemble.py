@@ -63,6 +63,8 @@ REPAIR_MARGIN_DB = 0.3
 PEAK_REPAIRS = 2
 MAX_REPAIRED_PEAKS = 1000  # more: the encoder overshoots everywhere, and lowering the whole gain is the fix
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
+ESTIMATE_TOLERANCE_LU = 0.01  # the limiter's estimate is solved this close (a step costs milliseconds)
+PEAK_MAP_MARGIN_DB = 0.5  # the peak map covers gains this far over the estimate's (a correction's room)
 DURATION_TOLERANCE_S = 0.05
 
 
@@ -258,23 +260,28 @@ def normalize_loudness(samples: Samples, rate: int, target_lufs: float, true_pea
     """The whole-episode gain to `target_lufs`, with the limiter keeping true peaks under `true_peak_db` (minus
     a margin for the MP3 encoder) where the gain would push them over. Length and timing are unchanged.
 
-    Limiting takes some loudness away, the more the harder it works, so the gain is found by secant steps,
-    each one computed from the original samples (never limiting twice). `measured`: the samples' own measure,
-    when it is known already (stitch() makes it).
+    Limiting takes some loudness away, the more the harder it works. The gain is first found on an estimate of
+    the limiter's loss (loudness.estimate_limited: milliseconds a trial); the exact curve is then made and the
+    limited signal measured, normally once; if the measure misses, the estimate is aimed that much the other way
+    and the next gain found on it. Every curve is computed from the original samples (never limiting twice).
+    `measured`: the samples' own measure, when it is known already (stitch() makes it).
     """
     ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
-    first = measured if measured is not None else loudness.measure(GainCurve().pieces(samples), rate)
+    first = measured if measured is not None and len(measured.steps) else loudness.measure(
+        GainCurve().pieces(samples), rate)
     log.debug("episode before: %.2f LUFS, true peak %.2f dBTP", first.integrated_lufs, first.true_peak_dbtp)
     if not math.isfinite(first.integrated_lufs):
         return GainCurve()  # silence (or too short to gate): nothing to normalise
     gain = target_lufs - first.integrated_lufs
     if first.true_peak_dbtp + gain <= ceiling_db:  # a plain gain: the result is known without measuring again
         return GainCurve(scale=db_to_gain(gain))
-    # The peaks that the trial gains (up to 1 dB over the first; a larger step finds its own) push over, found once.
-    peaks = PeakMap.find(samples, db_to_gain(ceiling_db - gain - 1.0))
-    energy = sum(float(np.dot(piece, piece)) for piece in GainCurve().pieces(samples))
-    curve = GainCurve()
-    for _ in range(5):  # hard limiting (a real voice: 6 dB and more) lands in 2 or 3 steps
+    blocks = loudness.BlockPeaks.of(samples, rate)
+    aim, peaks, curve = target_lufs, None, GainCurve()
+    for _ in range(4):  # one pass, two when the estimate is off by more than the tolerance
+        gain = _estimated_gain(first.steps, blocks, rate, gain, ceiling_db, aim)
+        if peaks is None or peaks.floor > db_to_gain(ceiling_db - gain):
+            # the peaks that this gain (and a correction of up to PEAK_MAP_MARGIN_DB more) pushes over, found once
+            peaks = PeakMap.find(samples, db_to_gain(ceiling_db - gain - PEAK_MAP_MARGIN_DB))
         curve = loudness.limiter_curve(samples, rate, gain, ceiling_db, peaks)
         measured = loudness.measure(curve.pieces(samples), rate, true_peak=False)
         miss = measured.integrated_lufs - target_lufs
@@ -282,22 +289,22 @@ def normalize_loudness(samples: Samples, rate: int, target_lufs: float, true_pea
                   measured.integrated_lufs)
         if abs(miss) <= LOUDNESS_TOLERANCE_LU / 2:
             break
-        # Newton's step: where the limiter holds the peaks down, more gain adds nothing, so the loudness rises by
-        # about (1 - the limited share of the energy) dB per dB of gain.
-        gain -= miss / min(1.0, max(0.2, 1.0 - _limited_share(samples, curve, energy)))
+        aim -= miss  # the estimate was off by this much at this gain: aim it as far the other way
     return curve  # the MP3 made with it is measured again in _encode_checked
 
 
-def _limited_share(samples: Samples, curve: GainCurve, energy: float) -> float:
-    """The share of the gained signal's energy that lies in the limiter's regions (`energy`: the signal's own)."""
-    limited = removed = 0.0
-    for region in curve.regions:
-        power = np.square(samples[region.start: region.stop], dtype=np.float32)
-        kept = float(np.dot(power, np.square(region.gains(), dtype=np.float32)))
-        limited += kept
-        removed += float(power.sum()) - kept
-    total = energy - removed
-    return limited / total if total > 0 else 0.0
+def _estimated_gain(steps: np.ndarray, blocks: loudness.BlockPeaks, rate: int, gain: float, ceiling_db: float,
+                    aim: float) -> float:
+    """The gain at which the limiter's estimate reaches `aim`, by Newton's steps from `gain`: where the limiter
+    holds the peaks down, more gain adds nothing, so the loudness rises by about (1 - the limited share of the
+    energy) dB per dB of gain."""
+    for _ in range(20):  # a real voice limited by 6 dB: 4 or 5 steps
+        estimate, limited_share = loudness.estimate_limited(steps, blocks, rate, gain, ceiling_db)
+        miss = estimate - aim
+        if not math.isfinite(miss) or abs(miss) <= ESTIMATE_TOLERANCE_LU or (miss < 0 and limited_share > 0.98):
+            break  # (the last: the limiter holds nearly everything down, so more gain cannot get louder)
+        gain -= miss / min(1.0, max(0.2, 1.0 - limited_share))
+    return gain
 
 
 # --- hashes --------------------------------------------------------------------------------------------------

@@ -58,6 +58,10 @@ def make_session(model_path: Path, *, optimize: bool = True, model_bytes: bytes 
     # No memory pattern: onnxruntime would keep a planned block for every input shape it has seen (each sentence
     # is a new length), ~110 MB more at the peak of two threads, for no measurable speed (docs/speed.md).
     options.enable_mem_pattern = False
+    # One arena for every session of the process (encoder, decoder, both threads), not one each: their peaks no
+    # longer add up (docs/speed.md). Without the shared arena, onnxruntime gives the session its own.
+    _share_one_arena(onnxruntime)
+    options.add_session_config_entry("session.use_env_allocators", "1")
     options.log_severity_level = 3  # errors only: no graph-optimizer chatter on stderr
     try:
         return onnxruntime.InferenceSession(model_bytes if model_bytes is not None else str(model_path),
@@ -66,6 +70,26 @@ def make_session(model_path: Path, *, optimize: bool = True, model_bytes: bytes 
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"voice model {model_path} cannot be loaded (corrupt or not an ONNX model): "
                          f"{first_line[:200]}", "download it again: audio-edition voices download NAME") from None
+
+
+_ARENA_LOCK = threading.Lock()
+_ARENA_SHARED = False
+
+
+def _share_one_arena(onnxruntime) -> None:
+    """Register, once per process, the CPU arena that sessions made with `session.use_env_allocators` share.
+    It grows by doubling, onnxruntime's default: growing by what each run asks for held more, not less."""
+    global _ARENA_SHARED
+    with _ARENA_LOCK:
+        if _ARENA_SHARED:
+            return
+        _ARENA_SHARED = True
+        try:
+            memory = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                               onnxruntime.OrtMemType.DEFAULT)
+            onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(0, 0, -1, -1))
+        except Exception as exc:  # registered already by another user of this process: sessions share that one
+            log.debug("shared onnxruntime arena not registered: %s", exc)
 
 
 def read_piper_config(spec: EngineSpec):

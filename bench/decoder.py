@@ -38,22 +38,24 @@ def voice_path(name: str) -> Path:
     return Path(name)
 
 
-def window_flops(decoder_bytes: bytes, frames: int) -> float:
-    """Multiply-adds x 2 of every convolution of the decoder on `frames` latent frames."""
+def decoder_arithmetic(decoder_bytes: bytes, frames: int) -> tuple[float, int]:
+    """(multiply-adds x 2 of every convolution of the decoder on `frames` latent frames, the latent channels its
+    first convolution reads)."""
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(decoder_bytes)
     weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    total, rate = 0.0, 1
+    total, rate, channels = 0.0, 1, 0
     for node in model.graph.node:  # in order: the upsamplings raise the rate of what follows
         if node.op_type not in ("Conv", "ConvTranspose"):
             continue
         shape = weights[node.input[1]].shape  # Conv [out, in/group, 1, k]; ConvTranspose [in, out/group, 1, k]
+        channels = channels or shape[1]
         total += 2.0 * shape[0] * shape[1] * shape[-1] * frames * rate  # an upsampling: counted at its input
         if node.op_type == "ConvTranspose":
             rate *= {a.name: helper.get_attribute_value(a) for a in node.attribute}["strides"][-1]
-    return total
+    return total, channels
 
 
 def core_peak_flops() -> tuple[float, str]:
@@ -80,16 +82,12 @@ def main() -> None:
     path = voice_path(args.voice)
     split = split_voice(path.read_bytes())
     frames = WINDOW_FRAMES + 2 * split.layout.context
-    flops = window_flops(split.decoder, frames)
+    flops, channels = decoder_arithmetic(split.decoder, frames)
     ours = make_session(path, model_bytes=split.decoder)  # one thread per run, as the build's pool
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     theirs = onnxruntime.InferenceSession(split.decoder, sess_options=options, providers=["CPUExecutionProvider"])
     name = ours.get_inputs()[0].name
-    channels = 192
-    for value in ours.get_inputs():
-        if value.shape and isinstance(value.shape[1], int):
-            channels = value.shape[1]
     latent = (np.random.default_rng(0).standard_normal((1, channels, frames)) * 0.5).astype(np.float32)
 
     def run(session, count: int) -> None:

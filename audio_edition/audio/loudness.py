@@ -514,19 +514,13 @@ def estimate_limited(steps: np.ndarray, blocks: BlockPeaks, rate: int, gain_db: 
     peaks (its attack and hold in blocks), and each step's K-weighted power scaled by the share of the step's
     energy those gains keep. Off the measure of the exact curve by about a tenth of a LU on a real voice limited
     by 6 dB, always in the same direction (docs/speed.md)."""
-    # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
-    from scipy import ndimage
-
     scale = db_to_gain(gain_db)
     if len(steps) == 0 or len(blocks.peaks) != len(steps) * (step_of(rate) // blocks.size):
         return _gated(steps * scale * scale, math.nan, 0).integrated_lufs, 0.0
     attack = max(1, int(round(ATTACK_S * rate / blocks.size)))
     hold = max(1, int(round(HOLD_S * rate / blocks.size)))
     needed = np.minimum(1.0, db_to_gain(ceiling_db) / scale / np.maximum(blocks.peaks.astype(np.float64), 1e-30))
-    size = attack + hold + 1
-    held = ndimage.minimum_filter1d(needed, size=size, origin=hold - size // 2, mode="nearest")
-    sums = np.cumsum(np.concatenate([np.full(attack, held[0]), held]))
-    gains = np.minimum((sums[attack:] - sums[:-attack]) / attack, 1.0)
+    gains = _limiter_gains(needed, attack, hold)
     kept = blocks.energies * np.square(gains)
     per_step = len(blocks.peaks) // len(steps)
     total = blocks.energies.reshape(-1, per_step).sum(axis=1, dtype=np.float64)
@@ -573,11 +567,8 @@ def _limited_stretches(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[
     """The gains around each run of peaks (`runs`: [first, end) in `hits`, the sample indices of the peaks, each
     needing the gain in `needed_at_hits`), stored in `store`. The runs are done in one pass over their stretches
     laid end to end: each stretch has `attack + hold` samples of no limiting on both sides, more than either
-    filter below reaches, so no run sees another (the same gains as run by run, without a thousand small
-    passes)."""
-    # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
-    from scipy import ndimage
-
+    filter of _limiter_gains reaches, so no run sees another (the same gains as run by run, without a thousand
+    small passes)."""
     reach = attack + hold
     firsts = np.array([first for first, _ in runs])
     lasts = np.array([last for _, last in runs]) - 1
@@ -588,13 +579,7 @@ def _limited_stretches(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[
     taken = np.concatenate([np.arange(first, last) for first, last in runs])
     needed = np.ones(int(offsets[-1]))
     needed[hits[taken] - starts[run_of_hit] + offsets[run_of_hit]] = needed_at_hits[taken]
-    # held[m]: the smallest gain needed from `hold` samples before m to `attack` samples after it
-    size = attack + hold + 1
-    held = ndimage.minimum_filter1d(needed, size=size, origin=hold - size // 2, mode="nearest")
-    # each gain is the mean of the helds of the `attack` samples up to it, which all cover it: it never
-    # exceeds what any sample needs, and it moves in straight ramps of `attack` samples
-    sums = np.cumsum(np.concatenate([np.full(attack, held[0]), held]))
-    gains = np.minimum((sums[attack:] - sums[:-attack]) / attack, 1.0)
+    gains = _limiter_gains(needed, attack, hold)
     reduced = gains < 1.0 - 1e-6
     positions = np.arange(len(gains))
     lows = np.minimum.reduceat(np.where(reduced, positions, len(gains)), offsets[:-1])
@@ -611,6 +596,21 @@ def _limited_stretches(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[
         stretches.append(LimiterStretch(begin, begin + hi - lo, stored.window(at, at + hi - lo)))
         at += hi - lo
     return stretches
+
+
+def _limiter_gains(needed: np.ndarray, attack: int, hold: int) -> np.ndarray:
+    """The limiter's shape: the gain of each sample (or block) from the gain each one needs (1 where nothing is
+    needed), with `attack` and `hold` counted in samples (or blocks)."""
+    # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
+    from scipy import ndimage
+
+    # held[m]: the smallest gain needed from `hold` samples before m to `attack` samples after it
+    size = attack + hold + 1
+    held = ndimage.minimum_filter1d(needed, size=size, origin=hold - size // 2, mode="nearest")
+    # each gain is the mean of the helds of the `attack` samples up to it, which all cover it: it never
+    # exceeds what any sample needs, and it moves in straight ramps of `attack` samples
+    sums = np.cumsum(np.concatenate([np.full(attack, held[0]), held]))
+    return np.minimum((sums[attack:] - sums[:-attack]) / attack, 1.0)
 
 
 def _hit_runs(hits: np.ndarray, gap: int) -> list[tuple[int, int]]:

@@ -342,6 +342,52 @@ def test_piper_pool_shares_one_engine_between_threads_that_really_run_at_once(mo
     assert again[0].samples.tobytes() == clips[0].samples.tobytes()
 
 
+def test_a_voice_opened_ahead_is_the_one_the_pool_speaks_with(monkeypatch):
+    # The build opens the voice while it reads its articles: the pool must take that engine (one load, not two),
+    # and speak exactly as with a voice it opened itself.
+    opened: list[str] = []
+    real_init = PiperEngine.__init__
+
+    def counted(self, spec):
+        opened.append(threading.current_thread().name)
+        real_init(self, spec)
+
+    monkeypatch.setattr(PiperEngine, "__init__", counted)
+    spec = piper_spec(noise_scale=0.0, noise_w_scale=0.0)
+    items = utterances(*SENTENCES[:2])
+    pool.open_ahead(spec, jobs=2)
+    pool.open_ahead(spec, jobs=2)  # asked twice: still opened once
+    with SynthesisPool(spec, jobs=2) as ahead:
+        clips = ahead.synthesize(items)
+        assert ahead.stats.engines_opened == 1
+    assert opened == ["open voice"], "the pool opened the voice again instead of taking the one opened ahead"
+    with SynthesisPool(spec, jobs=2) as itself:  # nothing opened ahead any more: the pool opens its own
+        again = itself.synthesize(items)
+    assert opened == ["open voice", "MainThread"]
+    assert [c.samples.tobytes() for c in clips] == [c.samples.tobytes() for c in again]
+
+
+def test_a_voice_that_cannot_open_ahead_fails_in_the_pool_in_one_line(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\0" * 100)
+    shutil.copy(str(TINY_VOICE) + ".json", str(bad) + ".json")
+    spec = EngineSpec(engine="piper", voice="broken", voice_path=str(bad), config_path=str(bad) + ".json")
+    pool.open_ahead(spec, jobs=1)
+    with pytest.raises(AudioEditionError, match="broken.onnx"), SynthesisPool(spec, jobs=1) as failing:
+        failing.synthesize(utterances("Bonjour."))
+    assert spec not in pool._AHEAD
+
+
+def test_a_voice_opened_ahead_and_not_needed_is_let_go():
+    spec = piper_spec()
+    pool.open_ahead(spec, jobs=2)
+    ahead = pool._AHEAD[spec]
+    pool.drop_opened_ahead()
+    assert not pool._AHEAD and not ahead.thread.is_alive()
+    pool.open_ahead(EngineSpec(engine="espeak", voice="fr"), jobs=2)  # worker processes open their own
+    assert not pool._AHEAD
+
+
 def test_an_engine_error_in_a_thread_is_raised_with_its_hint_and_the_pool_keeps_working(monkeypatch):
     real = PiperEngine.synthesize
 

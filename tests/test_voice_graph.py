@@ -107,8 +107,10 @@ def test_no_decoder_run_grows_with_the_sentence(monkeypatch):
     context = engine.voice.session.layout.context
     sentences = len(engine.voice.phonemize(LONG))
     assert len(sizes) >= sentences + 2 and max(sizes) <= WINDOW_FRAMES + 2 * context
-    # every seam between two windows of a sentence is decoded twice over 2 x context frames, nothing else is
-    assert len(audio) == (sum(sizes) - 2 * context * (len(sizes) - sentences)) * 256
+    # what is decoded twice is the context around each seam between two windows of a sentence (2 x context frames
+    # at most: less where the sentence ends within the context), nothing else
+    decoded_twice = sum(sizes) - len(audio) // 256
+    assert len(audio) % 256 == 0 and 0 < decoded_twice <= 2 * context * (len(sizes) - sentences)
 
 
 def test_a_pool_on_a_split_voice_lets_the_longest_sentences_run_together():

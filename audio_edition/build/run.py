@@ -45,7 +45,7 @@ from audio_edition.speech.script import article_language, build_script, check_sc
 from audio_edition.voice.clip_cache import open_clip_cache
 from audio_edition.voice.engines import describe_engine
 from audio_edition.voice.piper import check_voice
-from audio_edition.voice.pool import SynthesisPool, SynthesisStats
+from audio_edition.voice.pool import SynthesisPool, SynthesisStats, drop_opened_ahead, open_ahead
 from audio_edition.voice.spec import resolve_engine, resolve_engine_for
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,14 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     skipped: with several articles, one that is refused by the content guards or unreadable is named (as a
     warning) and the others go on; alone, or when no article is left, it is an InputError (nothing written).
     """
+    try:
+        return _run_build(sources, out_dir, config, jobs, display, wait_for_lock, stats_file)
+    finally:
+        drop_opened_ahead()  # a voice opened ahead that no article needed
+
+
+def _run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | None,
+               display: BuildDisplay | None, wait_for_lock: bool, stats_file: Path | None) -> BuildOutcome:
     shown = display or Silent()
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -178,6 +186,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
     to_read = [location for location in locations if location not in skipped_unchanged]
     if to_read:
         preload_detector()  # the language model loads while the first source is read
+        open_ahead(spec, jobs)  # and the voice, on the other core (dropped at the end if nothing was spoken)
     batch = len(locations) > 1
     skipped: list[Skipped] = []
     feed_items_up_to_date: list[str] = []
@@ -271,6 +280,7 @@ def run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | Non
                         else:
                             assembling = (script, assembler.submit(assemble_article, spoken, readers[lang], config,
                                                                    progress))
+                    drop_opened_ahead()  # all is spoken: a voice opened ahead that no article needed goes now
                 finally:
                     if assembling is not None:  # the last one, or the one under way when speaking failed
                         last = _finish_assembly(assembling[1])

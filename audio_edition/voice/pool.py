@@ -98,6 +98,58 @@ def _give_back_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+class _OpenedAhead:
+    """A voice being opened in a background thread (open_ahead): its engine, or the error opening it met."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        self.engine: Engine | None = None
+        self.failed = False
+        self.thread = threading.Thread(target=self._open, args=(spec,), name="open voice", daemon=True)
+        self.thread.start()
+
+    def _open(self, spec: EngineSpec) -> None:
+        try:
+            self.engine = open_engine(spec)
+        except Exception:  # the pool opens it again in its own thread, where the error is reported in one line
+            self.failed = True
+
+
+_AHEAD: dict[EngineSpec, _OpenedAhead] = {}
+_AHEAD_LOCK = threading.Lock()
+
+
+def open_ahead(spec: EngineSpec, jobs: int | None = None) -> None:
+    """Start opening SPEC's voice in a background thread, for the pool that will speak with it in this process
+    (Piper on threads, or jobs=1): the build reads and scripts its articles on one core meanwhile, so the voice's
+    load (onnxruntime's sessions: docs/speed.md) no longer comes before the first sentence. onnxruntime builds its
+    sessions without holding the GIL. Not for an engine run in worker processes (espeak with jobs > 1)."""
+    if max(1, jobs if jobs is not None else default_jobs()) > 1 and not engine_class(spec).parallel_threads:
+        return
+    with _AHEAD_LOCK:
+        if spec not in _AHEAD:
+            _map_large_blocks()  # before the model's memory is allocated, as _local_engine does
+            _AHEAD[spec] = _OpenedAhead(spec)
+
+
+def _take_opened_ahead(spec: EngineSpec) -> Engine | None:
+    """The engine open_ahead opened for SPEC (waiting for it if it is still loading), or None."""
+    with _AHEAD_LOCK:
+        ahead = _AHEAD.pop(spec, None)
+    if ahead is None:
+        return None
+    ahead.thread.join()
+    return ahead.engine
+
+
+def drop_opened_ahead() -> None:
+    """Let go of voices opened ahead that no pool took (every article unchanged, or the build failed first)."""
+    with _AHEAD_LOCK:
+        waiting = list(_AHEAD.values())
+        _AHEAD.clear()
+    for ahead in waiting:
+        ahead.thread.join()
+
+
 class _SharedWork:
     """The utterances waiting for the synthesis threads, handed out so that what is being spoken at the same
     moment never weighs more than a budget (a run's memory grows with its audio: docs/speed.md;
@@ -203,11 +255,11 @@ class SynthesisPool:
 
     def _local_engine(self) -> Engine:
         """The engine in this process, opened on the first cache miss (in the calling thread: a voice that cannot
-        load fails here, in one line, before any task is queued)."""
+        load fails here, in one line, before any task is queued), or taken from open_ahead."""
         if self._engine is None:
             _map_large_blocks()
             started = time.perf_counter()
-            self._engine = open_engine(self.spec)
+            self._engine = _take_opened_ahead(self.spec) or open_engine(self.spec)
             self.stats.voice_load_seconds += time.perf_counter() - started
             self.stats.engines_opened += 1
         return self._engine

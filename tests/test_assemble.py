@@ -295,8 +295,9 @@ def test_voice_at_the_output_rate_and_16_bit_clips_stitch_like_float_ones():
 
 
 def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypatch):
-    # Over 4 minutes, the MP3 is encoded as eight parts at once (cut in pauses) and joined: listeners must get one
-    # MP3 that lasts the Timeline to the sample, on target, with every sentence where the Timeline says.
+    # Over 5 minutes, the MP3 is encoded as parts of about a minute (cut in pauses; the first ones while the
+    # episode is still being stitched) and joined: listeners must get one MP3 that lasts the Timeline to the
+    # sample, on target, with every sentence where the Timeline says.
     sentences = [f"Phrase numéro {n} du long épisode, dite à voix haute." for n in range(110)]
     script = make_script([("title", ["Un long épisode"]), ("paragraph", sentences)], pause_ms=350)
     clips = [Clip(u.index, voice_like(2.4, level=0.1), 22050) for u in script.utterances]
@@ -304,7 +305,9 @@ def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypat
     real = ffmpeg.PartedMP3.__init__
     monkeypatch.setattr(ffmpeg.PartedMP3, "__init__", lambda self, *a: cuts_used.append(a[1]) or real(self, *a))
     episode = assemble_episode(script, clips, Config(), tmp_path, "long", "v", "piper")
-    assert episode.timeline.duration > 300 and len(cuts_used[-1]) == 7
+    assert episode.timeline.duration > 300 and len(cuts_used[-1]) == 4
+    share = mp3file.part_share(OUTPUT_RATE)
+    assert all(abs(cut - (n + 1) * share) < share // 2 for n, cut in enumerate(cuts_used[-1]))
     mp3 = tmp_path / episode.audio_file
     measured = ffmpeg.measure_file_ebur128(mp3)
     assert measured.samples == round(episode.timeline.duration * OUTPUT_RATE) == mp3file.length_samples(mp3)
@@ -319,7 +322,8 @@ def test_a_long_episode_is_encoded_in_parts_that_play_as_one(tmp_path, monkeypat
 
 def _peaky_episode(tmp_path, monkeypatch) -> tuple[Path, list]:
     """A peaky voice's episode assembled with almost no room left for the encoder (the limiter aiming 0.2 dB under
-    the limit): its MP3, and the part files LAME encoded, in order (a part encoded again is listed again)."""
+    the limit): its MP3, and where each part LAME encoded starts, in order (a part encoded again is listed
+    again)."""
     from audio_edition.audio import assemble
 
     monkeypatch.setattr(assemble, "MP3_PEAK_MARGIN_DB", 0.2)
@@ -327,8 +331,8 @@ def _peaky_episode(tmp_path, monkeypatch) -> tuple[Path, list]:
     script = make_script([("title", ["Des crêtes"]), ("paragraph", sentences)], pause_ms=350)
     clips = [Clip(u.index, glottal_like(2.4, seed=u.index), 22050) for u in script.utterances]
     encoded: list = []
-    real = ffmpeg.encode_mp3
-    monkeypatch.setattr(ffmpeg, "encode_mp3", lambda *a: encoded.append(a[3]) or real(*a))
+    real = ffmpeg.encode_part_file
+    monkeypatch.setattr(ffmpeg, "encode_part_file", lambda *a: encoded.append(a[1]) or real(*a))
     episode = assemble_episode(script, clips, Config(), tmp_path, "peaks", "v", "piper")
     return tmp_path / episode.audio_file, encoded
 
@@ -341,7 +345,7 @@ def test_peaks_the_encoder_pushes_over_are_repaired_in_their_part_only(tmp_path,
     measured = ffmpeg.measure_file_ebur128(mp3)
     assert measured.true_peak_dbtp <= -1.0 and -16.5 <= measured.integrated_lufs <= -15.5
     parts = len(set(encoded))
-    assert parts == 8 and parts < len(encoded) < 2 * parts  # some parts again, not all of them
+    assert parts == 5 and parts < len(encoded) < 2 * parts  # some parts again, not all of them
 
 
 def test_stitching_measures_the_loudness_of_what_it_wrote():

@@ -35,6 +35,16 @@ def episode(sentences: int = 12, pause: float = 0.45) -> np.ndarray:
     return np.concatenate(pieces[:-1])
 
 
+def cuts_into(samples: np.ndarray, parts: int) -> list[int]:
+    """Cuts for about `parts` equal parts of a short signal, found as assembly finds them (mp3file.next_cut)."""
+    share, cuts = len(samples) // parts, list[int]()
+    for k in range(1, parts):
+        cut = mp3file.next_cut(samples, k * share, share, cuts[-1] if cuts else 0)
+        if cut is not None:
+            cuts.append(cut)
+    return cuts
+
+
 def encode(samples: np.ndarray, dest, cuts, meters: bool = True):
     """The parts encoded at once on two cores and joined at DEST (ffmpeg.in_parts, as assembly does); their
     meters (or nothing), in order."""
@@ -60,7 +70,7 @@ def signal() -> np.ndarray:
 @pytest.fixture(scope="module")
 def whole_and_parts(signal, tmp_path_factory):
     folder = tmp_path_factory.mktemp("mp3")
-    cuts = mp3file.cut_points(signal, 4)
+    cuts = cuts_into(signal, 4)
     whole, parts = folder / "whole.mp3", folder / "parts.mp3"
     encode(signal, whole, [])
     meters = encode(signal, parts, cuts)
@@ -68,14 +78,20 @@ def whole_and_parts(signal, tmp_path_factory):
 
 
 # --- the cuts ----------------------------------------------------------------------------------------------
-def test_part_count_is_a_power_of_two_by_length_only():
-    minute = 60 * RATE
-    assert [mp3file.part_count(m * minute, RATE) for m in (0.9, 1.9, 2, 3.9, 4, 8, 16, 60, 240)] == \
-        [1, 2, 4, 4, 8, 16, 16, 16, 16]
+def test_an_episode_is_cut_near_every_minute_from_what_comes_before_alone():
+    # Parts are cut (and encoded) while the episode is still being made: a cut must depend only on the samples up
+    # to half a share after it, never on the episode's length; none in the last half minute.
+    long = np.concatenate([episode(40)] * 3)  # ~6 min
+    share = mp3file.part_share(RATE)
+    cuts = mp3file.cut_points(long, RATE)
+    assert len(cuts) == (len(long) - share // 2) // share
+    assert all(abs(cut - (n + 1) * share) < 5 * RATE for n, cut in enumerate(cuts))  # sentences are 2-4 s
+    assert mp3file.cut_points(long[: 2 * share + share // 2], RATE) == cuts[:2]
+    assert mp3file.cut_points(long[: share + share // 2 - 1], RATE) == []
 
 
-def test_cuts_fall_on_frame_boundaries_inside_pauses_near_equal_shares(signal):
-    cuts = mp3file.cut_points(signal, 4)
+def test_cuts_fall_on_frame_boundaries_inside_pauses_near_their_targets(signal):
+    cuts = cuts_into(signal, 4)
     assert len(cuts) == 3 and cuts == sorted(cuts)
     for k, cut in enumerate(cuts, start=1):
         assert cut % mp3file.FRAME_SAMPLES == 0
@@ -84,9 +100,9 @@ def test_cuts_fall_on_frame_boundaries_inside_pauses_near_equal_shares(signal):
 
 
 def test_no_cut_without_a_pause_long_enough():
-    assert mp3file.cut_points(talk(30.0), 4) == []
+    assert cuts_into(talk(30.0), 4) == []
     gaps = np.concatenate([talk(10.0), np.zeros(mp3file.SILENCE_BEFORE_CUT, np.float32), talk(10.0)])
-    assert mp3file.cut_points(gaps, 2) == []  # 64 ms: shorter than a cut needs with its margins
+    assert cuts_into(gaps, 2) == []  # 64 ms: shorter than a cut needs with its margins
 
 
 # --- the joined file ---------------------------------------------------------------------------------------
@@ -146,7 +162,7 @@ def test_same_samples_same_bytes_and_no_part_files_left(signal, whole_and_parts,
 
 
 def test_an_encoder_that_pads_otherwise_falls_back_to_one_piece(signal, tmp_path, monkeypatch, caplog):
-    cuts = mp3file.cut_points(signal, 2)
+    cuts = cuts_into(signal, 2)
     monkeypatch.setattr(mp3file, "PART_TAIL", mp3file.PART_TAIL - mp3file.FRAME_SAMPLES)  # one frame too many
     dest = tmp_path / "fallback.mp3"
     with caplog.at_level(logging.WARNING):
@@ -180,7 +196,7 @@ def test_parts_over_a_megabyte_join_in_parts_not_in_one_piece(tmp_path, caplog):
     # The joined file's frames are walked a block of 1 MB at a time: a frame that ends past a block must not
     # throw the walk off (it did, and every long episode fell back to one slow encode).
     long = np.concatenate([episode(40)] * 3)  # ~6 min: 2.9 MB of MP3, parts of ~1.4 MB
-    cuts = mp3file.cut_points(long, 2)
+    cuts = cuts_into(long, 2)
     dest = tmp_path / "long.mp3"
     with caplog.at_level(logging.WARNING):
         meters = encode(long, dest, cuts)

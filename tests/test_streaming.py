@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import threading
 import time
 
 import numpy as np
@@ -14,9 +16,16 @@ import pytest
 from test_assemble import SCRIPT, clips_for, make_script, voice_like
 from test_bounded import _peak_rss_mb
 
-from audio_edition.audio import loudness
-from audio_edition.audio.assemble import MP3_PEAK_MARGIN_DB, assemble_episode, normalize_loudness, stitch
+from audio_edition.audio import ffmpeg, loudness
+from audio_edition.audio.assemble import (
+    MP3_PEAK_MARGIN_DB,
+    EpisodeAssembly,
+    assemble_episode,
+    episode_gain,
+    stitch,
+)
 from audio_edition.audio.samplefile import SampleFile
+from audio_edition.build.article import InScriptOrder
 from audio_edition.config import Config
 from audio_edition.models import Clip
 from audio_edition.voice.clip_spool import ClipSpool
@@ -70,6 +79,39 @@ def test_stitching_from_a_spool_into_a_file_gives_the_samples_of_memory(tmp_path
         assert np.array_equal(on_disk.samples[:], in_memory.samples)
 
 
+def test_an_episode_assembled_as_its_clips_come_is_the_episode_of_all_clips_at_once(tmp_path, monkeypatch):
+    # The build hands each clip to the assembly as the voice makes it (out of order: two threads), and the first
+    # MP3 parts are encoded while later clips are still to come, at the gain of the episode so far. The MP3 must be
+    # the very bytes assembled from all the clips at once: where parts are cut and what gain each gets depend on
+    # the samples alone, never on when the clips came.
+    sentences = [f"Phrase numéro {n} d'un épisode assemblé au fil de l'eau." for n in range(80)]
+    script = make_script([("title", ["Au fil de l'eau"]), ("paragraph", sentences)], pause_ms=350)
+    clips = [Clip(u.index, voice_like(2.4, level=0.06 + 0.03 * (u.index % 4)), 22050) for u in script.utterances]
+    encoded_by: list[str] = []
+    real = ffmpeg.encode_part_file
+    monkeypatch.setattr(ffmpeg, "encode_part_file",
+                        lambda *a: encoded_by.append(threading.current_thread().name) or real(*a))
+    at_once = assemble_episode(script, clips, Config(), tmp_path / "at-once", "ep", "v", "piper")
+    order = list(clips)
+    random.Random(7).shuffle(order)
+    order.sort(key=lambda clip: clip.utterance // 4)  # out of order within groups of four, as two threads do
+    encoded_by.clear()
+    with ClipSpool(tmp_path) as spool, EpisodeAssembly(script, Config(), tmp_path / "as-spoken", "ep", "v", "piper",
+                                                       22050) as assembly:
+        fed = InScriptOrder(spool, script.utterances, assembly)
+        for n, clip in enumerate(order):
+            spool.add(clip)
+            fed.arrived()
+            if n == len(order) // 2:
+                time.sleep(0.5)  # the first parts are encoded while the rest is still to come
+        fed.finish()
+        as_spoken = assembly.finish()
+    assert as_spoken.audio_file == at_once.audio_file  # the name is the hash of the bytes
+    assert as_spoken.timeline == at_once.timeline
+    assert sum(name.startswith("early mp3 part") for name in encoded_by) >= 2
+    assert not [p.name for p in (tmp_path / "as-spoken").iterdir() if p.name.endswith(".tmp")]
+
+
 def test_the_limiter_gives_the_same_gain_on_a_file_as_on_an_array(tmp_path):
     script = make_script([("title", ["Titre"])] + [("paragraph", [f"Phrase {i}."]) for i in range(12)])
     clips = [Clip(u.index, voice_like(2.0, level=0.05 + 0.08 * (u.index % 4)), 22050) for u in script.utterances]
@@ -81,8 +123,9 @@ def test_the_limiter_gives_the_same_gain_on_a_file_as_on_an_array(tmp_path):
         # loud enough that the limiter works: the plain gain would put the peaks 4 dB over its ceiling
         ceiling = -1.0 - MP3_PEAK_MARGIN_DB
         target = stitched.loudness.integrated_lufs + ceiling - stitched.loudness.true_peak_dbtp + 4.0
-        from_array = normalize_loudness(samples, 44100, target, -1.0, stitched.loudness)
-        from_file = normalize_loudness(on_disk, 44100, target, -1.0, stitched.loudness)
+        gain = episode_gain(stitched.loudness, stitched.blocks, 44100, target, ceiling)
+        from_array = loudness.limiter_curve(samples, 44100, gain, ceiling)
+        from_file = loudness.limiter_curve(on_disk, 44100, gain, ceiling)
         assert from_array.regions and from_array.scale == from_file.scale
         assert [(r.start, r.stop) for r in from_array.regions] == [(r.start, r.stop) for r in from_file.regions]
         pieces = np.concatenate(list(from_file.pieces(on_disk)))

@@ -126,6 +126,9 @@ def test_a_pool_on_a_split_voice_lets_the_longest_sentences_run_together():
         assert np.array_equal(clip.samples, to_pcm16(alone.synthesize(text)))
     work = synthesis_pool._SharedWork([(0, "a", 500), (1, "b", 480)], threads=2, bounded_runs=True)
     assert work.take()[2] == 500 and work.take()[2] == 480  # both in flight: no gate
+    # and in script order, not longest first: the episode is assembled as the clips come
+    work = synthesis_pool._SharedWork([(0, "a", 10), (1, "b", 500), (2, "c", 20)], threads=2, bounded_runs=True)
+    assert [work.take()[0] for _ in range(3)] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("voice, reason", [

@@ -11,6 +11,7 @@ beside the episode (samplefile.py), and the gain is a curve applied piece by pie
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -18,18 +19,19 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from audio_edition.audio import ffmpeg, loudness, mp3file, music, resample
-from audio_edition.audio.loudness import GainCurve, Measurement, PeakMap, db_to_gain
-from audio_edition.audio.samplefile import SampleFile, Samples, window
+from audio_edition.audio.loudness import BlockPeaks, GainCurve, Measurement, db_to_gain
+from audio_edition.audio.samplefile import SampleFile, Samples
 from audio_edition.audio.tags import artist_name, write_tags
 from audio_edition.audio.transcripts import write_transcripts
-from audio_edition.config import Config
+from audio_edition.config import AudioConfig, Config
 from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.fileio import atomic_write_text
 from audio_edition.models import (
@@ -74,6 +76,7 @@ class StitchedAudio:
     sample_rate: int
     timeline: Timeline
     loudness: Measurement  # of `samples`, measured while they were stitched
+    blocks: BlockPeaks | None = None  # what the limiter's estimate needs of them
 
 
 # --- stitching -----------------------------------------------------------------------------------------------
@@ -133,93 +136,169 @@ def _bed_spans(script: Script, timeline: Timeline, rate: int, lead: int, fade: i
             for start, end in bounds]
 
 
+class Stitcher:
+    """stitch(), a clip at a time in script order (the build feeds it while the voice speaks the next ones): each
+    clip is trimmed, faded and laid after the one before with its pause, brought to the episode's rate as it comes
+    (one resampler for the whole track: no seam at the clips' edges), written to the samples and metered there.
+    `directory`: the samples go into a SampleFile there (a long episode is not held in memory); None, an array.
+    `on_grid(stitcher, n)` is called each time the samples reach a multiple of `grid` samples (EpisodeParts cuts and encodes
+    the MP3's first parts from there)."""
+
+    def __init__(self, script: Script, config: Config, directory: Path | None, rate: int, grid: int = 0,
+                 on_grid: Callable[[Stitcher, int], None] | None = None) -> None:
+        if not script.utterances:
+            raise InputError(f"nothing to read in “{script.article.title}”")
+        self.script, self.config, self.rate = script, config, rate  # `rate`: the voice's, where clips are laid
+        self.out_rate = out_rate = config.audio.sample_rate
+        self.grid, self.on_grid = grid, on_grid
+        self._in_memory = directory is None
+        intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
+        self._outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
+        bed_path = config.resolve(config.audio.music_bed)
+        self._bed = music.load_audio(bed_path, out_rate, "music bed") if bed_path is not None else None
+        self._bed_lead = int(config.audio.bed_lead_s * out_rate) if self._bed is not None else 0  # the bed alone
+        self.samples = SampleFile(0, directory)  # grows as the clips come (an array is made of it at the end)
+        self.meter = loudness.LoudnessMeter(out_rate)  # the loudness, measured as the samples land
+        self.blocks = loudness.BlockPeaksSoFar(out_rate)  # and what the limiter's estimate needs
+        self.positions: dict[int, tuple[int, int]] = {}  # utterance index -> (start, end) in samples at `rate`
+        self._next = 0  # the position in the script of the clip expected next
+        self._cursor = 0  # where the next clip goes, at `rate`
+        self._speech_written = 0  # samples of speech (at the episode's rate) in `samples`
+        self._keep = int(TRIM_KEEP_S * rate)
+        self._resampler = None
+        if rate != out_rate:
+            import soxr  # lazy: libsoxr is loaded only when a clip needs resampling
+
+            # libsoxr at its very-high quality, as resample.py (its docstring: the same samples as ffmpeg's soxr)
+            self._resampler = soxr.ResampleStream(rate, out_rate, 1, dtype="float32", quality="VHQ")
+        try:
+            head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
+            head.append(np.zeros(self._bed_lead, dtype=np.float32))
+            self._append(np.concatenate(head))
+        except BaseException:
+            self.samples.close()
+            raise
+        self.head_length = len(self.samples)
+
+    def close(self) -> None:
+        """Let go of the samples' file (after a failure: finish() hands the samples over)."""
+        self.samples.close()
+
+    def add(self, clip: Clip) -> None:
+        """The next clip in script order."""
+        if self._next >= len(self.script.utterances):
+            raise AudioEditionError(f"a clip for utterance {clip.utterance} after the script's last one")
+        utterance = self.script.utterances[self._next]
+        if clip.utterance != utterance.index:
+            raise AudioEditionError(f"the clip of utterance {clip.utterance} came where {utterance.index} goes")
+        self._next += 1
+        clip_samples = _clip_at(clip, self.rate)
+        start, end = _speech_bounds(clip_samples)
+        start, end = (max(0, start - self._keep), min(len(clip_samples), end + self._keep)) if end > start else (0, 0)
+        pause = int(round(max(0, utterance.pause_after_ms) * self.rate / 1000))
+        self.positions[utterance.index] = (self._cursor, self._cursor + end - start)
+        self._cursor += end - start + pause
+        self._speak(_fade(np.clip(np.nan_to_num(to_float32(clip_samples[start:end])), -1.0, 1.0), self.rate))
+        if pause:
+            self._speak(np.zeros(pause, dtype=np.float32))
+
+    def _speak(self, piece: np.ndarray) -> None:
+        """Speech (or a pause) at the voice's rate, to the samples at the episode's."""
+        if self._resampler is None:
+            self._speech(piece)
+            return
+        for start in range(0, len(piece), resample.STEP):
+            self._speech(self._resampler.resample_chunk(piece[start: start + resample.STEP], last=False))
+
+    def _speech(self, out: np.ndarray) -> None:
+        """Resampled speech, never past the length its input makes (resampled_length)."""
+        room = resample.resampled_length(self._cursor, self.rate, self.out_rate) - self._speech_written
+        out = out[: max(0, room)]
+        self._speech_written += len(out)
+        self._append(out)
+
+    def _append(self, values: np.ndarray) -> None:
+        """Write, meter, and report every multiple of `grid` reached (the values are split there)."""
+        values = np.asarray(values, dtype=np.float32)
+        while len(values):
+            filled = len(self.samples)
+            take = len(values) if not self.grid else min(len(values), self.grid - filled % self.grid)
+            piece, values = values[:take], values[take:]
+            self.samples.append(piece)
+            self.meter.add(piece)
+            self.blocks.add(piece)
+            if self.grid and self.on_grid is not None and (filled + take) % self.grid == 0:
+                self.on_grid(self, filled + take)
+
+    def measured_so_far(self) -> tuple[Measurement, loudness.BlockPeaks]:
+        """The loudness and the limiter's blocks of the samples written so far."""
+        return self.meter.so_far(), self.blocks.result()
+
+    def finish(self) -> StitchedAudio:
+        """Every clip is in: the end of the speech, the outro and the bed, the Timeline."""
+        script, out_rate = self.script, self.out_rate
+        if self._next < len(script.utterances):
+            missing = len(script.utterances) - self._next
+            raise AudioEditionError(f"no audio for utterance {script.utterances[self._next].index} ({missing} "
+                                    "missing)", "rebuild the episode")
+        speech_length = resample.resampled_length(self._cursor, self.rate, out_rate)
+        if self._resampler is not None:
+            self._speech(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        tail = [np.zeros(speech_length - self._speech_written + self._bed_lead, dtype=np.float32)]
+        if self._outro is not None:
+            tail.append(self._outro)
+        length = len(self.samples) + sum(len(piece) for piece in tail)
+        # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in
+        # milliseconds, so no Timeline time (rounded to the ms) can fall after the last sample.
+        tail.append(np.zeros(-length % (out_rate // 100), dtype=np.float32))
+        self._append(np.concatenate(tail))
+        measured = self.meter.result()
+        samples: Samples = self.samples
+        offset = self.head_length / out_rate
+        duration = len(samples) / out_rate
+
+        def at(sample: int) -> float:
+            return round(offset + sample / self.rate, 3)
+
+        utterance_spans = tuple(Span(u.index, at(self.positions[u.index][0]), at(self.positions[u.index][1]), u.text)
+                                for u in script.utterances)
+        timeline = _timeline(script, utterance_spans, round(duration, 3))
+        if self._bed is not None:
+            speech_spans = [(round(span.start * out_rate), round(span.end * out_rate)) for span in utterance_spans]
+            voice_db = music.level_db_of_spans(samples, speech_spans)
+            spans = _bed_spans(script, timeline, out_rate, self._bed_lead, int(self.config.audio.bed_fade_s * out_rate),
+                               len(samples))
+            music.mix_bed(samples, out_rate, self._bed, spans, self.config.audio, voice_db)
+            measured = loudness.measure(GainCurve().pieces(samples), out_rate)  # the bed changed the loudness
+            blocks = loudness.BlockPeaks.of(samples, out_rate)
+        else:
+            blocks = self.blocks.result()
+        if self._in_memory:
+            samples = self.samples[:]
+            self.samples.close()
+        return StitchedAudio(samples, out_rate, timeline, measured, blocks)
+
+
 def stitch(script: Script, clips: Clips, config: Config, directory: Path | None = None) -> StitchedAudio:
     """Lay the clips and their pauses end to end (plus jingles) and record where everything lands. `directory`:
     the episode's samples go into a SampleFile there instead of an array (a long episode is not held in memory);
-    `clips` may then be a ClipSpool, whose clips are read from its file one at a time, twice."""
+    `clips` may then be a ClipSpool, whose clips are read from its file one at a time."""
     by_utterance = clips if isinstance(clips, Mapping) else {clip.utterance: clip for clip in clips}
     missing = [u.index for u in script.utterances if u.index not in by_utterance]
     if missing:
         raise AudioEditionError(f"no audio for utterance {missing[0]} ({len(missing)} missing)", "rebuild the episode")
     if not script.utterances:
         raise InputError(f"nothing to read in “{script.article.title}”")
-
-    out_rate = config.audio.sample_rate
-    # Work at the voice's own rate (one resampling of the whole track at the end, not one per clip).
+    # Work at the voice's own rate (one resampling of the whole track, not one per clip).
     rates = getattr(by_utterance, "sample_rates", None) or Counter(c.sample_rate for c in by_utterance.values())
-    rate = rates.most_common(1)[0][0]
-    # First where everything goes; then the clips are read again and streamed through the resampler.
-    placed: list[tuple[int, int, int]] = []  # (where the clip's speech starts and ends in it, pause after it)
-    positions: dict[int, tuple[int, int]] = {}  # utterance index -> (start, end) in samples at `rate`
-    cursor = 0
-    keep = int(TRIM_KEEP_S * rate)
-    for utterance in script.utterances:
-        clip_samples = _clip_at(by_utterance[utterance.index], rate)
-        start, end = _speech_bounds(clip_samples)
-        start, end = (max(0, start - keep), min(len(clip_samples), end + keep)) if end > start else (0, 0)
-        pause = int(round(max(0, utterance.pause_after_ms) * rate / 1000))
-        positions[utterance.index] = (cursor, cursor + end - start)
-        placed.append((start, end, pause))
-        cursor += end - start + pause
-
-    def speech_then_pause():
-        """The episode's speech at `rate`, clip by clip: made as the resampler reads it, never held whole."""
-        silence = np.zeros(max((p for _, _, p in placed), default=0) + 1, dtype=np.float32)
-        for utterance, (start, end, pause) in zip(script.utterances, placed):
-            speech = _clip_at(by_utterance[utterance.index], rate)[start:end]
-            yield _fade(np.clip(np.nan_to_num(to_float32(speech)), -1.0, 1.0), rate)
-            if pause:
-                yield silence[:pause]
-
-    intro = _load_jingle(config, config.audio.jingle_intro, "jingle intro", out_rate)
-    outro = _load_jingle(config, config.audio.jingle_outro, "jingle outro", out_rate)
-    bed_path = config.resolve(config.audio.music_bed)
-    bed = music.load_audio(bed_path, out_rate, "music bed") if bed_path is not None else None
-    bed_lead = int(config.audio.bed_lead_s * out_rate) if bed is not None else 0  # the bed alone, before and after
-    head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
-    if bed_lead:
-        head.append(np.zeros(bed_lead, dtype=np.float32))
-    head_length = sum(len(p) for p in head)
-    speech_length = resample.resampled_length(cursor, rate, out_rate)
-    tail_length = bed_lead + (len(outro) if outro is not None else 0)
-    length = head_length + speech_length + tail_length
-    # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in milliseconds,
-    # so no Timeline time (rounded to the ms) can fall after the last sample.
-    length += -length % (out_rate // 100)
-    samples: Samples = np.zeros(length, dtype=np.float32) if directory is None else SampleFile(length, directory)
+    stitcher = Stitcher(script, config, directory, rates.most_common(1)[0][0])
     try:
-        with loudness.MeasureAsFilled(samples, out_rate) as measure:  # the loudness is measured as samples land
-            if head:
-                samples[:head_length] = np.concatenate(head)
-            measure.filled(head_length)
-            speech = window(samples, head_length, head_length + speech_length)
-            resample.resample_pieces(speech_then_pause(), cursor, rate, out_rate, into=speech,
-                                     on_filled=lambda done: measure.filled(head_length + done))
-            if outro is not None:
-                samples[head_length + speech_length + bed_lead: head_length + speech_length + tail_length] = outro
-            measured = measure.result()
-        offset = head_length / out_rate
-        duration = len(samples) / out_rate
-
-        def at(sample: int) -> float:
-            return round(offset + sample / rate, 3)
-
-        utterance_spans = tuple(
-            Span(u.index, at(positions[u.index][0]), at(positions[u.index][1]), u.text) for u in script.utterances
-        )
-        timeline = _timeline(script, utterance_spans, round(duration, 3))
-        if bed is not None:
-            speech_spans = [(round(span.start * out_rate), round(span.end * out_rate)) for span in utterance_spans]
-            voice_db = music.level_db_of_spans(samples, speech_spans)
-            spans = _bed_spans(script, timeline, out_rate, bed_lead, int(config.audio.bed_fade_s * out_rate),
-                               len(samples))
-            music.mix_bed(samples, out_rate, bed, spans, config.audio, voice_db)
-            measured = loudness.measure(GainCurve().pieces(samples), out_rate)  # the bed changed the loudness
+        for utterance in script.utterances:
+            stitcher.add(by_utterance[utterance.index])
+        return stitcher.finish()
     except BaseException:
-        if isinstance(samples, SampleFile):
-            samples.close()
+        stitcher.close()
         raise
-    return StitchedAudio(samples, out_rate, timeline, measured)
 
 
 def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> Timeline:
@@ -255,42 +334,21 @@ def _timeline(script: Script, utterances: tuple[Span, ...], duration: float) -> 
 
 
 # --- loudness ------------------------------------------------------------------------------------------------
-def normalize_loudness(samples: Samples, rate: int, target_lufs: float, true_peak_db: float,
-                       measured: Measurement | None = None) -> GainCurve:
-    """The whole-episode gain to `target_lufs`, with the limiter keeping true peaks under `true_peak_db` (minus
-    a margin for the MP3 encoder) where the gain would push them over. Length and timing are unchanged.
-
-    Limiting takes some loudness away, the more the harder it works. The gain is first found on an estimate of
-    the limiter's loss (loudness.estimate_limited: milliseconds a trial); the exact curve is then made and the
-    limited signal measured, normally once; if the measure misses, the estimate is aimed that much the other way
-    and the next gain found on it. Every curve is computed from the original samples (never limiting twice).
-    `measured`: the samples' own measure, when it is known already (stitch() makes it).
-    """
-    ceiling_db = true_peak_db - MP3_PEAK_MARGIN_DB
-    first = measured if measured is not None and len(measured.steps) else loudness.measure(
-        GainCurve().pieces(samples), rate)
-    log.debug("episode before: %.2f LUFS, true peak %.2f dBTP", first.integrated_lufs, first.true_peak_dbtp)
-    if not math.isfinite(first.integrated_lufs):
-        return GainCurve()  # silence (or too short to gate): nothing to normalise
-    gain = target_lufs - first.integrated_lufs
-    if first.true_peak_dbtp + gain <= ceiling_db:  # a plain gain: the result is known without measuring again
-        return GainCurve(scale=db_to_gain(gain))
-    blocks = loudness.BlockPeaks.of(samples, rate)
-    aim, peaks, curve = target_lufs, None, GainCurve()
-    for _ in range(4):  # one pass, two when the estimate is off by more than the tolerance
-        gain = _estimated_gain(first.steps, blocks, rate, gain, ceiling_db, aim)
-        if peaks is None or peaks.floor > db_to_gain(ceiling_db - gain):
-            # the peaks that this gain (and a correction of up to PEAK_MAP_MARGIN_DB more) pushes over, found once
-            peaks = PeakMap.find(samples, db_to_gain(ceiling_db - gain - PEAK_MAP_MARGIN_DB))
-        curve = loudness.limiter_curve(samples, rate, gain, ceiling_db, peaks)
-        measured = loudness.measure(curve.pieces(samples), rate, true_peak=False)
-        miss = measured.integrated_lufs - target_lufs
-        log.debug("gain %+.2f dB + limiter (%d regions): %.2f LUFS", gain, len(curve.regions),
-                  measured.integrated_lufs)
-        if abs(miss) <= LOUDNESS_TOLERANCE_LU / 2:
-            break
-        aim -= miss  # the estimate was off by this much at this gain: aim it as far the other way
-    return curve  # the MP3 made with it is measured again in _encode_checked
+def episode_gain(measured: Measurement, blocks: loudness.BlockPeaks | None, rate: int, target_lufs: float,
+                 ceiling_db: float) -> float:
+    """The gain (dB) that brings a signal measured as `measured` to `target_lufs`, the limiter keeping its true
+    peaks under `ceiling_db` wherever that gain would push them over (loudness.limiter_curve, made part by part as
+    the MP3 is encoded). A plain gain when the peaks leave room for it: exact. Otherwise limiting takes some
+    loudness away, the more the harder it works: the gain is found on the limiter's estimate of that loss
+    (loudness.estimate_limited, from `blocks`: milliseconds a trial), a tenth of a LU or so from what the exact
+    curve measures (docs/speed.md); the MP3, measured as listeners decode it, is the final check (_encode_parts).
+    Silence, or a signal too short to gate: no gain."""
+    if not math.isfinite(measured.integrated_lufs):
+        return 0.0
+    gain = target_lufs - measured.integrated_lufs
+    if measured.true_peak_dbtp + gain <= ceiling_db or blocks is None:
+        return gain
+    return _estimated_gain(measured.steps, blocks, rate, gain, ceiling_db, target_lufs)
 
 
 def _estimated_gain(steps: np.ndarray, blocks: loudness.BlockPeaks, rate: int, gain: float, ceiling_db: float,
@@ -338,79 +396,244 @@ def check_audio_config(config: Config) -> None:
     music.check_music_config(config)
 
 
+GRID_SECONDS = 10.0  # the stitcher reports every 10 s of samples: where parts are cut and sent to the encoder
+# A part is encoded while the voice still speaks (without a music bed) at the gain of the episode so far, once that
+# is EARLY_AFTER_S long and reaches EARLY_LAG_S past the part's end; when the whole episode's gain is known, a part
+# whose gain is more than PART_GAIN_STEP_DB from it is encoded again. On a real voice, the gain of the first
+# two minutes is within 0.15 dB of the whole episode's; of the first minute alone, 0.8 dB (docs/speed.md).
+EARLY_AFTER_S = 120.0
+EARLY_LAG_S = 30.0
+PART_GAIN_STEP_DB = 0.5
+
+
+class PartCurves:
+    """The gain curve of each part of the episode's MP3 (cut at `bounds`), made from that part's samples alone —
+    the silence at a cut is longer than the limiter's reach, so it is the whole signal's curve there — at the gain
+    that part is encoded with, when its encoding first reads it."""
+
+    def __init__(self, samples: Samples, rate: int, bounds: list[int], gain_db: float, ceiling_db: float) -> None:
+        self.samples, self.rate, self.bounds, self.ceiling_db = samples, rate, bounds, ceiling_db
+        self.gains = [gain_db] * (len(bounds) - 1)
+        self.curves: list[GainCurve | None] = [None] * (len(bounds) - 1)
+
+    def part_of(self, sample: int) -> int:
+        return max(0, min(len(self.curves) - 1, bisect.bisect_right(self.bounds, sample) - 1))
+
+    def curve(self, k: int) -> GainCurve:
+        made = self.curves[k]
+        if made is None:
+            made = self.curves[k] = loudness.limiter_curve_of_part(self.samples, self.rate, self.gains[k],
+                                                                   self.ceiling_db, self.bounds[k], self.bounds[k + 1])
+        return made
+
+    def pieces(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """The samples from `start` to `stop` with their parts' gains applied, a piece at a time."""
+        for k in range(self.part_of(start), self.part_of(max(start, stop - 1)) + 1):
+            yield from self.curve(k).pieces(self.samples, max(start, self.bounds[k]), min(stop, self.bounds[k + 1]))
+
+    def trim(self, overs: list[tuple[int, float]], ceiling: float) -> None:
+        """GainCurve.trim, each peak in its part's curve."""
+        for k in sorted({self.part_of(position) for position, _ in overs}):
+            self.curve(k).trim([over for over in overs if self.part_of(over[0]) == k], ceiling, self.rate)
+
+    def rescale(self, change_db: float) -> None:
+        for k, made in enumerate(self.curves):
+            self.gains[k] += change_db
+            if made is not None:
+                made.scale *= db_to_gain(change_db)
+
+
+class EpisodeParts:
+    """Where the episode's MP3 is cut into parts (mp3file.cut_points, decided as the samples arrive), and, without
+    a music bed, the parts encoded while the voice is still speaking (one at a time, beside the voice's threads),
+    each at the gain of the episode so far. finish() encodes the rest at the whole episode's gain, encodes again an
+    early part whose gain is too far from it, checks the MP3 as listeners decode it and joins the parts."""
+
+    def __init__(self, rate: int, audio: AudioConfig, codec_db: float, work_dir: Path, early: bool) -> None:
+        self.rate, self.audio, self.work_dir = rate, audio, work_dir
+        self.share = mp3file.part_share(rate)
+        self.aim = audio.target_lufs - codec_db  # so that the MP3 (not our samples) is on target
+        # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
+        self.ceiling_db = audio.true_peak_db - MP3_PEAK_MARGIN_DB
+        self.cuts: list[int] = []
+        self._target = self.share  # the next place a cut is looked for near
+        self._early: dict[int, tuple[float, Future]] = {}  # part -> (its gain, its encoding)
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="early mp3 part") if early else None
+        self._files: list[Path] = []  # the early parts' files: removed unless the MP3 takes them
+
+    def reached(self, stitcher: Stitcher, filled: int) -> None:
+        """The stitcher's samples reach `filled` (a multiple of its grid): cut, and send parts to the encoder."""
+        samples = stitcher.samples
+        while self._target + self.share // 2 <= filled:  # the stretch a cut is looked for in is all there
+            cut = mp3file.next_cut(samples, self._target, self.share, self.cuts[-1] if self.cuts else 0)
+            if cut is not None:
+                self.cuts.append(cut)
+            self._target += self.share
+        if self._encoder is None or filled < EARLY_AFTER_S * self.rate:
+            return
+        ready = [k for k in range(len(self._early), len(self.cuts)) if self.cuts[k] + EARLY_LAG_S * self.rate <= filled]
+        if ready:
+            gain = episode_gain(*stitcher.measured_so_far(), self.rate, self.aim, self.ceiling_db)
+            for k in ready:
+                start = self.cuts[k - 1] if k else 0
+                self._early[k] = (gain, self._encoder.submit(self._encode_early, samples, start, self.cuts[k], gain))
+
+    def _encode_early(self, samples: Samples, start: int, end: int, gain_db: float
+                      ) -> tuple[GainCurve, Path, loudness.LoudnessMeter]:
+        curve = loudness.limiter_curve_of_part(samples, self.rate, gain_db, self.ceiling_db, start, end)
+        fd, name = tempfile.mkstemp(dir=self.work_dir, prefix=".part-", suffix=".mp3.tmp")
+        os.close(fd)
+        path = Path(name)
+        self._files.append(path)
+        gap = ffmpeg.encode_part_file(lambda a, b: curve.pieces(samples, a, b), start, end, False, self.rate,
+                                      self.audio.bitrate_kbps, path)
+        return curve, path, meter_of_part(path, start, gap, self.rate, db_to_gain(self.audio.true_peak_db - 0.1))
+
+    def finish(self, stitched: StitchedAudio, dest: Path) -> None:
+        """The MP3 of the stitched episode at `dest`, checked (_encode_checked)."""
+        samples, rate = stitched.samples, stitched.sample_rate
+        for target in range(self._target, len(samples) - self.share // 2 + 1, self.share):  # the last cuts
+            cut = mp3file.next_cut(samples, target, self.share, self.cuts[-1] if self.cuts else 0)
+            if cut is not None:
+                self.cuts.append(cut)
+        gain = episode_gain(stitched.loudness, stitched.blocks, rate, self.aim, self.ceiling_db)
+        parts = PartCurves(samples, rate, [0, *self.cuts, len(samples)], gain, self.ceiling_db)
+        taken: dict[int, tuple[Path, loudness.LoudnessMeter]] = {}
+        for k, (early_gain, encoding) in self._early.items():
+            try:
+                curve, path, meter = encoding.result()
+            except mp3file.MP3FormatError:  # encoded again below (and, failing again, in one piece)
+                continue
+            if abs(early_gain - gain) <= PART_GAIN_STEP_DB:
+                parts.curves[k], parts.gains[k] = curve, early_gain
+                taken[k] = (path, meter)
+        log.debug("%d part(s), %d encoded while the voice spoke (%d kept), gain %+.2f dB", len(parts.curves),
+                  len(self._early), len(taken), gain)
+        _encode_checked(samples, parts, rate, self.audio.bitrate_kbps, self.audio.true_peak_db,
+                        self.audio.target_lufs, dest, stitched.timeline.duration, taken)
+
+    def close(self) -> None:
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=True, cancel_futures=True)
+        for path in self._files:
+            path.unlink(missing_ok=True)
+
+
+class EpisodeAssembly:
+    """assemble_episode() fed a clip at a time, in script order, as the voice speaks them (`add`), finished once
+    they are all in (`finish`): the stitching, the metering and, without a music bed, the MP3's first parts are
+    done while the voice speaks the next ones (docs/speed.md). Use as a context manager: on failure, nothing it
+    made is left behind."""
+
+    def __init__(self, script: Script, config: Config, episode_dir: Path, slug: str, voice: str, engine: str,
+                 rate: int, *, script_hash: str | None = None) -> None:
+        """`rate`: the voice's, the rate of the clips that will come."""
+        check_audio_config(config)
+        self.script, self.config, self.slug, self.voice, self.engine = script, config, slug, voice, engine
+        self.script_hash = script_hash
+        self.episode_dir = Path(episode_dir)
+        self._created = not self.episode_dir.exists()
+        self.episode_dir.mkdir(parents=True, exist_ok=True)
+        audio = config.audio
+        early = config.resolve(audio.music_bed) is None  # a bed is laid in the pauses once everything is spoken
+        try:
+            codec_db = ffmpeg.mp3_gain_db(audio.bitrate_kbps, audio.sample_rate)
+            self.parts = EpisodeParts(audio.sample_rate, audio, codec_db, self.episode_dir, early)
+            self.stitcher = Stitcher(script, config, self.episode_dir, rate, int(GRID_SECONDS * audio.sample_rate),
+                                     self.parts.reached)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> EpisodeAssembly:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def add(self, clip: Clip) -> None:
+        self.stitcher.add(clip)
+
+    def close(self) -> None:
+        """Stop the early encoding, remove the working files (and the episode's folder, when this made it and
+        nothing else is in it)."""
+        if hasattr(self, "parts"):
+            self.parts.close()
+        if hasattr(self, "stitcher"):
+            self.stitcher.close()
+        if self._created and self.episode_dir.is_dir() and not any(self.episode_dir.iterdir()):
+            self.episode_dir.rmdir()
+
+    def finish(self) -> Episode:
+        """Encode, tag and write the episode: `<slug>-<content hash>.mp3`, transcript.vtt, transcript.srt,
+        chapters.json and episode.json. An MP3 already there is never rewritten: a new content gives a new name."""
+        script, config, episode_dir, slug = self.script, self.config, self.episode_dir, self.slug
+        stitched = self.stitcher.finish()
+        timeline, samples = stitched.timeline, stitched.samples
+        fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
+        try:
+            assert isinstance(samples, SampleFile)  # stitched into the episode's folder
+            with samples:
+                self.parts.finish(stitched, tmp)
+            del samples, stitched
+            write_tags(tmp, script, timeline, config)
+            audio_bytes = tmp.stat().st_size
+            audio_file = f"{slug}-{content_hash_of_file(tmp)}.mp3"
+            final = episode_dir / audio_file
+            if final.exists():  # same name = same bytes: the published file stays untouched
+                tmp.unlink()
+            else:
+                os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+            self.parts.close()
+
+        files = write_transcripts(episode_dir, timeline, script, podcast_name=config.podcast.title,
+                                  author=artist_name(script, config), audio_file=audio_file)
+        files["episode"] = "episode.json"
+        episode = Episode(
+            slug=slug,
+            directory=str(episode_dir),
+            audio_file=audio_file,
+            audio_bytes=audio_bytes,
+            duration=timeline.duration,
+            script_hash=self.script_hash or compute_script_hash(script, self.engine, self.voice),
+            voice=self.voice,
+            engine=self.engine,
+            script=script,
+            timeline=timeline,
+            files=files,
+        )
+        atomic_write_text(episode_dir / "episode.json",
+                          json.dumps(episode_to_dict(episode), ensure_ascii=False, indent=2) + "\n")
+        log.info("%s: %s (%.1f s)", slug, audio_file, timeline.duration)
+        return episode
+
+
 def assemble_episode(script: Script, clips: Clips, config: Config, episode_dir: Path, slug: str,
                      voice: str, engine: str, *, script_hash: str | None = None) -> Episode:
-    """Stitch, normalise, encode, tag and write one episode into `episode_dir` (created if needed).
+    """Stitch, normalise, encode, tag and write one episode into `episode_dir` (created if needed), from all of
+    its clips at once (EpisodeAssembly, fed them in script order).
 
     Writes `<slug>-<content hash>.mp3`, transcript.vtt, transcript.srt, chapters.json and episode.json.
     An MP3 already there is never rewritten: a new content gives a new file name.
     """
     check_audio_config(config)
-    episode_dir = Path(episode_dir)
-    created = not episode_dir.exists()
-    episode_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        return _assemble_into(script, clips, config, episode_dir, slug, voice, engine, script_hash)
-    except BaseException:
-        if created and not any(episode_dir.iterdir()):  # a failed first build leaves no empty folder behind
-            episode_dir.rmdir()
-        raise
-
-
-def _assemble_into(script: Script, clips: Clips, config: Config, episode_dir: Path, slug: str,
-                   voice: str, engine: str, script_hash: str | None) -> Episode:
-    audio_cfg = config.audio
-    stitched = stitch(script, clips, config, directory=episode_dir)  # the samples in a file there, not in memory
-    # Aim so that the MP3 (not our samples) is on target: the encoder changes the level a little.
-    out_rate = stitched.sample_rate
-    codec_db = ffmpeg.mp3_gain_db(audio_cfg.bitrate_kbps, out_rate)
-    # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
-    timeline, samples, measured = stitched.timeline, stitched.samples, stitched.loudness
-    del stitched
-
-    fd, tmp_name = tempfile.mkstemp(dir=episode_dir, prefix=f".{slug}.", suffix=".mp3.tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the MP3 is published
-    try:
-        assert isinstance(samples, SampleFile)  # stitch was given a directory
-        with samples:
-            gain = normalize_loudness(samples, out_rate, audio_cfg.target_lufs - codec_db, audio_cfg.true_peak_db,
-                                      measured)
-            _encode_checked(samples, gain, out_rate, audio_cfg.bitrate_kbps, audio_cfg.true_peak_db,
-                            audio_cfg.target_lufs, tmp, timeline.duration)
-        del samples
-        write_tags(tmp, script, timeline, config)
-        audio_bytes = tmp.stat().st_size
-        audio_file = f"{slug}-{content_hash_of_file(tmp)}.mp3"
-        final = episode_dir / audio_file
-        if final.exists():  # same name = same bytes: the published file stays untouched
-            tmp.unlink()
-        else:
-            os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-    files = write_transcripts(episode_dir, timeline, script, podcast_name=config.podcast.title,
-                              author=artist_name(script, config), audio_file=audio_file)
-    files["episode"] = "episode.json"
-    episode = Episode(
-        slug=slug,
-        directory=str(episode_dir),
-        audio_file=audio_file,
-        audio_bytes=audio_bytes,
-        duration=timeline.duration,
-        script_hash=script_hash or compute_script_hash(script, engine, voice),
-        voice=voice,
-        engine=engine,
-        script=script,
-        timeline=timeline,
-        files=files,
-    )
-    atomic_write_text(episode_dir / "episode.json",
-                      json.dumps(episode_to_dict(episode), ensure_ascii=False, indent=2) + "\n")
-    log.info("%s: %s (%.1f s)", slug, audio_file, timeline.duration)
-    return episode
+    by_utterance = clips if isinstance(clips, Mapping) else {clip.utterance: clip for clip in clips}
+    missing = [u.index for u in script.utterances if u.index not in by_utterance]
+    if missing:
+        raise AudioEditionError(f"no audio for utterance {missing[0]} ({len(missing)} missing)", "rebuild the episode")
+    if not script.utterances:
+        raise InputError(f"nothing to read in “{script.article.title}”")
+    rates = getattr(by_utterance, "sample_rates", None) or Counter(c.sample_rate for c in by_utterance.values())
+    with EpisodeAssembly(script, config, episode_dir, slug, voice, engine, rates.most_common(1)[0][0],
+                         script_hash=script_hash) as assembly:
+        for utterance in script.utterances:
+            assembly.add(by_utterance[utterance.index])
+        return assembly.finish()
 
 
 def meter_of_part(path: Path, start: int, gap: int, rate: int, watch: float | None = None) -> loudness.LoudnessMeter:
@@ -424,36 +647,42 @@ def meter_of_part(path: Path, start: int, gap: int, rate: int, watch: float | No
     return meter
 
 
-def _encode_checked(samples: Samples, gain: GainCurve, rate: int, bitrate: int, true_peak_db: float,
-                    target_lufs: float, dest: Path, duration: float) -> None:
-    """Encode (the gain applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
+def _encode_checked(samples: Samples, parts: PartCurves, rate: int, bitrate: int, true_peak_db: float,
+                    target_lufs: float, dest: Path, duration: float,
+                    taken: dict[int, tuple[Path, loudness.LoudnessMeter]]) -> None:
+    """Encode (the gains applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
     get — and check that it lasts as long as the Timeline. Encoded in parts at once, one per core, cut in pauses
-    (mp3file.py): LAME alone is a third of assembly."""
-    cuts = mp3file.cut_points(samples, mp3file.part_count(len(samples), rate))
-    ffmpeg.in_parts(len(samples), cuts, rate, bitrate, dest,
-                    lambda parted: _encode_parts(samples, gain, parted, rate, true_peak_db, target_lufs))
+    (mp3file.py): LAME alone is a third of assembly. `taken`: parts encoded already (their MP3 and its meter)."""
+
+    def work(parted: ffmpeg.PartedMP3) -> None:
+        meters: dict[int, loudness.LoudnessMeter] = {}
+        if len(parted) == len(parts.curves):  # (not when the parts are given up for one piece)
+            for k, (path, meter) in taken.items():
+                parted.adopt(k, path)
+                meters[k] = meter
+        _encode_parts(samples, parts, parted, rate, true_peak_db, target_lufs, meters)
+
+    ffmpeg.in_parts(len(samples), parts.bounds[1:-1], rate, bitrate, dest, work)
     length = mp3file.length_samples(dest)  # what players read from the file's header
     if length is None or abs(length / rate - duration) > DURATION_TOLERANCE_S:
         raise AudioEditionError(f"the MP3 lasts {(length or 0) / rate:.3f} s but the Timeline {duration:.3f} s")
 
 
-def _encode_parts(samples: Samples, gain: GainCurve, parted: ffmpeg.PartedMP3, rate: int, true_peak_db: float,
-                  target_lufs: float) -> None:
-    """Where the encoder pushed a true peak over the limit, a short dip is added under that peak and only the
-    parts that hold one are encoded again (PEAK_REPAIRS rounds at most): the loudness does not move. Only then, if
-    the MP3 is still over the limit or off the loudness target, is the whole gain corrected and every part
-    encoded again."""
+def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3, rate: int, true_peak_db: float,
+                  target_lufs: float, meters: dict[int, loudness.LoudnessMeter]) -> None:
+    """Encode the parts not in `meters` yet. Where the encoder pushed a true peak over the limit, a short dip is
+    added under that peak and only the parts that hold one are encoded again (PEAK_REPAIRS rounds at most): the
+    loudness does not move. Only then, if the MP3 is still over the limit or off the loudness target, is the whole
+    gain corrected and every part encoded again."""
     peak_limit = true_peak_db - 0.1
     watch = db_to_gain(peak_limit)
-
-    def read(start: int, stop: int):
-        return gain.pieces(samples, start, stop)
 
     def check(path: Path, start: int, gap: int) -> loudness.LoudnessMeter:
         return meter_of_part(path, start, gap, rate, watch)
 
     everything = range(len(parted))
-    meters = parted.encode(read, everything, check, workers=default_jobs())
+    meters.update(parted.encode(parts.pieces, [k for k in everything if k not in meters], check,
+                                workers=default_jobs()))
     repairs = corrections = 0
     while True:
         measured = loudness.LoudnessMeter.joined([meters[k] for k in everything])
@@ -466,11 +695,11 @@ def _encode_parts(samples: Samples, gain: GainCurve, parted: ffmpeg.PartedMP3, r
         overs = [over for k in everything for over in meters[k].overs]
         if overs and repairs < PEAK_REPAIRS and len(overs) <= MAX_REPAIRED_PEAKS:
             repairs += 1
-            gain.trim(overs, db_to_gain(peak_limit - REPAIR_MARGIN_DB), rate)
+            parts.trim(overs, db_to_gain(peak_limit - REPAIR_MARGIN_DB))
             redo = {parted.part_of(position) for position, _ in overs}
             log.debug("%d peak(s) over %.1f dBTP: part(s) %s encoded again", len(overs), peak_limit,
                       sorted(k + 1 for k in redo))
-            meters.update(parted.encode(read, redo, check, workers=default_jobs()))
+            meters.update(parted.encode(parts.pieces, redo, check, workers=default_jobs()))
             continue
         if measured.true_peak_dbtp > peak_limit:
             change = peak_limit - measured.true_peak_dbtp - 0.2
@@ -481,8 +710,8 @@ def _encode_parts(samples: Samples, gain: GainCurve, parted: ffmpeg.PartedMP3, r
         if abs(change) < 0.05 or corrections == 2:
             break
         corrections += 1
-        gain.scale *= db_to_gain(change)
-        meters = parted.encode(read, everything, check, workers=default_jobs())
+        parts.rescale(change)
+        meters = parted.encode(parts.pieces, everything, check, workers=default_jobs())
     parted.join()
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

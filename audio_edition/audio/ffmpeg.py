@@ -328,16 +328,17 @@ class PartedMP3:
 
         def encode_part(k: int) -> T:
             start, end = self.bounds[k], self.bounds[k + 1]
-            stop = end if k == last else end - mp3file.PART_TAIL
-            encode_mp3(read(start, stop), self.sample_rate, self.bitrate_kbps, self.paths[k])
-            if stop < end and mp3file.frame_count(self.paths[k]) * mp3file.FRAME_SAMPLES != end - start:
-                raise mp3file.MP3FormatError(f"part {k + 1} is not {(end - start) // 1152} frames long")
-            return check_part(self.paths[k], start, end - stop)
+            gap = encode_part_file(read, start, end, k == last, self.sample_rate, self.bitrate_kbps, self.paths[k])
+            return check_part(self.paths[k], start, gap)
 
         chosen = sorted(set(parts))
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
             futures = {k: pool.submit(encode_part, k) for k in chosen}
             return {k: future.result() for k, future in futures.items()}
+
+    def adopt(self, k: int, path: Path) -> None:
+        """Part k is the MP3 at `path`, encoded before (encode_part_file, with this part's bounds): moved in."""
+        os.replace(path, self.paths[k])
 
     def join(self) -> None:
         """The parts as one MP3 at `dest` (one part: moved there)."""
@@ -345,6 +346,18 @@ class PartedMP3:
             os.replace(self.paths[0], self.dest)
         else:
             mp3file.join_parts(self.paths, self.dest)
+
+
+def encode_part_file(read: Callable[[int, int], Iterable[np.ndarray]], start: int, end: int, last: bool,
+                     sample_rate: int, bitrate_kbps: int, dest: Path) -> int:
+    """Encode the part of a signal from `start` to `end` (its last part when `last`) into its own MP3 at `dest`, as
+    PartedMP3 joins them: a part that is not the last leaves its PART_TAIL samples out and must come out exactly
+    (end - start) / 1152 frames long (MP3FormatError if not). Returns how many samples at its end were left out."""
+    stop = end if last else end - mp3file.PART_TAIL
+    encode_mp3(read(start, stop), sample_rate, bitrate_kbps, dest)
+    if stop < end and mp3file.frame_count(dest) * mp3file.FRAME_SAMPLES != end - start:
+        raise mp3file.MP3FormatError(f"the part from sample {start} is not {(end - start) // 1152} frames long")
+    return end - stop
 
 
 def in_parts(length: int, cuts: Sequence[int], sample_rate: int, bitrate_kbps: int, dest: Path,

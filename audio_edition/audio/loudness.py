@@ -17,6 +17,7 @@ a window no longer than the minimum's reach can only lower the gain, so no sampl
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import importlib
 import math
 import threading
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audio_edition.audio.samplefile import SampleFile, Samples
+from audio_edition.audio.samplefile import SampleFile, Samples, window
 
 _WARMED = False
 
@@ -250,6 +251,12 @@ class LoudnessMeter:
             self._track_peak(end, EDGE, 2 * EDGE, self.start + self.samples - 2 * EDGE)
         return gain_to_db(self._peak) if self.true_peak else math.nan
 
+    def so_far(self) -> Measurement:
+        """The measure of what was added until now, without closing the meter (more may be added after): the
+        true peak leaves out the last EDGE samples, whose context is not in yet."""
+        steps = np.concatenate(self._steps) if self._steps else np.zeros(0)
+        return _gated(steps, gain_to_db(self._peak) if self.true_peak else math.nan, self.samples)
+
     def result(self) -> Measurement:
         """The measure so far (true peak: nan when the meter was made without it)."""
         true_peak = self._finish_peak()
@@ -298,62 +305,6 @@ def _gated(steps: np.ndarray, true_peak: float, samples: int) -> Measurement:
     relative = -0.691 + 10.0 * math.log10(gated.mean()) + RELATIVE_GATE_LU
     kept = gated[-0.691 + 10.0 * np.log10(gated) > relative]
     return Measurement(-0.691 + 10.0 * math.log10(kept.mean()), true_peak, samples, steps)
-
-
-class MeasureAsFilled:
-    """measure() of an array being filled from its start (stitching: the resampler's output lands in it). A thread
-    measures each stretch as soon as it is written, on the core the resampler leaves free, so the measure is ready
-    with the array instead of taking a pass of its own after it. Use as a context manager; tell it how far the
-    array is filled with filled(n), then call result() once it is full."""
-
-    def __init__(self, samples: Samples, rate: int) -> None:
-        self._samples = samples
-        self._meter = LoudnessMeter(rate)
-        self._ready = self._measured = 0
-        self._closed = False
-        self._error: BaseException | None = None
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._measure, name="loudness", daemon=True)
-        self._thread.start()
-
-    def __enter__(self) -> MeasureAsFilled:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._close()
-
-    def filled(self, upto: int) -> None:
-        with self._changed:
-            self._ready = max(self._ready, upto)
-            self._changed.notify()
-
-    def result(self) -> Measurement:
-        self.filled(len(self._samples))
-        self._close()
-        if self._error is not None:
-            raise self._error
-        return self._meter.result()
-
-    def _close(self) -> None:
-        with self._changed:
-            self._closed = True
-            self._changed.notify()
-        self._thread.join()
-
-    def _measure(self) -> None:
-        try:
-            while True:
-                with self._changed:
-                    while self._ready - self._measured < CHUNK and not self._closed:
-                        self._changed.wait()
-                    upto = self._ready
-                if upto == self._measured:  # closed, and all that was filled is measured
-                    return
-                upto = min(upto, self._measured + CHUNK)  # a chunk at a time, however far the filling ran ahead
-                self._meter.add(self._samples[self._measured:upto])
-                self._measured = upto
-        except BaseException as exc:  # handed to result()
-            self._error = exc
 
 
 def measure(pieces: Iterable[np.ndarray], rate: int, true_peak: bool = True) -> Measurement:
@@ -494,17 +445,38 @@ class BlockPeaks:
 
     @classmethod
     def of(cls, samples: Samples, rate: int) -> BlockPeaks:
-        step = step_of(rate)
-        size = max(d for d in range(1, ESTIMATE_BLOCK + 1) if step % d == 0)
-        usable = len(samples) // step * step  # whole steps: the loudness measure leaves out the last part of one
-        chunk = max(step, CHUNK // step * step)
-        peaks, energies = [], []
+        found = BlockPeaksSoFar(rate)
+        usable = len(samples) // found.step * found.step  # whole steps: the measure leaves out the last part of one
+        chunk = max(found.step, CHUNK // found.step * found.step)
         for offset in range(0, usable, chunk):
-            blocks = np.asarray(samples[offset: min(offset + chunk, usable)], dtype=np.float32).reshape(-1, size)
-            peaks.append(np.maximum(blocks.max(axis=1), -blocks.min(axis=1)))
-            energies.append(np.einsum("ij,ij->i", blocks, blocks))
+            found.add(samples[offset: min(offset + chunk, usable)])
+        return found.result()
+
+
+class BlockPeaksSoFar:
+    """BlockPeaks of a signal given piece by piece (the stitcher's output): the blocks of every whole 100 ms step
+    added so far."""
+
+    def __init__(self, rate: int) -> None:
+        self.step = step_of(rate)
+        self.size = max(d for d in range(1, ESTIMATE_BLOCK + 1) if self.step % d == 0)
+        self._waiting = np.zeros(0, dtype=np.float32)  # the start of a step, until the rest of it comes
+        self._peaks: list[np.ndarray] = []
+        self._energies: list[np.ndarray] = []
+
+    def add(self, samples: np.ndarray) -> None:
+        samples = np.concatenate([self._waiting, np.asarray(samples, dtype=np.float32)])
+        whole = len(samples) // self.step * self.step
+        self._waiting = samples[whole:].copy()
+        if whole:
+            blocks = samples[:whole].reshape(-1, self.size)
+            self._peaks.append(np.maximum(blocks.max(axis=1), -blocks.min(axis=1)))
+            self._energies.append(np.einsum("ij,ij->i", blocks, blocks))
+
+    def result(self) -> BlockPeaks:
         empty = np.zeros(0, dtype=np.float32)
-        return cls(size, np.concatenate(peaks) if peaks else empty, np.concatenate(energies) if energies else empty)
+        return BlockPeaks(self.size, np.concatenate(self._peaks) if self._peaks else empty,
+                          np.concatenate(self._energies) if self._energies else empty)
 
 
 def estimate_limited(steps: np.ndarray, blocks: BlockPeaks, rate: int, gain_db: float,
@@ -559,6 +531,17 @@ def limiter_curve(samples: Samples, rate: int, gain_db: float, ceiling_db: float
             waiting = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         if runs:
             curve.regions.extend(_limited_stretches(hits, needed, runs, len(samples), attack, hold, store))
+    return curve
+
+
+def limiter_curve_of_part(samples: Samples, rate: int, gain_db: float, ceiling_db: float, start: int,
+                          stop: int) -> GainCurve:
+    """limiter_curve of samples[start:stop] alone, its regions placed in the whole signal: the same gains as the
+    whole signal's curve there when the part is cut in silence longer than the limiter's reach (an MP3 part:
+    mp3file.cut_points)."""
+    curve = limiter_curve(window(samples, start, stop), rate, gain_db, ceiling_db)
+    curve.regions = [dataclasses.replace(region, start=region.start + start, stop=region.stop + start)
+                     for region in curve.regions]
     return curve
 
 

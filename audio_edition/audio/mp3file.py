@@ -145,30 +145,32 @@ def decoded_blocks(path: Path, size: int = 1 << 18) -> Iterator[np.ndarray]:
 
 
 # --- where an episode is cut into parts ---------------------------------------------------------------------
-PART_MIN_SECONDS = 30.0  # shorter parts are not worth two more ffmpeg processes each; a peak repair encodes one again
-MAX_PARTS = 16
+# A cut is looked for near every PART_SECONDS of the episode, in the PART_SECONDS around that point: where they
+# fall depends only on the samples up to there, so parts can be cut (and encoded) while later sentences are still
+# being spoken, and the same episode is cut the same way on any machine. A part of a minute keeps the ffmpeg
+# process each part costs (~37 ms) under a tenth of its encoding (docs/speed.md).
+PART_SECONDS = 60.0
 
 
-def part_count(length: int, rate: int) -> int:
-    """How many parts to encode an episode in: a power of two (parts of equal length keep 2, 4 or 8 cores equally
-    busy), each at least PART_MIN_SECONDS. It depends only on the length, never on the machine: the same episode
-    gives the same bytes everywhere."""
-    parts = 1
-    while parts < MAX_PARTS and length >= 2 * parts * PART_MIN_SECONDS * rate:
-        parts *= 2
-    return parts
+def part_share(rate: int) -> int:
+    return int(PART_SECONDS * rate)
 
 
-def cut_points(samples: Samples, parts: int) -> list[int]:
-    """Up to parts - 1 frame boundaries where `samples` can be cut (see the module docstring): each in a run of
-    exact silence (the stitched pauses are zeros, and stay zeros through any gain) from SILENCE_BEFORE_CUT before
-    it to SILENCE_AFTER_CUT after it, as close as can be to an equal share of the episode. A share with no such
-    pause is not cut."""
-    cuts: list[int] = []
-    share = len(samples) / parts
-    for k in range(1, parts):
-        target = int(k * share)
-        cut = _cut_near(samples, target, int(target - share / 2), int(target + share / 2))
+def next_cut(samples: Samples, target: int, share: int, previous: int) -> int | None:
+    """The cut near `target` (a multiple of `share`), looked for in samples[target - share / 2: target + share /
+    2] (which must be there), or None when that stretch has no pause for one; never at or before `previous`."""
+    cut = _cut_near(samples, target, target - share // 2, target + share // 2)
+    return cut if cut is not None and cut > previous else None
+
+
+def cut_points(samples: Samples, rate: int) -> list[int]:
+    """The frame boundaries where `samples` is cut into parts (see the module docstring): each in a run of exact
+    silence (the stitched pauses are zeros, and stay zeros through any gain) from SILENCE_BEFORE_CUT before it to
+    SILENCE_AFTER_CUT after it, as close as can be to a multiple of part_share(); none in the last half share. A
+    share with no such pause is not cut."""
+    share, cuts = part_share(rate), list[int]()
+    for target in range(share, len(samples) - share // 2 + 1, share):
+        cut = next_cut(samples, target, share, cuts[-1] if cuts else 0)
         if cut is not None:
             cuts.append(cut)
     return cuts

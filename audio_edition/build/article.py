@@ -1,7 +1,8 @@
 """One article's way from its script to the episode's files — the same steps for `build` on one machine and for a
 Celery worker: hash the script, ask where it goes (and whether its published episode is already this one), speak
-it (`speak_article`), assemble it (`assemble_article`). `build` assembles an article in a thread of its own while
-the voice speaks the next one.
+it (`speak_article`), assemble it (`assemble_article`). The assembly starts as the voice speaks: each clip goes to the
+episode's stitcher as soon as the ones before it are in (`InScriptOrder`), and the MP3's first parts are encoded
+then; `build` finishes an article's assembly in a thread of its own while the voice speaks the next one.
 
 Where the files go is the caller's business (`Placement`): a local build writes into `episodes/<slug>/` after
 reserving the slug in the store; a worker writes into a staging folder after claiming the slug in Redis.
@@ -10,6 +11,7 @@ reserving the slug in the store; a worker writes into a staging folder after cla
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +19,10 @@ from pathlib import Path
 from typing import Protocol
 
 from audio_edition.audio import loudness
-from audio_edition.audio.assemble import assemble_episode, compute_script_hash
+from audio_edition.audio.assemble import EpisodeAssembly, compute_script_hash
 from audio_edition.config import Config
 from audio_edition.fileio import file_digest
-from audio_edition.models import Episode, Script
+from audio_edition.models import Episode, Script, Utterance
 from audio_edition.publish.artwork import MAX_FETCH_SECONDS, MAX_IMAGE_BYTES, write_episode_artwork
 from audio_edition.sources.reader import fetch_bytes
 from audio_edition.sources.url_guard import UrlGuard
@@ -109,6 +111,49 @@ class ArticleResult:
     synthesis_seconds: float = 0.0
 
 
+class InScriptOrder:
+    """Hands an article's clips to its EpisodeAssembly in script order, in a thread of its own, as the voice puts
+    them in the spool (`arrived`): the voice's threads never wait for the assembly. An error of the assembly is
+    kept and raised by `finish`."""
+
+    def __init__(self, clips: ClipSpool, utterances: tuple[Utterance, ...], assembly: EpisodeAssembly) -> None:
+        self.clips, self.utterances, self.assembly = clips, utterances, assembly
+        self.error: BaseException | None = None
+        self._stopped = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._feed, name="assemble as spoken", daemon=True)
+        self._thread.start()
+
+    def arrived(self) -> None:
+        with self._changed:
+            self._changed.notify()
+
+    def _feed(self) -> None:
+        try:
+            for utterance in self.utterances:
+                with self._changed:
+                    while utterance.index not in self.clips and not self._stopped:
+                        self._changed.wait()
+                    if self._stopped:
+                        return
+                self.assembly.add(self.clips[utterance.index])
+        except BaseException as exc:  # raised by finish(), in the thread that finishes the episode
+            self.error = exc
+
+    def stop(self) -> None:
+        """Speaking failed: the thread stops without waiting for clips that will not come."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+        self._thread.join()
+
+    def finish(self) -> None:
+        """Wait until every clip is in the assembly."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 @dataclass(frozen=True)
 class SpokenArticle:
     """An article whose sentences are all spoken: what its assembly needs."""
@@ -118,6 +163,14 @@ class SpokenArticle:
     script_hash: str
     clips: ClipSpool  # on disk: a long article's audio is not held in memory while it waits for assembly
     synthesis_seconds: float
+    assembly: EpisodeAssembly  # begun as the clips came
+    fed: InScriptOrder
+
+    def abandon(self) -> None:
+        """It will not be assembled (the build stops): its threads stop and its working files go."""
+        self.fed.stop()
+        self.assembly.close()
+        self.clips.close()
 
 
 def speak_article(script: Script, reader: Reader, config: Config, place: Callable[[str], Placement],
@@ -135,14 +188,26 @@ def speak_article(script: Script, reader: Reader, config: Config, place: Callabl
     spool_dir.mkdir(parents=True, exist_ok=True)
     clips = ClipSpool(spool_dir)
     try:
-        reader.pool.synthesize_into(clips, script.utterances, on_clip=lambda _clip: progress.spoke())
+        assembly = EpisodeAssembly(script, config, placement.directory, placement.slug, reader.spec.voice,
+                                   reader.pool.engine_name, reader.pool.sample_rate, script_hash=script_hash)
     except BaseException:
         clips.close()
+        raise
+    fed = InScriptOrder(clips, script.utterances, assembly)
+
+    def spoke(_clip) -> None:
+        fed.arrived()
+        progress.spoke()
+
+    try:
+        reader.pool.synthesize_into(clips, script.utterances, on_clip=spoke)
+    except BaseException:
+        SpokenArticle(script, placement, script_hash, clips, 0.0, assembly, fed).abandon()
         raise
     synthesis_seconds = time.monotonic() - started
     if release_voice:
         reader.pool.release()
-    return SpokenArticle(script, placement, script_hash, clips, synthesis_seconds)
+    return SpokenArticle(script, placement, script_hash, clips, synthesis_seconds, assembly, fed)
 
 
 def assemble_article(spoken: SpokenArticle, reader: Reader, config: Config, progress: ArticleProgress,
@@ -151,9 +216,9 @@ def assemble_article(spoken: SpokenArticle, reader: Reader, config: Config, prog
     before it is fetched). Safe to run in another thread while the pool speaks the next article."""
     progress.assembling()
     placement = spoken.placement
-    with spoken.clips:
-        episode = assemble_episode(spoken.script, spoken.clips, config, placement.directory, placement.slug,
-                                   reader.spec.voice, reader.pool.engine_name, script_hash=spoken.script_hash)
+    with spoken.clips, spoken.assembly:
+        spoken.fed.finish()
+        episode = spoken.assembly.finish()
     write_episode_artwork(placement.directory, spoken.script.article, config, image_fetcher(config, url_guard))
     return ArticleResult(placement.slug, spoken.script_hash, episode, spoken.synthesis_seconds)
 

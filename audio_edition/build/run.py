@@ -24,6 +24,7 @@ from audio_edition.build.article import (
     ArticleResult,
     Placement,
     Reader,
+    SpokenArticle,
     assemble_article,
     audio_settings,
     speak_article,
@@ -274,7 +275,12 @@ def _run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | No
                         last_spoken = time.monotonic()
                         if assembling is not None:  # cleared first: a failure here is not waited for again below
                             (previous, future), assembling = assembling, None
-                            done(previous, future.result())
+                            try:
+                                done(previous, future.result())
+                            except BaseException:
+                                if isinstance(spoken, SpokenArticle):  # never to be assembled
+                                    spoken.abandon()
+                                raise
                         if isinstance(spoken, ArticleResult):
                             done(script, spoken)
                         else:

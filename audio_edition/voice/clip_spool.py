@@ -30,7 +30,8 @@ class _Placed:
 
 class ClipSpool(Mapping[int, Clip]):
     """Clips by utterance index, in a temporary file under `directory` (disk, not /tmp: /tmp is often RAM).
-    add() from one thread at a time; reads may come from another thread once the clips are all in."""
+    add() from one thread at a time; another thread may read the clips already in (each is written whole before
+    its index entry is made)."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self._where = Path(directory or tempfile.gettempdir()) / "(the article's spoken clips)"
@@ -66,6 +67,9 @@ class ClipSpool(Mapping[int, Clip]):
         samples = np.empty(placed.length, dtype=placed.dtype)
         read_exactly(self._fd, samples, placed.offset)
         return Clip(utterance=utterance, samples=samples, sample_rate=placed.sample_rate)
+
+    def __contains__(self, utterance: object) -> bool:
+        return utterance in self._index  # without reading the clip (Mapping's own test would)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._index)

@@ -3,8 +3,8 @@
 
 An engine whose class says `parallel_threads = True` (Piper) is opened once in this process and shared by a thread
 pool: one model in memory instead of one per worker, one arena shared, and no process start-up. The threads take
-the longest texts first; for a voice run whole, what runs at once also stays under a memory budget weighted by
-phonemes (`_SharedWork`). espeak-ng synthesises under one global lock, so threads would take turns: it keeps a
+the texts in script order (the episode is assembled as they come); for a voice run whole, the longest first, and
+what runs at once stays under a memory budget weighted by phonemes (`_SharedWork`). espeak-ng synthesises under one global lock, so threads would take turns: it keeps a
 pool of spawned worker processes, each opening the engine once for every task (and every article of a build)."""
 
 from __future__ import annotations
@@ -151,17 +151,17 @@ def drop_opened_ahead() -> None:
 
 
 class _SharedWork:
-    """The utterances waiting for the synthesis threads, handed out so that what is being spoken at the same
-    moment never weighs more than a budget (a run's memory grows with its audio: docs/speed.md;
-    weight = phonemes, see PiperEngine.cost): at most (threads + 1) / 2 times the
-    heaviest. A thread takes the heaviest waiting text that fits — a long one pairs with a shorter one, and the
-    run ends on short texts, so the threads finish together. Order does not matter: each result says where it
-    goes."""
+    """The utterances waiting for the synthesis threads. An engine whose runs stop growing past some length (a
+    split Piper voice: `bounded_runs`) gets them in script order, so that the episode can be assembled as they
+    come (build.article.InScriptOrder). Otherwise what is being spoken at the same moment never weighs more than a
+    budget (a run's memory grows with its audio: docs/speed.md; weight = phonemes, see PiperEngine.cost): at most
+    (threads + 1) / 2 times the heaviest, and a thread takes the heaviest waiting text that fits — a long one
+    pairs with a shorter one, and the run ends on short texts, so the threads finish together. Each result says
+    where it goes."""
 
     def __init__(self, items: list[tuple[int, str, int]], threads: int, bounded_runs: bool = False) -> None:
-        # bounded_runs: the engine's memory per run stops growing past some length (a split Piper voice)
         self.budget = math.inf if bounded_runs else max(cost for _, _, cost in items) * (threads + 1) / 2
-        self.waiting = sorted(items, key=lambda item: -item[2])
+        self.waiting = list(items) if bounded_runs else sorted(items, key=lambda item: -item[2])
         self.in_flight = 0
         self.changed = threading.Condition()
 

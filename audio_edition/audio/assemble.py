@@ -66,7 +66,6 @@ PEAK_REPAIRS = 2
 MAX_REPAIRED_PEAKS = 1000  # more: the encoder overshoots everywhere, and lowering the whole gain is the fix
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 ESTIMATE_TOLERANCE_LU = 0.01  # the limiter's estimate is solved this close (a step costs milliseconds)
-PEAK_MAP_MARGIN_DB = 0.5  # the peak map covers gains this far over the estimate's (a correction's room)
 DURATION_TOLERANCE_S = 0.05
 
 
@@ -279,19 +278,25 @@ class Stitcher:
         return StitchedAudio(samples, out_rate, timeline, measured, blocks)
 
 
-def stitch(script: Script, clips: Clips, config: Config, directory: Path | None = None) -> StitchedAudio:
-    """Lay the clips and their pauses end to end (plus jingles) and record where everything lands. `directory`:
-    the episode's samples go into a SampleFile there instead of an array (a long episode is not held in memory);
-    `clips` may then be a ClipSpool, whose clips are read from its file one at a time."""
+def _every_clip(script: Script, clips: Clips) -> tuple[Mapping[int, Clip], int]:
+    """The clips by utterance (an error in one line if one is missing), and the rate most of them have: the
+    episode is laid at the voice's own rate (one resampling of the whole track, not one per clip)."""
     by_utterance = clips if isinstance(clips, Mapping) else {clip.utterance: clip for clip in clips}
     missing = [u.index for u in script.utterances if u.index not in by_utterance]
     if missing:
         raise AudioEditionError(f"no audio for utterance {missing[0]} ({len(missing)} missing)", "rebuild the episode")
     if not script.utterances:
         raise InputError(f"nothing to read in “{script.article.title}”")
-    # Work at the voice's own rate (one resampling of the whole track, not one per clip).
     rates = getattr(by_utterance, "sample_rates", None) or Counter(c.sample_rate for c in by_utterance.values())
-    stitcher = Stitcher(script, config, directory, rates.most_common(1)[0][0])
+    return by_utterance, rates.most_common(1)[0][0]
+
+
+def stitch(script: Script, clips: Clips, config: Config, directory: Path | None = None) -> StitchedAudio:
+    """Lay the clips and their pauses end to end (plus jingles) and record where everything lands. `directory`:
+    the episode's samples go into a SampleFile there instead of an array (a long episode is not held in memory);
+    `clips` may then be a ClipSpool, whose clips are read from its file one at a time."""
+    by_utterance, rate = _every_clip(script, clips)
+    stitcher = Stitcher(script, config, directory, rate)
     try:
         for utterance in script.utterances:
             stitcher.add(by_utterance[utterance.index])
@@ -404,6 +409,8 @@ GRID_SECONDS = 10.0  # the stitcher reports every 10 s of samples: where parts a
 EARLY_AFTER_S = 120.0
 EARLY_LAG_S = 30.0
 PART_GAIN_STEP_DB = 0.5
+EARLY_REGAIN = 1.25  # the gain so far is found again once the episode is this much longer (not at every part:
+# each time reads all of it, and an hour's episode would be read sixty times)
 
 
 class PartCurves:
@@ -458,6 +465,7 @@ class EpisodeParts:
         self.cuts: list[int] = []
         self._target = self.share  # the next place a cut is looked for near
         self._early: dict[int, tuple[float, Future]] = {}  # part -> (its gain, its encoding)
+        self._gain_so_far: tuple[int, float] | None = None  # (where it was found, the gain of the episode so far)
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="early mp3 part") if early else None
         self._files: list[Path] = []  # the early parts' files: removed unless the MP3 takes them
 
@@ -473,7 +481,10 @@ class EpisodeParts:
             return
         ready = [k for k in range(len(self._early), len(self.cuts)) if self.cuts[k] + EARLY_LAG_S * self.rate <= filled]
         if ready:
-            gain = episode_gain(*stitcher.measured_so_far(), self.rate, self.aim, self.ceiling_db)
+            if self._gain_so_far is None or filled >= EARLY_REGAIN * self._gain_so_far[0]:
+                self._gain_so_far = (filled, episode_gain(*stitcher.measured_so_far(), self.rate, self.aim,
+                                                          self.ceiling_db))
+            gain = self._gain_so_far[1]
             for k in ready:
                 start = self.cuts[k - 1] if k else 0
                 self._early[k] = (gain, self._encoder.submit(self._encode_early, samples, start, self.cuts[k], gain))
@@ -577,7 +588,10 @@ class EpisodeAssembly:
         try:
             assert isinstance(samples, SampleFile)  # stitched into the episode's folder
             with samples:
-                self.parts.finish(stitched, tmp)
+                try:
+                    self.parts.finish(stitched, tmp)
+                finally:
+                    self.parts.close()  # no early part still reads the samples once their file is closed
             del samples, stitched
             write_tags(tmp, script, timeline, config)
             audio_bytes = tmp.stat().st_size
@@ -622,15 +636,8 @@ def assemble_episode(script: Script, clips: Clips, config: Config, episode_dir: 
     An MP3 already there is never rewritten: a new content gives a new file name.
     """
     check_audio_config(config)
-    by_utterance = clips if isinstance(clips, Mapping) else {clip.utterance: clip for clip in clips}
-    missing = [u.index for u in script.utterances if u.index not in by_utterance]
-    if missing:
-        raise AudioEditionError(f"no audio for utterance {missing[0]} ({len(missing)} missing)", "rebuild the episode")
-    if not script.utterances:
-        raise InputError(f"nothing to read in “{script.article.title}”")
-    rates = getattr(by_utterance, "sample_rates", None) or Counter(c.sample_rate for c in by_utterance.values())
-    with EpisodeAssembly(script, config, episode_dir, slug, voice, engine, rates.most_common(1)[0][0],
-                         script_hash=script_hash) as assembly:
+    by_utterance, rate = _every_clip(script, clips)
+    with EpisodeAssembly(script, config, episode_dir, slug, voice, engine, rate, script_hash=script_hash) as assembly:
         for utterance in script.utterances:
             assembly.add(by_utterance[utterance.index])
         return assembly.finish()

@@ -61,6 +61,7 @@ RELATIVE_GATE_LU = -10.0
 ATTACK_S = 0.005  # the gain starts going down this long before a peak (look-ahead) ...
 HOLD_S = 0.040  # ... stays down this long after it, then comes back up over ATTACK_S
 ESTIMATE_BLOCK = 64  # samples at most per block of the limiter's estimate (BlockPeaks)
+ESTIMATE_CHUNK_BLOCKS = 1 << 16  # blocks per pass of the estimate (~1.5 minutes at 44.1 kHz)
 
 
 @dataclass(frozen=True)
@@ -491,14 +492,25 @@ def estimate_limited(steps: np.ndarray, blocks: BlockPeaks, rate: int, gain_db: 
         return _gated(steps * scale * scale, math.nan, 0).integrated_lufs, 0.0
     attack = max(1, int(round(ATTACK_S * rate / blocks.size)))
     hold = max(1, int(round(HOLD_S * rate / blocks.size)))
-    needed = np.minimum(1.0, db_to_gain(ceiling_db) / scale / np.maximum(blocks.peaks.astype(np.float64), 1e-30))
-    gains = _limiter_gains(needed, attack, hold)
-    kept = blocks.energies * np.square(gains)
     per_step = len(blocks.peaks) // len(steps)
-    total = blocks.energies.reshape(-1, per_step).sum(axis=1, dtype=np.float64)
-    ratio = np.divide(kept.reshape(-1, per_step).sum(axis=1), total, out=np.ones_like(total), where=total > 0)
-    limited = float(kept[gains < 1.0 - 1e-6].sum())
-    whole = float(kept.sum())
+    ratio = np.ones(len(steps))
+    limited = whole = 0.0
+    # A chunk of steps at a time, each with the blocks the limiter's filters reach on both sides: the same gains
+    # as one pass, in memory that does not grow with the episode (an hour is 2.5 million blocks).
+    reach = attack + hold
+    chunk = max(1, ESTIMATE_CHUNK_BLOCKS // per_step)
+    for first in range(0, len(steps), chunk):
+        a, b = first * per_step, min(len(steps), first + chunk) * per_step
+        lo, hi = max(0, a - reach), min(len(blocks.peaks), b + reach)
+        peaks = np.maximum(blocks.peaks[lo:hi].astype(np.float64), 1e-30)
+        gains = _limiter_gains(np.minimum(1.0, db_to_gain(ceiling_db) / scale / peaks), attack, hold)[a - lo: b - lo]
+        energies = blocks.energies[a:b].astype(np.float64)
+        kept = energies * np.square(gains)
+        total = energies.reshape(-1, per_step).sum(axis=1)
+        ratio[first: first + len(total)] = np.divide(kept.reshape(-1, per_step).sum(axis=1), total,
+                                                     out=np.ones_like(total), where=total > 0)
+        limited += float(kept[gains < 1.0 - 1e-6].sum())
+        whole += float(kept.sum())
     return (_gated(steps * scale * scale * ratio, math.nan, 0).integrated_lufs,
             limited / whole if whole > 0 else 0.0)
 

@@ -110,6 +110,15 @@ def test_an_episode_assembled_as_its_clips_come_is_the_episode_of_all_clips_at_o
     assert as_spoken.timeline == at_once.timeline
     assert sum(name.startswith("early mp3 part") for name in encoded_by) >= 2
     assert not [p.name for p in (tmp_path / "as-spoken").iterdir() if p.name.endswith(".tmp")]
+    # With no core to spare, the same parts at the same gains are encoded once the voice is done: the same bytes.
+    encoded_by.clear()
+    with EpisodeAssembly(script, Config(), tmp_path / "later", "ep", "v", "piper", 22050,
+                         encode_now=False) as assembly:
+        for clip in clips:
+            assembly.add(clip)
+        later = assembly.finish()
+    assert later.audio_file == at_once.audio_file
+    assert encoded_by and not any(name.startswith("early mp3 part") for name in encoded_by)
 
 
 def test_the_limiter_gives_the_same_gain_on_a_file_as_on_an_array(tmp_path):

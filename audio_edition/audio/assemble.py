@@ -67,6 +67,9 @@ MAX_REPAIRED_PEAKS = 1000  # more: the encoder overshoots everywhere, and loweri
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 ESTIMATE_TOLERANCE_LU = 0.01  # the limiter's estimate is solved this close (a step costs milliseconds)
 DURATION_TOLERANCE_S = 0.05
+# Samples of a clip resampled, written and metered at a time: the stitcher works while the voice speaks, so its
+# arrays stay small (1.5 s at 22.05 kHz) instead of adding a long sentence's to the voice's peak (docs/speed.md).
+STITCH_STEP = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -206,8 +209,8 @@ class Stitcher:
         if self._resampler is None:
             self._speech(piece)
             return
-        for start in range(0, len(piece), resample.STEP):
-            self._speech(self._resampler.resample_chunk(piece[start: start + resample.STEP], last=False))
+        for start in range(0, len(piece), STITCH_STEP):
+            self._speech(self._resampler.resample_chunk(piece[start: start + STITCH_STEP], last=False))
 
     def _speech(self, out: np.ndarray) -> None:
         """Resampled speech, never past the length its input makes (resampled_length)."""
@@ -451,12 +454,14 @@ class PartCurves:
 
 
 class EpisodeParts:
-    """Where the episode's MP3 is cut into parts (mp3file.cut_points, decided as the samples arrive), and, without
-    a music bed, the parts encoded while the voice is still speaking (one at a time, beside the voice's threads),
-    each at the gain of the episode so far. finish() encodes the rest at the whole episode's gain, encodes again an
-    early part whose gain is too far from it, checks the MP3 as listeners decode it and joins the parts."""
+    """Where the episode's MP3 is cut into parts (mp3file.cut_points, decided as the samples arrive) and, without a
+    music bed, the gain of each early part: the gain of the episode so far. With `encode_now` (a core the voice
+    leaves free), such a part is encoded at once, beside the voice; otherwise with the others once the voice is
+    done — the same bytes either way. finish() encodes the rest at the whole episode's gain (and an early part whose
+    gain is too far from it), checks the MP3 as listeners decode it and joins the parts."""
 
-    def __init__(self, rate: int, audio: AudioConfig, codec_db: float, work_dir: Path, early: bool) -> None:
+    def __init__(self, rate: int, audio: AudioConfig, codec_db: float, work_dir: Path, early: bool,
+                 encode_now: bool = True) -> None:
         self.rate, self.audio, self.work_dir = rate, audio, work_dir
         self.share = mp3file.part_share(rate)
         self.aim = audio.target_lufs - codec_db  # so that the MP3 (not our samples) is on target
@@ -464,9 +469,10 @@ class EpisodeParts:
         self.ceiling_db = audio.true_peak_db - MP3_PEAK_MARGIN_DB
         self.cuts: list[int] = []
         self._target = self.share  # the next place a cut is looked for near
-        self._early: dict[int, tuple[float, Future]] = {}  # part -> (its gain, its encoding)
+        self.early = early
+        self._early: dict[int, tuple[float, Future | None]] = {}  # part -> (its gain, its encoding if begun)
         self._gain_so_far: tuple[int, float] | None = None  # (where it was found, the gain of the episode so far)
-        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="early mp3 part") if early else None
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="early mp3 part") if early and encode_now else None
         self._files: list[Path] = []  # the early parts' files: removed unless the MP3 takes them
 
     def reached(self, stitcher: Stitcher, filled: int) -> None:
@@ -477,7 +483,7 @@ class EpisodeParts:
             if cut is not None:
                 self.cuts.append(cut)
             self._target += self.share
-        if self._encoder is None or filled < EARLY_AFTER_S * self.rate:
+        if not self.early or filled < EARLY_AFTER_S * self.rate:
             return
         ready = [k for k in range(len(self._early), len(self.cuts)) if self.cuts[k] + EARLY_LAG_S * self.rate <= filled]
         if ready:
@@ -487,7 +493,8 @@ class EpisodeParts:
             gain = self._gain_so_far[1]
             for k in ready:
                 start = self.cuts[k - 1] if k else 0
-                self._early[k] = (gain, self._encoder.submit(self._encode_early, samples, start, self.cuts[k], gain))
+                self._early[k] = (gain, None if self._encoder is None else
+                                  self._encoder.submit(self._encode_early, samples, start, self.cuts[k], gain))
 
     def _encode_early(self, samples: Samples, start: int, end: int, gain_db: float
                       ) -> tuple[GainCurve, Path, loudness.LoudnessMeter]:
@@ -511,15 +518,20 @@ class EpisodeParts:
         parts = PartCurves(samples, rate, [0, *self.cuts, len(samples)], gain, self.ceiling_db)
         taken: dict[int, tuple[Path, loudness.LoudnessMeter]] = {}
         for k, (early_gain, encoding) in self._early.items():
+            if abs(early_gain - gain) > PART_GAIN_STEP_DB:
+                continue  # encoded at the episode's gain below, like the parts after it
+            parts.gains[k] = early_gain
+            if encoding is None:
+                continue  # not begun: encoded below, at its early gain
             try:
                 curve, path, meter = encoding.result()
             except mp3file.MP3FormatError:  # encoded again below (and, failing again, in one piece)
                 continue
-            if abs(early_gain - gain) <= PART_GAIN_STEP_DB:
-                parts.curves[k], parts.gains[k] = curve, early_gain
-                taken[k] = (path, meter)
-        log.debug("%d part(s), %d encoded while the voice spoke (%d kept), gain %+.2f dB", len(parts.curves),
-                  len(self._early), len(taken), gain)
+            parts.curves[k] = curve
+            taken[k] = (path, meter)
+        log.debug("%d part(s), %d at the gain so far, %d of them encoded before (%d kept), gain %+.2f dB",
+                  len(parts.curves), len(self._early), sum(e is not None for _, e in self._early.values()), len(taken),
+                  gain)
         _encode_checked(samples, parts, rate, self.audio.bitrate_kbps, self.audio.true_peak_db,
                         self.audio.target_lufs, dest, stitched.timeline.duration, taken)
 
@@ -537,8 +549,9 @@ class EpisodeAssembly:
     made is left behind."""
 
     def __init__(self, script: Script, config: Config, episode_dir: Path, slug: str, voice: str, engine: str,
-                 rate: int, *, script_hash: str | None = None) -> None:
-        """`rate`: the voice's, the rate of the clips that will come."""
+                 rate: int, *, script_hash: str | None = None, encode_now: bool = True) -> None:
+        """`rate`: the voice's, the rate of the clips that will come. `encode_now`: encode the first parts as
+        soon as their gain is known (when a core is free of the voice's threads; EpisodeParts)."""
         check_audio_config(config)
         self.script, self.config, self.slug, self.voice, self.engine = script, config, slug, voice, engine
         self.script_hash = script_hash
@@ -549,7 +562,7 @@ class EpisodeAssembly:
         early = config.resolve(audio.music_bed) is None  # a bed is laid in the pauses once everything is spoken
         try:
             codec_db = ffmpeg.mp3_gain_db(audio.bitrate_kbps, audio.sample_rate)
-            self.parts = EpisodeParts(audio.sample_rate, audio, codec_db, self.episode_dir, early)
+            self.parts = EpisodeParts(audio.sample_rate, audio, codec_db, self.episode_dir, early, encode_now)
             self.stitcher = Stitcher(script, config, self.episode_dir, rate, int(GRID_SECONDS * audio.sample_rate),
                                      self.parts.reached)
         except BaseException:

@@ -27,7 +27,7 @@ from audio_edition.publish.artwork import MAX_FETCH_SECONDS, MAX_IMAGE_BYTES, wr
 from audio_edition.sources.reader import fetch_bytes
 from audio_edition.sources.url_guard import UrlGuard
 from audio_edition.voice.clip_spool import ClipSpool
-from audio_edition.voice.pool import SynthesisPool
+from audio_edition.voice.pool import SynthesisPool, default_jobs
 from audio_edition.voice.spec import EngineSpec
 
 
@@ -188,8 +188,11 @@ def speak_article(script: Script, reader: Reader, config: Config, place: Callabl
     spool_dir.mkdir(parents=True, exist_ok=True)
     clips = ClipSpool(spool_dir)
     try:
+        # The first MP3 parts are encoded as the voice speaks only on a core its threads leave free: on a machine
+        # it keeps busy, a third thread slows the voice more than it saves (docs/speed.md).
         assembly = EpisodeAssembly(script, config, placement.directory, placement.slug, reader.spec.voice,
-                                   reader.pool.engine_name, reader.pool.sample_rate, script_hash=script_hash)
+                                   reader.pool.engine_name, reader.pool.sample_rate, script_hash=script_hash,
+                                   encode_now=reader.pool.jobs < default_jobs())
     except BaseException:
         clips.close()
         raise

@@ -22,7 +22,7 @@ from audio_edition.build.run import run_build
 from audio_edition.config import Config, load_config
 from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, InputError, RefusedArticle
 from audio_edition.extract import extract_article
-from audio_edition.extract.guards import check_article, guard_policy
+from audio_edition.extract.guards import check_article, clear_unpacked_model, guard_policy, unpacked_model_path
 from audio_edition.models import script_to_dict
 from audio_edition.publish.durations import clock
 from audio_edition.publish.feed import is_local_url
@@ -371,20 +371,25 @@ def cache_info(obj: _Context, cache_dir: str | None) -> None:
     info = clips.info()
 
     voices, size = voice_parts_usage()
+    model = unpacked_model_path()
+    model_size = model.stat().st_size if model is not None and model.is_file() else 0
     click.echo(f"directory: {info.directory}\nclips: {info.entries}\nsize: {info.total_bytes / 1e6:.1f} MB "
                f"(cap {info.max_bytes / 1e6:.0f} MB)\n"
-               f"voice parts: {voices} voice(s) cut for faster synthesis, {size / 1e6:.1f} MB in {voice_parts_root()}")
+               f"voice parts: {voices} voice(s) cut for faster synthesis, {size / 1e6:.1f} MB in {voice_parts_root()}\n"
+               f"language model: {f'{model_size / 1e6:.1f} MB unpacked in {model}' if model_size else 'not unpacked'}")
 
 
 @cache.command("clear")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Cache folder.")
 @pass_ctx
 def cache_clear(obj: _Context, cache_dir: str | None) -> None:
-    """Delete every cached clip, and the kept voice parts (a build cuts its voice again)."""
+    """Delete every cached clip, the kept voice parts (a build cuts its voice again) and the unpacked language
+    model (unpacked again when next needed)."""
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
     clips = open_clip_cache(config)
     assert clips is not None  # enabled above
-    click.echo(f"removed {clips.clear()} clips and the parts of {clear_voice_parts()} voice(s)")
+    model = " and the unpacked language model" if clear_unpacked_model() else ""
+    click.echo(f"removed {clips.clear()} clips and the parts of {clear_voice_parts()} voice(s){model}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -186,6 +186,7 @@ def test_cache_info_shows_the_kept_parts_and_cache_clear_removes_them(tmp_path):
     assert info.code == 0, info.stderr
     line = next(line for line in info.stdout.splitlines() if line.startswith("voice parts:"))
     assert int(line.split()[2]) >= 1 and str(piper.voice_parts_root()) in line
+    assert any(line.startswith("language model: ") for line in info.stdout.splitlines())
     cleared = run_cli("cache", "clear", "--cache-dir", str(tmp_path / "clips"))
     assert cleared.code == 0 and "voice(s)" in cleared.stdout
     assert not piper.voice_parts_root().exists()

@@ -143,8 +143,8 @@ class Stitcher:
     clip is trimmed, faded and laid after the one before with its pause, brought to the episode's rate as it comes
     (one resampler for the whole track: no seam at the clips' edges), written to the samples and metered there.
     `directory`: the samples go into a SampleFile there (a long episode is not held in memory); None, an array.
-    `on_grid(stitcher, n)` is called each time the samples reach a multiple of `grid` samples (EpisodeParts cuts and encodes
-    the MP3's first parts from there)."""
+    `on_grid(stitcher, n)` is called each time the samples reach a multiple of `grid` samples (EpisodeParts cuts
+    the MP3 into parts from there, and fixes the first parts' gains)."""
 
     def __init__(self, script: Script, config: Config, directory: Path | None, rate: int, grid: int = 0,
                  on_grid: Callable[[Stitcher, int], None] | None = None) -> None:
@@ -167,12 +167,7 @@ class Stitcher:
         self._cursor = 0  # where the next clip goes, at `rate`
         self._speech_written = 0  # samples of speech (at the episode's rate) in `samples`
         self._keep = int(TRIM_KEEP_S * rate)
-        self._resampler = None
-        if rate != out_rate:
-            import soxr  # lazy: libsoxr is loaded only when a clip needs resampling
-
-            # libsoxr at its very-high quality, as resample.py (its docstring: the same samples as ffmpeg's soxr)
-            self._resampler = soxr.ResampleStream(rate, out_rate, 1, dtype="float32", quality="VHQ")
+        self._resampler = resample.stream(rate, out_rate) if rate != out_rate else None
         try:
             head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
             head.append(np.zeros(self._bed_lead, dtype=np.float32))
@@ -478,11 +473,7 @@ class EpisodeParts:
     def reached(self, stitcher: Stitcher, filled: int) -> None:
         """The stitcher's samples reach `filled` (a multiple of its grid): cut, and send parts to the encoder."""
         samples = stitcher.samples
-        while self._target + self.share // 2 <= filled:  # the stretch a cut is looked for in is all there
-            cut = mp3file.next_cut(samples, self._target, self.share, self.cuts[-1] if self.cuts else 0)
-            if cut is not None:
-                self.cuts.append(cut)
-            self._target += self.share
+        self._target = mp3file.cut_until(samples, filled, self.cuts, self._target, self.share)
         if not self.early or filled < EARLY_AFTER_S * self.rate:
             return
         ready = [k for k in range(len(self._early), len(self.cuts)) if self.cuts[k] + EARLY_LAG_S * self.rate <= filled]
@@ -505,15 +496,12 @@ class EpisodeParts:
         self._files.append(path)
         gap = ffmpeg.encode_part_file(lambda a, b: curve.pieces(samples, a, b), start, end, False, self.rate,
                                       self.audio.bitrate_kbps, path)
-        return curve, path, meter_of_part(path, start, gap, self.rate, db_to_gain(self.audio.true_peak_db - 0.1))
+        return curve, path, _checked_part(path, start, gap, self.rate, self.audio.true_peak_db)
 
     def finish(self, stitched: StitchedAudio, dest: Path) -> None:
         """The MP3 of the stitched episode at `dest`, checked (_encode_checked)."""
         samples, rate = stitched.samples, stitched.sample_rate
-        for target in range(self._target, len(samples) - self.share // 2 + 1, self.share):  # the last cuts
-            cut = mp3file.next_cut(samples, target, self.share, self.cuts[-1] if self.cuts else 0)
-            if cut is not None:
-                self.cuts.append(cut)
+        self._target = mp3file.cut_until(samples, len(samples), self.cuts, self._target, self.share)  # the last cuts
         gain = episode_gain(stitched.loudness, stitched.blocks, rate, self.aim, self.ceiling_db)
         parts = PartCurves(samples, rate, [0, *self.cuts, len(samples)], gain, self.ceiling_db)
         taken: dict[int, tuple[Path, loudness.LoudnessMeter]] = {}
@@ -616,7 +604,6 @@ class EpisodeAssembly:
                 os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-            self.parts.close()
 
         files = write_transcripts(episode_dir, timeline, script, podcast_name=config.podcast.title,
                                   author=artist_name(script, config), audio_file=audio_file)
@@ -667,6 +654,14 @@ def meter_of_part(path: Path, start: int, gap: int, rate: int, watch: float | No
     return meter
 
 
+PEAK_CHECK_MARGIN_DB = 0.1  # an MP3's true peak is checked this far under the target (its own rounding's room)
+
+
+def _checked_part(path: Path, start: int, gap: int, rate: int, true_peak_db: float) -> loudness.LoudnessMeter:
+    """meter_of_part, noting the true peaks over the check's limit (the peak repair's work)."""
+    return meter_of_part(path, start, gap, rate, db_to_gain(true_peak_db - PEAK_CHECK_MARGIN_DB))
+
+
 def _encode_checked(samples: Samples, parts: PartCurves, rate: int, bitrate: int, true_peak_db: float,
                     target_lufs: float, dest: Path, duration: float,
                     taken: dict[int, tuple[Path, loudness.LoudnessMeter]]) -> None:
@@ -694,11 +689,10 @@ def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3,
     added under that peak and only the parts that hold one are encoded again (PEAK_REPAIRS rounds at most): the
     loudness does not move. Only then, if the MP3 is still over the limit or off the loudness target, is the whole
     gain corrected and every part encoded again."""
-    peak_limit = true_peak_db - 0.1
-    watch = db_to_gain(peak_limit)
+    peak_limit = true_peak_db - PEAK_CHECK_MARGIN_DB
 
     def check(path: Path, start: int, gap: int) -> loudness.LoudnessMeter:
-        return meter_of_part(path, start, gap, rate, watch)
+        return _checked_part(path, start, gap, rate, true_peak_db)
 
     everything = range(len(parted))
     meters.update(parted.encode(parts.pieces, [k for k in everything if k not in meters], check,

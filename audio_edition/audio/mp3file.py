@@ -168,12 +168,20 @@ def cut_points(samples: Samples, rate: int) -> list[int]:
     silence (the stitched pauses are zeros, and stay zeros through any gain) from SILENCE_BEFORE_CUT before it to
     SILENCE_AFTER_CUT after it, as close as can be to a multiple of part_share(); none in the last half share. A
     share with no such pause is not cut."""
-    share, cuts = part_share(rate), list[int]()
-    for target in range(share, len(samples) - share // 2 + 1, share):
+    cuts: list[int] = []
+    cut_until(samples, len(samples), cuts, part_share(rate), part_share(rate))
+    return cuts
+
+
+def cut_until(samples: Samples, end: int, cuts: list[int], target: int, share: int) -> int:
+    """cut_points as the samples arrive: add to `cuts` those near `target` and the multiples of `share` after it
+    whose stretch ends by `end` (samples[:end] are there). Returns the next target to look near."""
+    while target + share // 2 <= end:
         cut = next_cut(samples, target, share, cuts[-1] if cuts else 0)
         if cut is not None:
             cuts.append(cut)
-    return cuts
+        target += share
+    return target
 
 
 def _cut_near(samples: Samples, target: int, lo: int, hi: int) -> int | None:

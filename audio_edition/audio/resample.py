@@ -38,6 +38,13 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int, into: np.ndarray
     return into
 
 
+def stream(from_rate: int, to_rate: int):
+    """A libsoxr resampler of mono float32 at its very-high quality, fed a chunk at a time (`resample_chunk`)."""
+    import soxr  # lazy: libsoxr is loaded only when a clip needs resampling
+
+    return soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="VHQ")
+
+
 def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, to_rate: int,
                     into: Samples, on_filled: Callable[[int], None] | None = None) -> Samples:
     """resample() of a signal given as consecutive float32 pieces (`length` samples in all), into `into`
@@ -60,13 +67,11 @@ def resample_pieces(pieces: Iterable[np.ndarray], length: int, from_rate: int, t
             put(np.asarray(piece, dtype=np.float32).reshape(-1))
         into[filled:] = 0.0
         return into
-    import soxr  # lazy: libsoxr is loaded only when a clip needs resampling
-
-    stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="VHQ")
+    resampler = stream(from_rate, to_rate)
     for piece in pieces:
         piece = np.ascontiguousarray(piece, dtype=np.float32).reshape(-1)
         for start in range(0, len(piece), STEP):
-            put(stream.resample_chunk(piece[start: start + STEP], last=False))
-    put(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            put(resampler.resample_chunk(piece[start: start + STEP], last=False))
+    put(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
     into[filled:] = 0.0
     return into

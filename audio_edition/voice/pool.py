@@ -4,8 +4,9 @@
 An engine whose class says `parallel_threads = True` (Piper) is opened once in this process and shared by a thread
 pool: one model in memory instead of one per worker, one arena shared, and no process start-up. The threads take
 the texts in script order (the episode is assembled as they come); for a voice run whole, the longest first, and
-what runs at once stays under a memory budget weighted by phonemes (`_SharedWork`). espeak-ng synthesises under one global lock, so threads would take turns: it keeps a
-pool of spawned worker processes, each opening the engine once for every task (and every article of a build)."""
+what runs at once stays under a memory budget weighted by phonemes (`_SharedWork`). espeak-ng synthesises under one
+global lock, so threads would take turns: it keeps a pool of spawned worker processes, each opening the engine once
+for every task (and every article of a build)."""
 
 from __future__ import annotations
 
@@ -99,11 +100,10 @@ def _give_back_freed_memory() -> None:
 
 
 class _OpenedAhead:
-    """A voice being opened in a background thread (open_ahead): its engine, or the error opening it met."""
+    """A voice being opened in a background thread (open_ahead): its engine once opened (None if it failed)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         self.engine: Engine | None = None
-        self.failed = False
         self.thread = threading.Thread(target=self._open, args=(spec,), name="open voice", daemon=True)
         self.thread.start()
 
@@ -111,7 +111,7 @@ class _OpenedAhead:
         try:
             self.engine = open_engine(spec)
         except Exception:  # the pool opens it again in its own thread, where the error is reported in one line
-            self.failed = True
+            pass
 
 
 _AHEAD: dict[EngineSpec, _OpenedAhead] = {}

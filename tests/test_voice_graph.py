@@ -17,7 +17,7 @@ from audio_edition.models import Utterance, to_pcm16
 from audio_edition.voice import graph, piper
 from audio_edition.voice import pool as synthesis_pool
 from audio_edition.voice.engines import open_engine
-from audio_edition.voice.graph import WINDOW_FRAMES, NotSplittable, decode_in_windows, split_voice
+from audio_edition.voice.graph import WINDOW_FRAMES, NotSplittable, decode_in_windows, split_voice, window_bounds
 from audio_edition.voice.piper import SplitSession, make_session
 from audio_edition.voice.pool import SynthesisPool
 from audio_edition.voice.spec import EngineSpec
@@ -37,7 +37,7 @@ def spec(voice: Path, **settings) -> EngineSpec:
 def decoder_runs(split):
     session = make_session(TINY_VITS, model_bytes=split.decoder)
     name = split.layout.latent_name
-    return lambda frames: session.run(None, {name: frames})[0]
+    return lambda frames, bounds: session.run(None, {name: frames, **bounds})[0]
 
 
 def latent_frames(split, text_ids: int = 400) -> np.ndarray:
@@ -54,7 +54,14 @@ def test_a_vits_voice_is_cut_where_its_hifigan_decoder_starts():
     assert split.layout.hop == config.get("hop_length", 256) == 256  # 8 x 8 x 4 upsampling
     encoder, decoder = onnx.load_from_string(split.encoder), onnx.load_from_string(split.decoder)
     assert [i.name for i in encoder.graph.input] == ["input", "input_lengths", "scales"]
-    assert [i.name for i in decoder.graph.input] == [split.layout.latent_name]
+    # cut before each of the three upsamplings and at the audio: the reach shrinks as the rate grows
+    assert [(cut.rate, cut.reach) for cut in split.layout.cuts][-1] == (256, 0)
+    rates = [cut.rate for cut in split.layout.cuts]
+    assert rates == [1, 8, 64, 256], rates
+    reach_in_frames = [cut.reach / cut.rate for cut in split.layout.cuts]
+    assert reach_in_frames == sorted(reach_in_frames, reverse=True) and reach_in_frames[0] < split.layout.context
+    assert [i.name for i in decoder.graph.input] == [split.layout.latent_name] + [
+        name for cut in split.layout.cuts for name in (cut.start_input, cut.end_input)]
     convolutions = [n for n in decoder.graph.node if n.op_type in ("Conv", "ConvTranspose")]
     weights = {i.name: i for i in decoder.graph.initializer}
     assert len(convolutions) >= 10 and all(len(weights[n.input[1]].dims) == 4 for n in convolutions)  # 2-D
@@ -69,13 +76,20 @@ def test_windows_give_the_samples_of_one_run_and_the_context_is_what_makes_it_so
     run, latent = decoder_runs(split), latent_frames(split)
     frames = latent.shape[2]
     assert frames > 6 * 50
-    whole = run(latent)
+    whole = run(latent, window_bounds(split.layout, 0, 0, frames))
     windowed = decode_in_windows(run, latent, split.layout, window=50)
     assert windowed.shape == whole.shape == (1, 1, frames * split.layout.hop)
     assert np.abs(windowed - whole).max() < 1e-5 * np.abs(whole).max()
     # the same windows without their context are audibly wrong at every seam: the check above can fail
     no_context = dataclasses.replace(split.layout, context=0)
     assert np.abs(decode_in_windows(run, latent, no_context, window=50) - whole).max() > 0.01 * np.abs(whole).max()
+    # and every cut keeps what the stages after it need: one that keeps nothing beyond the window is wrong too
+    for index, cut in enumerate(split.layout.cuts[:-1]):
+        cuts = list(split.layout.cuts)
+        cuts[index] = dataclasses.replace(cut, reach=0)
+        short = dataclasses.replace(split.layout, cuts=tuple(cuts))
+        error = np.abs(decode_in_windows(run, latent, short, window=50) - whole).max()
+        assert error > 0.01 * np.abs(whole).max(), index
 
 
 def test_split_engine_gives_what_the_whole_model_gives_through_piper():
@@ -98,9 +112,14 @@ def test_no_decoder_run_grows_with_the_sentence(monkeypatch):
     sizes = []
     real_run = engine.voice.session.decoder.session.run
 
+    given = []
+    latent_name = engine.voice.session.layout.latent_name
+
     def recording_run(output_names, feeds, run_options=None):
-        sizes.extend(value.shape[2] for value in feeds.values())
-        return real_run(output_names, feeds, run_options)
+        sizes.append(feeds[latent_name].shape[2])
+        outputs = real_run(output_names, feeds, run_options)
+        given.append(outputs[0].shape[-1])
+        return outputs
 
     monkeypatch.setattr(engine.voice.session.decoder.session, "run", recording_run)
     audio = engine.synthesize(LONG)
@@ -111,6 +130,8 @@ def test_no_decoder_run_grows_with_the_sentence(monkeypatch):
     # at most: less where the sentence ends within the context), nothing else
     decoded_twice = sum(sizes) - len(audio) // 256
     assert len(audio) % 256 == 0 and 0 < decoded_twice <= 2 * context * (len(sizes) - sentences)
+    # each run gives back its window's samples alone (the context is sliced away inside the decoder)
+    assert sum(given) == len(audio)
 
 
 def test_a_pool_on_a_split_voice_lets_the_longest_sentences_run_together():

@@ -9,6 +9,9 @@ on a medium voice, two of them at once with two threads). So:
   only the window's own samples are kept: a convolution network's output depends only on its receptive field, so
   the audio is the same samples (tests compare with the whole model) and a run's memory no longer grows with the
   sentence;
+- the context is cut down stage by stage: before each upsampling, the graph keeps only what the rest of the
+  decoder reaches (a Slice whose bounds are inputs, `DecoderCut`). The high-rate stages, where most of the work is,
+  reach less than a frame or two, so they no longer recompute the whole context of every window;
 - its 1-D convolutions become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU kernels only exist
   for 2-D convolutions (faster, the same output to float precision: docs/speed.md).
 
@@ -36,12 +39,29 @@ _CONVOLUTIONS = {"Conv", "ConvTranspose"}
 
 
 @dataclass(frozen=True)
+class DecoderCut:
+    """A point inside the decoder where every path to the audio goes through one tensor: the graph slices that
+    tensor's time axis there, between the bounds it is fed (`start_input`, `end_input`)."""
+
+    rate: int  # the tensor's samples per latent frame
+    reach: int  # samples of it on each side that the audio of one of its samples depends on
+    start_input: str
+    end_input: str
+
+
+@dataclass(frozen=True)
 class DecoderLayout:
     """What running the decoder in windows needs to know."""
 
     latent_name: str  # the decoder's input
     hop: int  # audio samples per latent frame (product of the upsampling strides)
     context: int  # frames needed on each side of a window for its samples to come out exactly as in one run
+    # In graph order; the last one is the audio itself (reach 0: the decoder gives only the window's samples).
+    cuts: tuple[DecoderCut, ...] = ()
+
+    def __post_init__(self) -> None:  # read back from JSON, the cuts are dicts
+        object.__setattr__(self, "cuts", tuple(cut if isinstance(cut, DecoderCut) else DecoderCut(**cut)
+                                               for cut in self.cuts))
 
 
 @dataclass(frozen=True)
@@ -72,27 +92,53 @@ def split_voice(model_bytes: bytes) -> SplitVoice:
     region = _between(nodes, latent, tanh.output[0])
     _check_self_contained(region, latent, tanh.output[0], nodes, initializers, constants)
     hop, context = _hop_and_context(region, latent, tanh.output[0], initializers)
+    if _opset(model) < 10:
+        raise NotSplittable("opset below 10 (Slice takes no bounds as inputs)")
+    # before each upsampling: the stages after it run at 8, 64, 256 samples per frame and reach little
+    cut_tensors = [node.input[0] for node in region if node.op_type == "ConvTranspose" and _is_cut(region, node.input[0])]
+    cuts = [_cut(region, tensor, latent, tanh.output[0], initializers, index) for index, tensor in enumerate(cut_tensors)]
+    cuts.append(DecoderCut(rate=hop, reach=0, start_input="audio_start", end_input="audio_end"))
 
     encoder_nodes = [nodes[i] for i in sorted(_ancestors(nodes, latent))]
     encoder = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)])
+    layout = DecoderLayout(latent_name=latent, hop=hop, context=context, cuts=tuple(cuts))
     decoder_nodes, weights_2d = _as_2d(model, region, latent, tanh, initializers, constants)
-    decoder = _submodel(model, decoder_nodes, [_float_value(latent, 3)], [_float_value(tanh.output[0], 3)],
-                        replaced=weights_2d)
-    return SplitVoice(encoder=encoder, decoder=decoder, layout=DecoderLayout(latent_name=latent, hop=hop, context=context))
+    decoder_nodes, slice_inputs, axis = _sliced(decoder_nodes, cut_tensors, tanh.output[0], layout)
+    decoder = _submodel(model, decoder_nodes, [_float_value(latent, 3), *slice_inputs],
+                        [_float_value(tanh.output[0], 3)], replaced=[*weights_2d, axis])
+    return SplitVoice(encoder=encoder, decoder=decoder, layout=layout)
+
+
+def window_bounds(layout: DecoderLayout, left: int, right: int, own: int) -> dict[str, np.ndarray]:
+    """The Slice bounds for a run on `left` + `own` + `right` latent frames (context, the window, context): at
+    each cut, what lies further out than the rest of the decoder reaches is dropped; at the audio, all but the
+    window's own samples."""
+    feeds: dict[str, np.ndarray] = {}
+    lost_left = lost_right = 0  # context samples already dropped, at the previous cut's rate
+    rate = 1
+    for cut in layout.cuts:
+        lost_left, lost_right, rate = lost_left * cut.rate // rate, lost_right * cut.rate // rate, cut.rate
+        drop_left = max(0, left * rate - lost_left - cut.reach)
+        drop_right = max(0, right * rate - lost_right - cut.reach)
+        length = (left + own + right) * rate - lost_left - lost_right
+        feeds[cut.start_input] = np.array([drop_left], dtype=np.int64)
+        feeds[cut.end_input] = np.array([length - drop_right], dtype=np.int64)
+        lost_left, lost_right = lost_left + drop_left, lost_right + drop_right
+    return feeds
 
 
 def decode_in_windows(run, latent: np.ndarray, layout: DecoderLayout, window: int = WINDOW_FRAMES) -> np.ndarray:
-    """Audio [1, 1, frames * hop] for latent frames [1, channels, frames], `run(frames)` being one decoder run."""
+    """Audio [1, 1, frames * hop] for latent frames [1, channels, frames], `run(frames, bounds)` being one decoder
+    run (`bounds`: the Slice inputs, `window_bounds`)."""
     frames = latent.shape[2]
     if frames <= window + layout.context:
-        return run(latent)
+        return run(latent, window_bounds(layout, 0, 0, frames))
     pieces = []
     for start in range(0, frames, window):
         end = min(frames, start + window)
         left, right = max(0, start - layout.context), min(frames, end + layout.context)
-        audio = run(np.ascontiguousarray(latent[:, :, left:right]))
-        skip = (start - left) * layout.hop
-        pieces.append(audio[..., skip:skip + (end - start) * layout.hop])
+        bounds = window_bounds(layout, start - left, right - end, end - start)
+        pieces.append(run(np.ascontiguousarray(latent[:, :, left:right]), bounds))
     return np.concatenate(pieces, axis=-1)
 
 
@@ -190,13 +236,32 @@ def _attributes(node) -> dict:
     return {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
 
 
+def _is_cut(region, tensor: str) -> bool:
+    """Whether every path from the decoder's input to its audio goes through `tensor`: what is computed after it
+    reads nothing computed before it."""
+    producer = next((i for i, node in enumerate(region) if tensor in node.output), None)
+    if producer is None:
+        return False
+    before = {out for node in region[:producer + 1] for out in node.output} - {tensor}
+    return not any(name in before for node in region[producer + 1:] for name in node.input)
+
+
+def _cut(region, tensor: str, latent: str, audio: str, initializers, index: int) -> DecoderCut:
+    """The cut at `tensor`: its rate (from the input), and how far the rest of the decoder reaches in it."""
+    rate, _ = _hop_and_context(region, latent, tensor, initializers)
+    _, reach = _hop_and_context(region, tensor, audio, initializers)
+    return DecoderCut(rate=rate, reach=reach, start_input=f"cut{index}_start", end_input=f"cut{index}_end")
+
+
 def _hop_and_context(region, latent: str, audio: str, initializers) -> tuple[int, int]:
     """Samples per latent frame, and how many frames on each side an output sample depends on (the receptive
     field, walked layer by layer: `rate` is samples per frame at a tensor, `reach` its one-sided reach in
-    frames)."""
+    frames). `latent` may be any tensor of the decoder: the walk starts there."""
     rate, reach = {latent: 1}, {latent: 0.0}
     for node in region:
         inputs = [name for name in node.input if name in rate]
+        if not inputs:
+            continue  # before the walk's start
         node_rate = {rate[name] for name in inputs}
         if len(node_rate) != 1:
             raise NotSplittable(f"{node.op_type} {node.name!r} mixes sample rates")
@@ -280,6 +345,28 @@ def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[l
     read = dict.fromkeys(name for node in region for name in node.input)
     out_nodes.extend(constants[name] for name in read if name in constants)
     return out_nodes, new_initializers
+
+
+def _sliced(nodes, cut_tensors: list[str], audio: str, layout: DecoderLayout) -> tuple[list, list, object]:
+    """The 2-D decoder's nodes with a Slice of the time axis at each cut (the cuts' tensors, then the audio), the
+    Slice bounds as model inputs, and the axis they slice (an initializer)."""
+    from onnx import TensorProto, helper, numpy_helper  # lazy: onnx is slow to load (once per voice)
+
+    axis = numpy_helper.from_array(np.array([3], dtype=np.int64), "decoder_time_axis")
+    targets = dict(zip([*cut_tensors, f"{audio}__2d"], layout.cuts, strict=True))
+    renamed = {tensor: f"{tensor}__cut" for tensor in targets}
+    out, inputs = [], []
+    for node in nodes:  # _as_2d's copies, and Constants (which read nothing): changed in place
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        out.append(node)
+        for tensor in node.output:
+            if tensor in targets:
+                cut = targets[tensor]
+                out.append(helper.make_node("Slice", [tensor, cut.start_input, cut.end_input, axis.name],
+                                            [renamed[tensor]], name=f"slice_{cut.start_input}"))
+                inputs += [helper.make_tensor_value_info(name, TensorProto.INT64, [1])
+                           for name in (cut.start_input, cut.end_input)]
+    return out, inputs, axis
 
 
 def _submodel(model, nodes, inputs, outputs, replaced=()) -> bytes:

@@ -235,7 +235,8 @@ class SplitSession:
     def run(self, output_names, input_feed, run_options=None):
         latent = self.encoder.run(None, input_feed, run_options)[0]
         name = self.layout.latent_name
-        return [decode_in_windows(lambda frames: self.decoder.run(None, {name: frames}, run_options)[0],
+        return [decode_in_windows(lambda frames, bounds: self.decoder.run(None, {name: frames, **bounds},
+                                                                          run_options)[0],
                                   latent, self.layout)]
 
     @property
@@ -247,7 +248,7 @@ class SplitSession:
 
 
 # Bump when voice_graph cuts a voice differently: parts cut by an older version are then not used.
-VOICE_PARTS_VERSION = 2
+VOICE_PARTS_VERSION = 3
 
 
 def voice_parts_root() -> Path:

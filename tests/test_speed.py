@@ -4,6 +4,8 @@
   unchanged article files again — but sees a changed byte.
 - No text longer than the segmentation cap reaches the engine, even when spelling out figures makes a written
   piece several times longer.
+- Articles are assembled while the next is spoken, and the voice starts without waiting for the encoder's level
+  check.
 """
 
 from __future__ import annotations
@@ -162,3 +164,24 @@ def test_when_assembly_fails_the_episodes_before_it_are_published(tmp_path, monk
         run_build(sorted(str(tmp_path / name) for name in ARTICLES), tmp_path / "out", config, jobs=1)
     feed = (tmp_path / "out" / "feed.xml").read_text(encoding="utf-8")
     assert feed.count("<item>") == 1 and seen[0] in feed
+
+
+def test_the_voice_does_not_wait_for_the_encoders_level_check(tmp_path, monkeypatch):
+    # The MP3 aims at the loudness target through LAME's own level change, measured by a test encode. The voice
+    # must start speaking without waiting for it: it is measured when a gain is first needed, once the voice speaks.
+    from audio_edition.audio import ffmpeg
+    from audio_edition.build.run import run_build
+
+    (tmp_path / "piscine.txt").write_text(ARTICLES["piscine.txt"], encoding="utf-8")
+    calls: list = []
+    monkeypatch.setattr(ffmpeg, "mp3_gain_db", _timed(calls, "level check", ffmpeg.mp3_gain_db))
+    monkeypatch.setattr(SynthesisPool, "synthesize_into", _timed(calls, "speak", SynthesisPool.synthesize_into))
+    config = Config().replace("voice", voice=str(TINY_VOICE)).replace("cache", enabled=False)
+    outcome = run_build([str(tmp_path / "piscine.txt")], tmp_path / "out", config, jobs=1)
+
+    assert len(outcome.episodes) == 1
+    (check,) = [c for c in calls if c[0] == "level check"]
+    (speak,) = [c for c in calls if c[0] == "speak"]
+    assert check[2] > speak[2], "the level check ran before the voice started"
+    (mp3,) = (tmp_path / "out").rglob("*.mp3")  # and the MP3 is still on target
+    assert abs(ffmpeg.measure_file_ebur128(mp3).integrated_lufs - config.audio.target_lufs) <= 0.5

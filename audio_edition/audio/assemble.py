@@ -12,6 +12,7 @@ beside the episode (samplefile.py), and the gain is a curve applied piece by pie
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import json
 import logging
@@ -455,11 +456,9 @@ class EpisodeParts:
     done — the same bytes either way. finish() encodes the rest at the whole episode's gain (and an early part whose
     gain is too far from it), checks the MP3 as listeners decode it and joins the parts."""
 
-    def __init__(self, rate: int, audio: AudioConfig, codec_db: float, work_dir: Path, early: bool,
-                 encode_now: bool = True) -> None:
+    def __init__(self, rate: int, audio: AudioConfig, work_dir: Path, early: bool, encode_now: bool = True) -> None:
         self.rate, self.audio, self.work_dir = rate, audio, work_dir
         self.share = mp3file.part_share(rate)
-        self.aim = audio.target_lufs - codec_db  # so that the MP3 (not our samples) is on target
         # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
         self.ceiling_db = audio.true_peak_db - MP3_PEAK_MARGIN_DB
         self.cuts: list[int] = []
@@ -469,6 +468,12 @@ class EpisodeParts:
         self._gain_so_far: tuple[int, float] | None = None  # (where it was found, the gain of the episode so far)
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="early mp3 part") if early and encode_now else None
         self._files: list[Path] = []  # the early parts' files: removed unless the MP3 takes them
+
+    @functools.cached_property
+    def aim(self) -> float:
+        """The loudness our samples aim at, so that the MP3 (not the samples) is on target. Found when a gain is
+        first needed, in the assembly's thread: the voice does not wait for its test encode."""
+        return self.audio.target_lufs - ffmpeg.mp3_gain_db(self.audio.bitrate_kbps, self.rate)
 
     def reached(self, stitcher: Stitcher, filled: int) -> None:
         """The stitcher's samples reach `filled` (a multiple of its grid): cut, and send parts to the encoder."""
@@ -549,8 +554,7 @@ class EpisodeAssembly:
         audio = config.audio
         early = config.resolve(audio.music_bed) is None  # a bed is laid in the pauses once everything is spoken
         try:
-            codec_db = ffmpeg.mp3_gain_db(audio.bitrate_kbps, audio.sample_rate)
-            self.parts = EpisodeParts(audio.sample_rate, audio, codec_db, self.episode_dir, early, encode_now)
+            self.parts = EpisodeParts(audio.sample_rate, audio, self.episode_dir, early, encode_now)
             self.stitcher = Stitcher(script, config, self.episode_dir, rate, int(GRID_SECONDS * audio.sample_rate),
                                      self.parts.reached)
         except BaseException:

@@ -42,7 +42,7 @@ def warm_up() -> None:
 
     def load() -> None:
         try:
-            for module in ("scipy.signal", "scipy.ndimage", "soundfile"):
+            for module in ("soundfile", "scipy.ndimage", "scipy.signal"):
                 importlib.import_module(module)
         except Exception:  # the real import, later, reports it
             pass
@@ -176,12 +176,6 @@ class LoudnessMeter:
         self.watch = watch
         self.overs: list[tuple[int, float]] = []
         self._finished = False
-        # lazy: scipy is slow to load: only when audio is measured (build warms it up during synthesis)
-        from scipy.signal import (
-            sosfilt,
-        )
-
-        self._sosfilt = sosfilt
         self._sos = k_weighting(rate).astype(np.float32)
         self._state = np.zeros((2, 2), dtype=np.float32)
         self._step = step_of(rate)
@@ -210,7 +204,11 @@ class LoudnessMeter:
     def _add_power(self, samples: np.ndarray) -> None:
         """K-weight the samples and add their mean squares, step by step (float32 filtering: the MP3 check runs
         beside LAME, and float32 is half float64's memory traffic; the loudness moves by ~1e-5 dB)."""
-        power, self._state = self._sosfilt(self._sos, samples, zi=self._state)
+        # lazy: scipy.signal takes ~1 s to import; the build makes its meters before the voice speaks and imports
+        # it in a thread meanwhile (warm_up): the first piece measured waits for it, not the voice
+        from scipy.signal import sosfilt
+
+        power, self._state = sosfilt(self._sos, samples, zi=self._state)
         np.square(power, out=power)
         if len(self._partial):  # first finish the step the last piece left open
             missing = self._step - len(self._partial)

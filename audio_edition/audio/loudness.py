@@ -21,7 +21,7 @@ import dataclasses
 import importlib
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -32,19 +32,22 @@ from audio_edition.audio.samplefile import SampleFile, Samples, window
 _WARMED = False
 
 
-def warm_up() -> None:
-    """Start importing scipy's filters in a background thread (scipy.signal is slow to import): the build
-    calls it when it starts speaking an episode, so assembly finds them loaded instead of waiting for them."""
+def warm_up(then: Callable[[], object] | None = None) -> None:
+    """Start importing scipy's filters in a background thread (scipy.signal is slow to import), then run `then`:
+    the build calls it while it reads its articles, so that assembly finds them loaded, and their memory is taken
+    before the voice's peak rather than at it."""
     global _WARMED
-    if _WARMED:
+    imports, _WARMED = not _WARMED, True
+    if not imports and then is None:
         return
-    _WARMED = True
 
     def load() -> None:
         try:
-            for module in ("soundfile", "scipy.ndimage", "scipy.signal"):
+            for module in ("soundfile", "scipy.ndimage", "scipy.signal") if imports else ():
                 importlib.import_module(module)
-        except Exception:  # the real import, later, reports it
+            if then is not None:
+                then()
+        except Exception:  # the real call, later, reports it
             pass
 
     threading.Thread(target=load, name="import scipy", daemon=True).start()

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Frames per decoder run: with the context cut away stage by stage, as fast as longer windows, with less memory
-# (the measurements: docs/speed.md, "Constants and their measurements").
-WINDOW_FRAMES = 150
+# Frames per decoder run: with the context cut away stage by stage, longer windows save little arithmetic and
+# cost memory at the voice's peak (the measurements: docs/speed.md, "Constants and their measurements").
+WINDOW_FRAMES = 100
 # What may sit between the decoder's convolutions. All act sample by sample, so they work on 2-D tensors as on 1-D.
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "LeakyRelu", "Relu", "Tanh", "Identity"}
 # What may sit between the decoder's final Tanh and the model's output (piper adds a channel axis).

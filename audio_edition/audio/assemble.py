@@ -382,6 +382,13 @@ def compute_script_hash(script: Script, engine: str, voice: str, settings: dict 
 
 
 # --- the episode ---------------------------------------------------------------------------------------------
+def warm_up_assembly(audio: AudioConfig) -> None:
+    """Start, in a background thread, what an episode's assembly will need: scipy's filters and the encoder's level
+    check (a test encode). The build calls it while it reads its articles: done beside the voice, they would add
+    their memory (and an ffmpeg process) to its peak; done when the assembly is made, the voice would wait."""
+    loudness.warm_up(then=lambda: ffmpeg.mp3_gain_db(audio.bitrate_kbps, audio.sample_rate))
+
+
 def check_audio_config(config: Config) -> None:
     """Raise InputError for [audio] settings we cannot honour (the build calls it before any synthesis)."""
     audio = config.audio
@@ -471,8 +478,9 @@ class EpisodeParts:
 
     @functools.cached_property
     def aim(self) -> float:
-        """The loudness our samples aim at, so that the MP3 (not the samples) is on target. Found when a gain is
-        first needed, in the assembly's thread: the voice does not wait for its test encode."""
+        """The loudness our samples aim at, so that the MP3 (not the samples) is on target. The encoder's level
+        check is memoised, and usually made already (warm_up_assembly); else it is made here, when a gain is first
+        needed, in the assembly's thread."""
         return self.audio.target_lufs - ffmpeg.mp3_gain_db(self.audio.bitrate_kbps, self.rate)
 
     def reached(self, stitcher: Stitcher, filled: int) -> None:

@@ -33,9 +33,8 @@ _WARMED = False
 
 
 def warm_up(then: Callable[[], object] | None = None) -> None:
-    """Start importing scipy's filters in a background thread (scipy.signal is slow to import), then run `then`:
-    the build calls it while it reads its articles, so that assembly finds them loaded, and their memory is taken
-    before the voice's peak rather than at it."""
+    """Start importing scipy's filters in a background thread (scipy.signal is slow to import; once per process),
+    then run `then` there (assemble.warm_up_assembly)."""
     global _WARMED
     imports, _WARMED = not _WARMED, True
     if not imports and then is None:
@@ -50,7 +49,7 @@ def warm_up(then: Callable[[], object] | None = None) -> None:
         except Exception:  # the real call, later, reports it
             pass
 
-    threading.Thread(target=load, name="import scipy", daemon=True).start()
+    threading.Thread(target=load, name="warm up assembly", daemon=True).start()
 
 
 CHUNK = 1 << 18  # samples per step (~6 s at 44.1 kHz): small buffers, numpy still efficient

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from audio_edition.audio import loudness
-from audio_edition.audio.assemble import EpisodeAssembly, compute_script_hash
+from audio_edition.audio.assemble import EpisodeAssembly, compute_script_hash, warm_up_assembly
 from audio_edition.config import Config
 from audio_edition.fileio import file_digest
 from audio_edition.models import Episode, Script, Utterance
@@ -183,7 +182,7 @@ def speak_article(script: Script, reader: Reader, config: Config, place: Callabl
         return ArticleResult(placement.slug, script_hash, None)
     progress.speaking(placement.slug, len(script.utterances))
     started = time.monotonic()
-    loudness.warm_up()  # assembly's scipy loads while the voice speaks
+    warm_up_assembly(config.audio)  # begun while the articles were read, by run_build; a worker's one article: here
     spool_dir = placement.directory.parent  # on the output's disk (placement.directory is made by the assembly)
     spool_dir.mkdir(parents=True, exist_ok=True)
     clips = ClipSpool(spool_dir)

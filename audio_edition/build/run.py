@@ -18,9 +18,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from audio_edition.audio.assemble import check_audio_config
-from audio_edition.audio.ffmpeg import check_ffmpeg, mp3_gain_db
-from audio_edition.audio.loudness import warm_up
+from audio_edition.audio.assemble import check_audio_config, warm_up_assembly
+from audio_edition.audio.ffmpeg import check_ffmpeg
 from audio_edition.build.article import (
     ArticleResult,
     Placement,
@@ -189,9 +188,7 @@ def _run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | No
     if to_read:
         preload_detector()  # the language model loads while the first source is read
         open_ahead(spec, jobs)  # and the voice, on the other core (dropped at the end if nothing was spoken)
-        # and assembly's filters and the encoder's level check (a test encode): done beside the voice, they would
-        # add their memory (and an ffmpeg process) to its peak
-        warm_up(then=lambda: mp3_gain_db(config.audio.bitrate_kbps, config.audio.sample_rate))
+        warm_up_assembly(config.audio)  # and what the episodes' assembly needs
     batch = len(locations) > 1
     skipped: list[Skipped] = []
     feed_items_up_to_date: list[str] = []

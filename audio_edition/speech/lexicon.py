@@ -59,10 +59,22 @@ class Lexicon:
         return self.lookup(written) is not None
 
     def lookup(self, written: str) -> LexiconEntry | None:
-        for entry in self.entries:
-            if entry.written == written or (not entry.case_sensitive and entry.written == written.lower()):
-                return entry
-        return None
+        """The first entry (in `entries` order) written exactly so, or with an all-lowercase key equal to the
+        word in lower case."""
+        exact, lowered = self._index
+        found = [k for k in (exact.get(written), lowered.get(written.lower())) if k is not None]
+        return self.entries[min(found)] if found else None
+
+    @cached_property  # (a scan of every entry per word cost a tenth of a second per article)
+    def _index(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(the first entry of each written form, the first of each all-lowercase key)."""
+        exact: dict[str, int] = {}
+        lowered: dict[str, int] = {}
+        for k, entry in enumerate(self.entries):
+            exact.setdefault(entry.written, k)
+            if not entry.case_sensitive:
+                lowered.setdefault(entry.written, k)
+        return exact, lowered
 
     def apply(self, text: str) -> str:
         """Replace every whole-word occurrence of an entry (longest entries first, one pass)."""

@@ -207,3 +207,26 @@ def test_parts_over_a_megabyte_join_in_parts_not_in_one_piece(tmp_path, caplog):
     offsets = mp3file.frame_offsets(dest, info_length, mp3file._frames(head, xing))
     data = dest.read_bytes()
     assert all(mp3file.frame_length(data[o:o + 4]) > 0 for o in offsets[:: len(offsets) // 500])
+
+
+def test_a_part_repaired_is_encoded_again_in_its_own_turn(signal, tmp_path):
+    # A local repair (assemble's peak dip) re-encodes its part as soon as that part's check asks for it, in the
+    # part's own task: on one worker, before any later part is encoded, and the part's result is the new check.
+    cuts = cuts_into(signal, 3)
+    encoded: list[int] = []
+
+    def read(a: int, b: int):
+        encoded.append(next(k for k, start in enumerate([0, *cuts]) if start == a))
+        return [signal[a:b]]
+
+    def settle(k, checked, again):
+        return again() + 1 if k == 0 and checked == 0 else checked
+
+    def work(parted: ffmpeg.PartedMP3) -> dict:
+        checked = parted.encode(read, range(len(parted)), lambda *_: 0, workers=1, settle=settle)
+        parted.join()
+        return checked
+
+    checked = ffmpeg.in_parts(len(signal), cuts, RATE, 64, tmp_path / "repaired.mp3", work)
+    assert encoded == [0, 0, 1, 2] and checked == {0: 1, 1: 0, 2: 0}
+    assert mp3file.length_samples(tmp_path / "repaired.mp3") == len(signal)

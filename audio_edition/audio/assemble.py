@@ -60,11 +60,11 @@ JINGLE_GAP_S = 0.4  # silence between a jingle and the voice
 # MP3 encoding overshoots peaks (docs/speed.md): limit this far below the true-peak target, so that the first
 # encode passes the check (each re-encode + re-measure is a costly part of a build's wall time).
 MP3_PEAK_MARGIN_DB = 1.5
-# Peaks the encoder pushed over the limit get a dip this far under it, in the parts that hold them, this many
+# Peaks the encoder pushed over the limit get a dip this far under it, in the part that holds them, this many
 # times at most before the whole gain is lowered (which moves the loudness, and encodes every part again).
 REPAIR_MARGIN_DB = 0.3
 PEAK_REPAIRS = 2
-MAX_REPAIRED_PEAKS = 1000  # more: the encoder overshoots everywhere, and lowering the whole gain is the fix
+MAX_REPAIRED_PEAKS = 1000  # in one part: more, the encoder overshoots everywhere and lowering the gain is the fix
 LOUDNESS_TOLERANCE_LU = 0.4  # we aim well inside the ±1 LU promise (re-encoding is not worth less)
 ESTIMATE_TOLERANCE_LU = 0.01  # the limiter's estimate is solved this close (a step costs milliseconds)
 DURATION_TOLERANCE_S = 0.05
@@ -697,19 +697,29 @@ def _encode_checked(samples: Samples, parts: PartCurves, rate: int, bitrate: int
 
 def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3, rate: int, true_peak_db: float,
                   target_lufs: float, meters: dict[int, loudness.LoudnessMeter]) -> None:
-    """Encode the parts not in `meters` yet. Where the encoder pushed a true peak over the limit, a short dip is
-    added under that peak and only the parts that hold one are encoded again (PEAK_REPAIRS rounds at most): the
-    loudness does not move. Only then, if the MP3 is still over the limit or off the loudness target, is the whole
-    gain corrected and every part encoded again."""
+    """Encode the parts not in `meters` yet. Where the encoder pushed a true peak of a part over the limit, a short
+    dip is added under that peak and the part is encoded again at once, in its own thread, while the others are
+    still being encoded (PEAK_REPAIRS times at most): the loudness does not move. Only then, if the MP3 is still
+    over the limit or off the loudness target, is the whole gain corrected and every part encoded again."""
     peak_limit = true_peak_db - PEAK_CHECK_MARGIN_DB
+    repair_ceiling = db_to_gain(peak_limit - REPAIR_MARGIN_DB)
 
     def check(path: Path, start: int, gap: int) -> loudness.LoudnessMeter:
         return _checked_part(path, start, gap, rate, true_peak_db)
 
+    def settle(k: int, meter: loudness.LoudnessMeter,
+               again: Callable[[], loudness.LoudnessMeter]) -> loudness.LoudnessMeter:
+        for _ in range(PEAK_REPAIRS):
+            if not meter.overs or len(meter.overs) > MAX_REPAIRED_PEAKS:
+                break
+            parts.trim(meter.overs, repair_ceiling)  # (part k's curve alone: the peaks are all in it)
+            log.debug("%d peak(s) over %.1f dBTP: part %d encoded again", len(meter.overs), peak_limit, k + 1)
+            meter = again()
+        return meter
+
     everything = range(len(parted))
-    meters.update(parted.encode(parts.pieces, [k for k in everything if k not in meters], check,
-                                workers=default_jobs()))
-    repairs = corrections = 0
+    meters = parted.encode(parts.pieces, everything, check, workers=default_jobs(), settle=settle, encoded=meters)
+    corrections = 0
     while True:
         measured = loudness.LoudnessMeter.joined([meters[k] for k in everything])
         log.debug("MP3 (%d part(s)): %.2f LUFS, true peak %.2f dBTP", len(parted), measured.integrated_lufs,
@@ -718,15 +728,6 @@ def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3,
             raise AudioEditionError(f"the MP3 decodes to {measured.samples} samples, not {len(samples)}")
         if not math.isfinite(measured.integrated_lufs):
             break
-        overs = [over for k in everything for over in meters[k].overs]
-        if overs and repairs < PEAK_REPAIRS and len(overs) <= MAX_REPAIRED_PEAKS:
-            repairs += 1
-            parts.trim(overs, db_to_gain(peak_limit - REPAIR_MARGIN_DB))
-            redo = {parted.part_of(position) for position, _ in overs}
-            log.debug("%d peak(s) over %.1f dBTP: part(s) %s encoded again", len(overs), peak_limit,
-                      sorted(k + 1 for k in redo))
-            meters.update(parted.encode(parts.pieces, redo, check, workers=default_jobs()))
-            continue
         if measured.true_peak_dbtp > peak_limit:
             change = peak_limit - measured.true_peak_dbtp - 0.2
         elif abs(target_lufs - measured.integrated_lufs) > LOUDNESS_TOLERANCE_LU:
@@ -737,7 +738,7 @@ def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3,
             break
         corrections += 1
         parts.rescale(change)
-        meters = parted.encode(parts.pieces, everything, check, workers=default_jobs())
+        meters = parted.encode(parts.pieces, everything, check, workers=default_jobs(), settle=settle)
     parted.join()
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -319,11 +319,16 @@ class PartedMP3:
         return max(0, min(len(self.paths) - 1, bisect.bisect_right(self.bounds, sample) - 1))
 
     def encode(self, read: Callable[[int, int], Iterable[np.ndarray]], parts: Iterable[int],
-               check_part: Callable[[Path, int, int], T], workers: int = 1) -> dict[int, T]:
+               check_part: Callable[[Path, int, int], T], workers: int = 1,
+               settle: Callable[[int, T, Callable[[], T]], T] | None = None,
+               encoded: Mapping[int, T] | None = None) -> dict[int, T]:
         """Encode these parts at once on `workers` cores (`read(start, stop)` gives the signal's samples from
         start to stop, in pieces). `check_part(path, start, gap)` is called on each part's own MP3 as soon as it
         is made, in the part's thread: a whole MP3 of the signal from `start`, followed by `gap` samples (of
-        silence) that no part encodes. What it returns is returned by part."""
+        silence) that no part encodes. What it returns is returned by part. `settle(k, checked, again)`, when
+        given, then runs in the same thread and returns the part's final result; `again()` encodes and checks
+        part k anew (a local repair, done while the other parts are still being encoded). `encoded`: parts made
+        before, with their checks, that only go through `settle`."""
         last = len(self.paths) - 1
 
         def encode_part(k: int) -> T:
@@ -331,10 +336,15 @@ class PartedMP3:
             gap = encode_part_file(read, start, end, k == last, self.sample_rate, self.bitrate_kbps, self.paths[k])
             return check_part(self.paths[k], start, gap)
 
-        chosen = sorted(set(parts))
+        def finished(k: int, checked: T) -> T:
+            return checked if settle is None else settle(k, checked, lambda: encode_part(k))
+
+        done = dict(encoded or {})
+        chosen = sorted(set(parts) - set(done))
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
-            futures = {k: pool.submit(encode_part, k) for k in chosen}
-            return {k: future.result() for k, future in futures.items()}
+            futures = {k: pool.submit(finished, k, checked) for k, checked in done.items()}
+            futures |= {k: pool.submit(lambda k: finished(k, encode_part(k)), k) for k in chosen}
+            return {k: future.result() for k, future in sorted(futures.items())}
 
     def adopt(self, k: int, path: Path) -> None:
         """Part k is the MP3 at `path`, encoded before (encode_part_file, with this part's bounds): moved in."""

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from audio_edition.audio.samplefile import SampleFile, Samples, window
 
@@ -119,7 +120,7 @@ _KERNEL = _interpolation_kernel()
 _KERNEL_AROUND = np.zeros((2 * TAPS + 1, 6), dtype=np.float32)
 _KERNEL_AROUND[:-1, :3] = _KERNEL  # interval (i-1, i): samples i-TAPS .. i+TAPS-1
 _KERNEL_AROUND[1:, 3:] = _KERNEL  # interval (i, i+1): samples i-TAPS+1 .. i+TAPS
-_AROUND = np.arange(-TAPS, TAPS + 1)
+_KERNEL_AROUND_ROWS = np.ascontiguousarray(_KERNEL_AROUND.T)  # (6, 2 * TAPS + 1)
 LONG_RUN = 256  # a run of indices this long is interpolated by correlation, shorter ones one by one
 
 
@@ -148,11 +149,21 @@ def true_peaks_at(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
     scattered = np.flatnonzero(alone)
     for first in range(0, len(scattered), 1 << 15):  # the others: their neighbours gathered, 32768 at a time
         positions = scattered[first: first + (1 << 15)]
-        where = indices[positions][:, None] + _AROUND[None, :]
-        around = np.take(samples, where, mode="clip").astype(np.float32, copy=False)
-        around[(where < 0) | (where >= len(samples))] = 0.0
-        peaks[positions] = np.maximum(peaks[positions], np.abs(around @ _KERNEL_AROUND).max(axis=1))
+        peaks[positions] = np.maximum(peaks[positions], _interpolated_around(samples, indices[positions]))
     return peaks
+
+
+def _interpolated_around(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """For each index i (sorted), the largest magnitude of the six 4x-oversampled points from 0.75 sample
+    before i to 0.75 sample after it. Each index's 2 * TAPS + 1 neighbours are gathered as one row of a
+    sliding window (no index array per neighbour), and the six points come out as six rows: the largest is
+    then taken across rows, which numpy does far faster than along short ones."""
+    lo, hi = int(indices[0]) - TAPS, int(indices[-1]) + TAPS + 1
+    # (only indices within TAPS of either end need the silence around the signal: a copy of a short stretch)
+    span = samples[lo:hi] if lo >= 0 and hi <= len(samples) else _slice_with_silence(samples, lo, hi)
+    rows = sliding_window_view(span.astype(np.float32, copy=False), 2 * TAPS + 1)[indices - int(indices[0])]
+    points = _KERNEL_AROUND_ROWS @ rows.T
+    return np.abs(points, out=points).max(axis=0)
 
 
 def _slice_with_silence(samples: Samples, lo: int, hi: int) -> np.ndarray:

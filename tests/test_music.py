@@ -109,3 +109,26 @@ def test_loudness_and_transcripts_still_exact_with_jingles_and_bed(builds):
     first = episode["timeline"]["utterances"][0]  # the title
     start = f"{int(first['start'] // 60):02d}:{first['start'] % 60:06.3f}"
     assert start in vtt
+
+
+def test_jingles_are_decoded_once_while_the_articles_are_read(tmp_path, monkeypatch):
+    # The build decodes its jingles and bed ahead (assemble.warm_up_assembly), so that the first episode's
+    # assembly does not hold the voice back; every episode then takes them from there, and a file changed in
+    # between is decoded again.
+    from audio_edition.audio import music
+    from audio_edition.config import AudioConfig, Config
+
+    decoded: list[str] = []
+    real = music._decode
+    monkeypatch.setattr(music, "_decode", lambda path, *a: decoded.append(path.name) or real(path, *a))
+    _make(tmp_path / "intro.ogg", "sine=frequency=523", 1.0, "-c:a", "libvorbis")
+    _make(tmp_path / "bed.mp3", "sine=frequency=300", 2.0, "-c:a", "libmp3lame")
+    config = Config(audio=AudioConfig(jingle_intro="intro.ogg", music_bed="bed.mp3"), base_dir=str(tmp_path))
+    music.decode_ahead(config)
+    assert sorted(decoded) == ["bed.mp3", "intro.ogg"]
+    first = music.load_audio(tmp_path / "intro.ogg", 44100, "jingle intro")
+    assert len(decoded) == 2 and not first.flags.writeable  # shared: no episode may change it in place
+    assert abs(len(first) - 44100) < 2000
+    _make(tmp_path / "intro.ogg", "sine=frequency=523", 2.0, "-c:a", "libvorbis")
+    again = music.load_audio(tmp_path / "intro.ogg", 44100, "jingle intro")
+    assert decoded[-1] == "intro.ogg" and len(decoded) == 3 and len(again) > 1.5 * len(first)

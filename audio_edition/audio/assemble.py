@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -169,14 +170,17 @@ class Stitcher:
         self._speech_written = 0  # samples of speech (at the episode's rate) in `samples`
         self._keep = int(TRIM_KEEP_S * rate)
         self._resampler = resample.stream(rate, out_rate) if rate != out_rate else None
-        try:
-            head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
-            head.append(np.zeros(self._bed_lead, dtype=np.float32))
-            self._append(np.concatenate(head))
-        except BaseException:
-            self.samples.close()
-            raise
-        self.head_length = len(self.samples)
+        # The intro jingle and the bed's lead are laid with the first clip (or at finish), not here: metering them
+        # needs scipy, which may still be loading, and the voice starts once the stitcher is made.
+        head = [intro, np.zeros(int(JINGLE_GAP_S * out_rate), dtype=np.float32)] if intro is not None else []
+        head.append(np.zeros(self._bed_lead, dtype=np.float32))
+        self._head: np.ndarray | None = np.concatenate(head)
+        self.head_length = len(self._head)
+
+    def _lay_head(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._append(head)
 
     def close(self) -> None:
         """Let go of the samples' file (after a failure: finish() hands the samples over)."""
@@ -190,6 +194,7 @@ class Stitcher:
         if clip.utterance != utterance.index:
             raise AudioEditionError(f"the clip of utterance {clip.utterance} came where {utterance.index} goes")
         self._next += 1
+        self._lay_head()
         clip_samples = _clip_at(clip, self.rate)
         start, end = _speech_bounds(clip_samples)
         start, end = (max(0, start - self._keep), min(len(clip_samples), end + self._keep)) if end > start else (0, 0)
@@ -239,6 +244,7 @@ class Stitcher:
             missing = len(script.utterances) - self._next
             raise AudioEditionError(f"no audio for utterance {script.utterances[self._next].index} ({missing} "
                                     "missing)", "rebuild the episode")
+        self._lay_head()
         speech_length = resample.resampled_length(self._cursor, self.rate, out_rate)
         if self._resampler is not None:
             self._speech(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
@@ -382,11 +388,15 @@ def compute_script_hash(script: Script, engine: str, voice: str, settings: dict 
 
 
 # --- the episode ---------------------------------------------------------------------------------------------
-def warm_up_assembly(audio: AudioConfig) -> None:
-    """Start, in a background thread, what an episode's assembly will need: scipy's filters and the encoder's level
-    check (a test encode). The build calls it while it reads its articles: done beside the voice, they would add
-    their memory (and an ffmpeg process) to its peak; done when the assembly is made, the voice would wait."""
+def warm_up_assembly(config: Config) -> None:
+    """Start, in a background thread, what an episode's assembly will need: scipy's filters, the encoder's level
+    check (a test encode) and the jingles and bed, decoded. The build calls it while it reads its articles: done
+    beside the voice, they would add their memory (and ffmpeg processes) to its peak; done when the assembly is
+    made, the voice would wait."""
+    audio = config.audio
     loudness.warm_up(then=lambda: ffmpeg.mp3_gain_db(audio.bitrate_kbps, audio.sample_rate))
+    if any((audio.jingle_intro, audio.jingle_outro, audio.music_bed)):  # needed first: a thread of their own
+        threading.Thread(target=music.decode_ahead, args=(config,), name="decode jingles", daemon=True).start()
 
 
 def check_audio_config(config: Config) -> None:

@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import subprocess
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,54 @@ def _codec_of(path: Path, what: str) -> str:
     return found.group(1)
 
 
+# Decoded jingles and beds, kept for the process (a build decodes them while it reads its articles, on the core
+# the voice does not use yet; every episode of the build then takes them from here). Keyed by the file's size and
+# time of change, so an edited file is decoded again; the last few only.
+DECODED_KEPT = 4
+_decoded: dict[tuple[str, int, int, int], np.ndarray] = {}
+_decoding: dict[tuple[str, int, int, int], threading.Lock] = {}
+_decoded_lock = threading.Lock()
+
+
 def load_audio(path: Path, rate: int, what: str) -> np.ndarray:
-    """PATH (any format ffmpeg reads) as mono float32 at RATE, decoded and resampled by pydub."""
+    """PATH (any format ffmpeg reads) as mono float32 at RATE, decoded and resampled by pydub (read-only: it may be
+    shared with the build's other episodes)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise InputError(f"{what} cannot be read: {path} ({exc.strerror})") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, rate)
+    with _decoded_lock:
+        one_at_a_time = _decoding.setdefault(key, threading.Lock())
+    with one_at_a_time:  # a second caller waits for the decoding under way instead of doing it again
+        with _decoded_lock:
+            found = _decoded.get(key)
+        if found is None:
+            found = _decode(path, rate, what)
+            found.flags.writeable = False
+            with _decoded_lock:
+                _decoded[key] = found
+                for old in list(_decoded)[:-DECODED_KEPT]:
+                    del _decoded[old]
+                    _decoding.pop(old, None)
+        return found
+
+
+def decode_ahead(config: Config) -> None:
+    """Decode the configured jingles and bed now (load_audio keeps them); a file that does not decode is left for
+    the assembly to report."""
+    audio = config.audio
+    for setting, what in ((audio.jingle_intro, "jingle intro"), (audio.jingle_outro, "jingle outro"),
+                          (audio.music_bed, "music bed")):
+        path = config.resolve(setting)
+        if path is not None and path.is_file():
+            try:
+                load_audio(path, audio.sample_rate, what)
+            except InputError:
+                pass
+
+
+def _decode(path: Path, rate: int, what: str) -> np.ndarray:
     AudioSegment.converter = ffmpeg.ffmpeg_exe()  # pydub runs this ffmpeg, not one from PATH
     try:
         segment = AudioSegment.from_file(str(path), codec=_codec_of(path, what))

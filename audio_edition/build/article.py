@@ -182,7 +182,7 @@ def speak_article(script: Script, reader: Reader, config: Config, place: Callabl
         return ArticleResult(placement.slug, script_hash, None)
     progress.speaking(placement.slug, len(script.utterances))
     started = time.monotonic()
-    warm_up_assembly(config.audio)  # begun while the articles were read, by run_build; a worker's one article: here
+    warm_up_assembly(config)  # begun while the articles were read, by run_build; a worker's one article: here
     spool_dir = placement.directory.parent  # on the output's disk (placement.directory is made by the assembly)
     spool_dir.mkdir(parents=True, exist_ok=True)
     clips = ClipSpool(spool_dir)

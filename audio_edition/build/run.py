@@ -188,7 +188,7 @@ def _run_build(sources: list[str], out_dir: Path, config: Config, jobs: int | No
     if to_read:
         preload_detector()  # the language model loads while the first source is read
         open_ahead(spec, jobs)  # and the voice, on the other core (dropped at the end if nothing was spoken)
-        warm_up_assembly(config.audio)  # and what the episodes' assembly needs
+        warm_up_assembly(config)  # and what the episodes' assembly needs
     batch = len(locations) > 1
     skipped: list[Skipped] = []
     feed_items_up_to_date: list[str] = []

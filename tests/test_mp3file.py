@@ -230,3 +230,21 @@ def test_a_part_repaired_is_encoded_again_in_its_own_turn(signal, tmp_path):
     checked = ffmpeg.in_parts(len(signal), cuts, RATE, 64, tmp_path / "repaired.mp3", work)
     assert encoded == [0, 0, 1, 2] and checked == {0: 1, 1: 0, 2: 0}
     assert mp3file.length_samples(tmp_path / "repaired.mp3") == len(signal)
+
+
+def test_parts_asked_for_first_are_encoded_first(signal, tmp_path):
+    # The parts a music bed plays in are the likeliest to be repaired: they go first, the rest in order.
+    cuts = cuts_into(signal, 3)
+    encoded: list[int] = []
+
+    def read(a: int, b: int):
+        encoded.append([0, *cuts].index(a))
+        return [signal[a:b]]
+
+    def work(parted: ffmpeg.PartedMP3) -> None:
+        parted.encode(read, range(len(parted)), lambda *_: None, workers=1, first=[2, 2])
+        parted.join()
+
+    ffmpeg.in_parts(len(signal), cuts, RATE, 64, tmp_path / "ordered.mp3", work)
+    assert encoded == [2, 0, 1]
+    assert mp3file.length_samples(tmp_path / "ordered.mp3") == len(signal)

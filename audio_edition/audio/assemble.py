@@ -81,6 +81,7 @@ class StitchedAudio:
     timeline: Timeline
     loudness: Measurement  # of `samples`, measured while they were stitched
     blocks: BlockPeaks | None = None  # what the limiter's estimate needs of them
+    bed: tuple[tuple[int, int], ...] = ()  # [start, end) of each stretch a music bed plays under, in samples
 
 
 # --- stitching -----------------------------------------------------------------------------------------------
@@ -275,12 +276,13 @@ class Stitcher:
             music.mix_bed(samples, out_rate, self._bed, spans, self.config.audio, voice_db)
             measured = loudness.measure(GainCurve().pieces(samples), out_rate)  # the bed changed the loudness
             blocks = loudness.BlockPeaks.of(samples, out_rate)
+            bed = tuple((span.start, span.end) for span in spans)
         else:
-            blocks = self.blocks.result()
+            blocks, bed = self.blocks.result(), ()
         if self._in_memory:
             samples = self.samples[:]
             self.samples.close()
-        return StitchedAudio(samples, out_rate, timeline, measured, blocks)
+        return StitchedAudio(samples, out_rate, timeline, measured, blocks, bed)
 
 
 def _every_clip(script: Script, clips: Clips) -> tuple[Mapping[int, Clip], int]:
@@ -543,8 +545,10 @@ class EpisodeParts:
         log.debug("%d part(s), %d at the gain so far, %d of them encoded before (%d kept), gain %+.2f dB",
                   len(parts.curves), len(self._early), sum(e is not None for _, e in self._early.values()), len(taken),
                   gain)
+        # The parts a bed plays in first: the bed's noise makes the encoder overshoot most there (docs/speed.md).
+        bedded = [k for start, end in stitched.bed for k in range(parts.part_of(start), parts.part_of(end - 1) + 1)]
         _encode_checked(samples, parts, rate, self.audio.bitrate_kbps, self.audio.true_peak_db,
-                        self.audio.target_lufs, dest, stitched.timeline.duration, taken)
+                        self.audio.target_lufs, dest, stitched.timeline.duration, taken, bedded)
 
     def close(self) -> None:
         if self._encoder is not None:
@@ -686,10 +690,11 @@ def _checked_part(path: Path, start: int, gap: int, rate: int, true_peak_db: flo
 
 def _encode_checked(samples: Samples, parts: PartCurves, rate: int, bitrate: int, true_peak_db: float,
                     target_lufs: float, dest: Path, duration: float,
-                    taken: dict[int, tuple[Path, loudness.LoudnessMeter]]) -> None:
+                    taken: dict[int, tuple[Path, loudness.LoudnessMeter]], first: list[int] | None = None) -> None:
     """Encode (the gains applied piece by piece as the encoder reads), then measure the MP3 itself — what listeners
     get — and check that it lasts as long as the Timeline. Encoded in parts at once, one per core, cut in pauses
-    (mp3file.py): LAME alone is a third of assembly. `taken`: parts encoded already (their MP3 and its meter)."""
+    (mp3file.py): LAME alone is a third of assembly. `taken`: parts encoded already (their MP3 and its meter);
+    `first`: parts to encode before the others (PartedMP3.encode)."""
 
     def work(parted: ffmpeg.PartedMP3) -> None:
         meters: dict[int, loudness.LoudnessMeter] = {}
@@ -697,7 +702,8 @@ def _encode_checked(samples: Samples, parts: PartCurves, rate: int, bitrate: int
             for k, (path, meter) in taken.items():
                 parted.adopt(k, path)
                 meters[k] = meter
-        _encode_parts(samples, parts, parted, rate, true_peak_db, target_lufs, meters)
+        _encode_parts(samples, parts, parted, rate, true_peak_db, target_lufs, meters,
+                      (first or []) if len(parted) == len(parts.curves) else [])
 
     ffmpeg.in_parts(len(samples), parts.bounds[1:-1], rate, bitrate, dest, work)
     length = mp3file.length_samples(dest)  # what players read from the file's header
@@ -706,7 +712,7 @@ def _encode_checked(samples: Samples, parts: PartCurves, rate: int, bitrate: int
 
 
 def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3, rate: int, true_peak_db: float,
-                  target_lufs: float, meters: dict[int, loudness.LoudnessMeter]) -> None:
+                  target_lufs: float, meters: dict[int, loudness.LoudnessMeter], first: list[int]) -> None:
     """Encode the parts not in `meters` yet. Where the encoder pushed a true peak of a part over the limit, a short
     dip is added under that peak and the part is encoded again at once, in its own thread, while the others are
     still being encoded (PEAK_REPAIRS times at most): the loudness does not move. Only then, if the MP3 is still
@@ -728,7 +734,8 @@ def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3,
         return meter
 
     everything = range(len(parted))
-    meters = parted.encode(parts.pieces, everything, check, workers=default_jobs(), settle=settle, encoded=meters)
+    meters = parted.encode(parts.pieces, everything, check, workers=default_jobs(), settle=settle, encoded=meters,
+                           first=first)
     corrections = 0
     while True:
         measured = loudness.LoudnessMeter.joined([meters[k] for k in everything])
@@ -748,7 +755,7 @@ def _encode_parts(samples: Samples, parts: PartCurves, parted: ffmpeg.PartedMP3,
             break
         corrections += 1
         parts.rescale(change)
-        meters = parted.encode(parts.pieces, everything, check, workers=default_jobs(), settle=settle)
+        meters = parted.encode(parts.pieces, everything, check, workers=default_jobs(), settle=settle, first=first)
     parted.join()
     if math.isfinite(measured.integrated_lufs) and abs(measured.integrated_lufs - target_lufs) > 1.0:
         log.warning("episode loudness %.1f LUFS is off the %.1f LUFS target", measured.integrated_lufs, target_lufs)

@@ -321,14 +321,15 @@ class PartedMP3:
     def encode(self, read: Callable[[int, int], Iterable[np.ndarray]], parts: Iterable[int],
                check_part: Callable[[Path, int, int], T], workers: int = 1,
                settle: Callable[[int, T, Callable[[], T]], T] | None = None,
-               encoded: Mapping[int, T] | None = None) -> dict[int, T]:
+               encoded: Mapping[int, T] | None = None, first: Iterable[int] = ()) -> dict[int, T]:
         """Encode these parts at once on `workers` cores (`read(start, stop)` gives the signal's samples from
         start to stop, in pieces). `check_part(path, start, gap)` is called on each part's own MP3 as soon as it
         is made, in the part's thread: a whole MP3 of the signal from `start`, followed by `gap` samples (of
         silence) that no part encodes. What it returns is returned by part. `settle(k, checked, again)`, when
         given, then runs in the same thread and returns the part's final result; `again()` encodes and checks
         part k anew (a local repair, done while the other parts are still being encoded). `encoded`: parts made
-        before, with their checks, that only go through `settle`."""
+        before, with their checks, that only go through `settle`. `first`: parts to begin with (those most likely
+        to be encoded again: a repair begun early is done while the others are encoded, not after them)."""
         last = len(self.paths) - 1
 
         def encode_part(k: int) -> T:
@@ -340,7 +341,8 @@ class PartedMP3:
             return checked if settle is None else settle(k, checked, lambda: encode_part(k))
 
         done = dict(encoded or {})
-        chosen = sorted(set(parts) - set(done))
+        rest = set(parts) - set(done)
+        chosen = [k for k in dict.fromkeys(first) if k in rest] + sorted(rest - set(first))
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mp3 part") as pool:
             futures = {k: pool.submit(finished, k, checked) for k, checked in done.items()}
             futures |= {k: pool.submit(lambda k: finished(k, encode_part(k)), k) for k in chosen}

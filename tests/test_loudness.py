@@ -301,3 +301,29 @@ def test_a_meter_so_far_then_to_the_end(speech):
     whole = loudness.BlockPeaks.of(speech, RATE)
     assert np.array_equal(found.result().peaks, whole.peaks)
     np.testing.assert_allclose(found.result().energies, whole.energies, rtol=1e-6)
+
+
+def test_a_change_in_a_few_spans_is_measured_again_there_only(speech):
+    # A music bed changes the intro and the outro only: measuring those spans again (and the blocks outside them
+    # for the true peak) gives the measure, blocks and true peak of the whole changed signal.
+    from audio_edition.audio import loudness
+
+    rng = np.random.default_rng(5)
+    rate = RATE
+    for spans, loud_in_span in (([(0, 5 * rate), (len(speech) - 4 * rate - 123, len(speech))], True),
+                                ([(7 * rate + 17, 9 * rate)], False)):
+        before = loudness.measure(speech, rate)
+        blocks = loudness.BlockPeaks.of(speech, rate)
+        changed = speech.copy()
+        for start, end in spans:  # loud enough in the first case to hold the new true peak, quiet in the second
+            changed[start:end] += (0.6 if loud_in_span else 0.02) * rng.standard_normal(end - start).astype(np.float32)
+        np.clip(changed, -1.0, 1.0, out=changed)
+        measured, new_blocks = loudness.remeasured(changed, rate, before, blocks, spans)
+        whole = loudness.measure(changed, rate)
+        whole_blocks = loudness.BlockPeaks.of(changed, rate)
+        assert measured.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-4)
+        assert measured.integrated_lufs != pytest.approx(before.integrated_lufs, abs=1e-3)
+        np.testing.assert_allclose(measured.steps, whole.steps, rtol=1e-4, atol=1e-12)
+        assert measured.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-6)
+        np.testing.assert_array_equal(new_blocks.peaks, whole_blocks.peaks)
+        np.testing.assert_allclose(new_blocks.energies, whole_blocks.energies, rtol=1e-6)

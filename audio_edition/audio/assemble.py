@@ -274,9 +274,9 @@ class Stitcher:
             spans = _bed_spans(script, timeline, out_rate, self._bed_lead, int(self.config.audio.bed_fade_s * out_rate),
                                len(samples))
             music.mix_bed(samples, out_rate, self._bed, spans, self.config.audio, voice_db)
-            measured = loudness.measure(GainCurve().pieces(samples), out_rate)  # the bed changed the loudness
-            blocks = loudness.BlockPeaks.of(samples, out_rate)
-            bed = tuple((span.start, span.end) for span in spans)
+            bed = tuple((span.start, span.end) for span in spans if span.end > span.start)
+            # the bed changed the loudness, under the intro and the outro only: measured again there
+            measured, blocks = loudness.remeasured(samples, out_rate, measured, self.blocks.result(), list(bed))
         else:
             blocks, bed = self.blocks.result(), ()
         if self._in_memory:

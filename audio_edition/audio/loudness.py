@@ -491,6 +491,60 @@ class BlockPeaksSoFar:
                           np.concatenate(self._energies) if self._energies else empty)
 
 
+SETTLE_S = 1.0  # the K-weighting's memory: after a second, what came before has decayed far under float precision
+
+
+def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPeaks,
+               spans: list[tuple[int, int]]) -> tuple[Measurement, BlockPeaks]:
+    """The measure and blocks of `samples` after a change within `spans` alone ([start, end) each), from
+    their measure and blocks `before` it (a music bed mixed under the intro and outro): only the spans are read
+    again. The 100 ms steps from each span's first to a second after its end are K-weighted again, from a second
+    before it (the filter's memory); the blocks of the span's steps are found again; the true peak is the larger
+    of the spans' own (with their neighbours as context) and the rest's, which the blocks outside the spans find:
+    only blocks whose sample peak comes within CANDIDATE_MARGIN_DB of the rest's largest can hold it."""
+    step, settle = step_of(rate), int(round(SETTLE_S * rate)) // step_of(rate) * step_of(rate)
+    length = before.samples
+    steps, peaks, energies = before.steps.copy(), blocks.peaks.copy(), blocks.energies.copy()
+    per_step = step // blocks.size
+    inside = np.zeros(len(peaks), dtype=bool)
+    true_peak = 0.0
+    for start, end in spans:
+        first, last = start // step, min(len(steps), -(-(end + settle) // step))  # the steps to measure again
+        origin = max(0, first * step - settle)
+        meter = LoudnessMeter(rate, true_peak=False, start=origin)
+        for offset in range(origin, last * step, CHUNK):
+            meter.add(samples[offset: min(offset + CHUNK, last * step)])
+        own = np.concatenate(meter._steps) if meter._steps else np.zeros(0)
+        steps[first:last] = own[first - origin // step: last - origin // step]
+        a, b = first * per_step, min(len(peaks), -(-end // step) * per_step)  # the blocks of the span's steps
+        found = BlockPeaksSoFar(rate)
+        found.add(samples[a * blocks.size: b * blocks.size])
+        changed = found.result()
+        peaks[a:b], energies[a:b] = changed.peaks[: b - a], changed.energies[: b - a]
+        inside[a:b] = True
+        lo, hi = min(start, a * blocks.size), min(length, max(end, b * blocks.size))  # the span and its blocks
+        segment = _slice_with_silence(samples, lo - EDGE, hi + EDGE)
+        magnitude = np.abs(segment[EDGE:-EDGE])
+        if len(magnitude) and magnitude.max() > 0:
+            hits = EDGE + np.flatnonzero(magnitude >= magnitude.max() * db_to_gain(-CANDIDATE_MARGIN_DB))
+            true_peak = max(true_peak, float(true_peaks_at(segment, hits).max()))
+    outside = np.flatnonzero(~inside)
+    top = float(peaks[outside].max()) if len(outside) else 0.0
+    if top > 0:  # the rest's true peak: near its largest samples only
+        for k in outside[peaks[outside] >= top * db_to_gain(-CANDIDATE_MARGIN_DB)]:
+            lo, hi = int(k) * blocks.size, (int(k) + 1) * blocks.size
+            segment = _slice_with_silence(samples, lo - EDGE, hi + EDGE)
+            hits = EDGE + np.flatnonzero(np.abs(segment[EDGE:-EDGE]) >= top * db_to_gain(-CANDIDATE_MARGIN_DB))
+            true_peak = max(true_peak, float(true_peaks_at(segment, hits).max()))
+    # (samples past the last whole step have no block: the meter saw them; read them too)
+    tail = blocks.size * len(peaks)
+    if tail < length:
+        segment = _slice_with_silence(samples, tail - EDGE, length + EDGE)
+        true_peak = max(true_peak, float(true_peaks_at(segment, EDGE + np.arange(length - tail)).max()))
+    measured = _gated(steps, gain_to_db(true_peak), length)
+    return measured, BlockPeaks(blocks.size, peaks, energies)
+
+
 def estimate_limited(steps: np.ndarray, blocks: BlockPeaks, rate: int, gain_db: float,
                      ceiling_db: float) -> tuple[float, float]:
     """(integrated loudness, share of the energy in limited blocks) of the signal whose unlimited 100 ms steps

@@ -170,6 +170,7 @@ class Stitcher:
         self._cursor = 0  # where the next clip goes, at `rate`
         self._speech_written = 0  # samples of speech (at the episode's rate) in `samples`
         self._keep = int(TRIM_KEEP_S * rate)
+        self._speech_energy, self._speech_count = 0.0, 0  # of the clips laid, at the voice's rate
         self._resampler = resample.stream(rate, out_rate) if rate != out_rate else None
         # The intro jingle and the bed's lead are laid with the first clip (or at finish), not here: metering them
         # needs scipy, which may still be loading, and the voice starts once the stitcher is made.
@@ -202,7 +203,11 @@ class Stitcher:
         pause = int(round(max(0, utterance.pause_after_ms) * self.rate / 1000))
         self.positions[utterance.index] = (self._cursor, self._cursor + end - start)
         self._cursor += end - start + pause
-        self._speak(_fade(np.clip(np.nan_to_num(to_float32(clip_samples[start:end])), -1.0, 1.0), self.rate))
+        speech = _fade(np.clip(np.nan_to_num(to_float32(clip_samples[start:end])), -1.0, 1.0), self.rate)
+        if self._bed is not None:  # the voice's level, which the bed is set against (resampling keeps it)
+            self._speech_energy += float(np.dot(speech.astype(np.float64), speech))
+            self._speech_count += len(speech)
+        self._speak(speech)
         if pause:
             self._speak(np.zeros(pause, dtype=np.float32))
 
@@ -269,8 +274,8 @@ class Stitcher:
                                 for u in script.utterances)
         timeline = _timeline(script, utterance_spans, round(duration, 3))
         if self._bed is not None:
-            speech_spans = [(round(span.start * out_rate), round(span.end * out_rate)) for span in utterance_spans]
-            voice_db = music.level_db_of_spans(samples, speech_spans)
+            voice_db = (10 * math.log10(self._speech_energy / self._speech_count) if self._speech_energy > 0
+                        else -math.inf)
             spans = _bed_spans(script, timeline, out_rate, self._bed_lead, int(self.config.audio.bed_fade_s * out_rate),
                                len(samples))
             music.mix_bed(samples, out_rate, self._bed, spans, self.config.audio, voice_db)

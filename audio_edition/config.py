@@ -101,6 +101,7 @@ class AudioConfig:
     true_peak_db: float = -1.0
     jingle_intro: str | None = None  # any format ffmpeg reads, decoded and resampled by pydub (audio/music.py)
     jingle_outro: str | None = None
+    jingle_level_db: float = 0.0  # the jingles' RMS level, relative to the voice's (whatever the voice's own level)
     music_bed: str | None = None  # a bed under the intro and the outro, looped if short (audio/music.py)
     bed_level_db: float = -6.0  # the bed in the pauses, relative to the voice's level
     bed_duck_db: float = -18.0  # how much lower the bed goes under speech

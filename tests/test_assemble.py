@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mutagen.mp3 import MP3, BitrateMode
 
-from audio_edition.audio import ffmpeg, mp3file
+from audio_edition.audio import ffmpeg, loudness, mp3file
 from audio_edition.audio.assemble import OUTPUT_RATE, assemble_episode, stitch
 from audio_edition.config import AudioConfig, Config
 from audio_edition.errors import AudioEditionError, InputError
@@ -230,7 +230,7 @@ def test_jingles_open_and_close_the_episode_and_shift_the_timeline(tmp_path):
     assert shift == pytest.approx(1.0 + 0.4, abs=0.002)  # jingle + gap
     assert with_jingles.timeline.duration == pytest.approx(plain.timeline.duration + 1.4 + 0.5, abs=0.002)
     assert with_jingles.timeline.sections[0].start == 0.0  # the opening chapter includes the intro jingle
-    assert rms_db(at(with_jingles.samples, 0.1, 0.9)) > -20  # the jingle is there, stereo 48 kHz read fine
+    assert rms_db(at(with_jingles.samples, 0.1, 0.9)) > -40  # the jingle is there, stereo 48 kHz read fine
     missing = Config(audio=AudioConfig(jingle_intro="nope.wav"), base_dir=str(tmp_path))
     with pytest.raises(InputError, match="jingle intro not found"):
         stitch(SCRIPT, clips_for(SCRIPT), missing)
@@ -238,6 +238,33 @@ def test_jingles_open_and_close_the_episode_and_shift_the_timeline(tmp_path):
     broken = Config(audio=AudioConfig(jingle_outro="broken.mp3"), base_dir=str(tmp_path))
     with pytest.raises(InputError, match="jingle outro is not audio"):
         stitch(SCRIPT, clips_for(SCRIPT), broken)
+
+
+def _voice_and_jingle_db(stitched) -> tuple[float, float, float]:
+    """(the voice's RMS level over its sentences, the intro jingle's, the outro jingle's) in a stitched episode
+    with a 1 s intro jingle and a 0.5 s outro jingle."""
+    speech = np.concatenate([at(stitched.samples, u.start, u.end) for u in stitched.timeline.utterances])
+    end = stitched.timeline.duration
+    return rms_db(speech), rms_db(at(stitched.samples, 0.05, 0.95)), rms_db(at(stitched.samples, end - 0.45, end - 0.1))
+
+
+def test_jingles_sit_at_the_same_level_against_any_voice(tmp_path):
+    # A jingle is levelled against the voice (jingle_level_db, 0 dB by default): the same file sits at the same
+    # place beside a quiet voice and a loud one, instead of taking the voice's normalising gain (+17 dB on a
+    # quiet real voice, which crushed a mastered jingle in the limiter), and the setting moves it.
+    _write_wav(tmp_path / "intro.wav", 1.0)
+    _write_wav(tmp_path / "outro.wav", 0.5)
+    for level_db in (0.0, -6.0):
+        config = Config(audio=AudioConfig(jingle_intro="intro.wav", jingle_outro="outro.wav", jingle_level_db=level_db),
+                        base_dir=str(tmp_path))
+        for voice_level in (0.02, 0.3):
+            stitched = stitch(SCRIPT, clips_for(SCRIPT, level=voice_level), config)
+            voice, intro, outro = _voice_and_jingle_db(stitched)
+            assert intro - voice == pytest.approx(level_db, abs=0.5)
+            assert outro - voice == pytest.approx(level_db, abs=0.5)
+            whole = loudness.measure(stitched.samples, OUTPUT_RATE)  # measured again where the jingle changed
+            assert stitched.loudness.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-3)
+            assert stitched.loudness.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-3)
 
 
 # --- slugs -------------------------------------------------------------------------------------------------
@@ -351,7 +378,6 @@ def test_peaks_the_encoder_pushes_over_are_repaired_in_their_part_only(tmp_path,
 def test_stitching_measures_the_loudness_of_what_it_wrote():
     # The loudness is measured while the resampler fills the episode (a thread follows it): it must be the
     # measure of the finished samples, for a short episode and for one of many resampler reads.
-    from audio_edition.audio import loudness
 
     sentences = [f"Phrase {n}." for n in range(20)]
     longer = make_script([("title", ["Titre"]), ("paragraph", sentences)])

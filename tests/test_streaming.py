@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 import pytest
-from test_assemble import SCRIPT, clips_for, make_script, voice_like
+from test_assemble import SCRIPT, _write_wav, clips_for, make_script, voice_like
 from test_bounded import _peak_rss_mb
 
-from audio_edition.audio import ffmpeg, loudness
+from audio_edition.audio import ffmpeg, loudness, mp3file
 from audio_edition.audio.assemble import (
     MP3_PEAK_MARGIN_DB,
     EpisodeAssembly,
@@ -26,7 +26,7 @@ from audio_edition.audio.assemble import (
 )
 from audio_edition.audio.samplefile import SampleFile
 from audio_edition.build.article import InScriptOrder
-from audio_edition.config import Config
+from audio_edition.config import AudioConfig, Config
 from audio_edition.models import Clip
 from audio_edition.voice.clip_spool import ClipSpool
 
@@ -211,3 +211,35 @@ def test_the_pool_hands_each_clip_over_as_soon_as_it_is_spoken(tmp_path):
     # the first clip is in the spool long before the last is spoken, and they come in one after another
     assert spooled_at[0] - started < 0.3 * (ended - started), (spooled_at[0] - started, ended - started)
     assert spooled_at[len(spooled_at) // 2] - started < 0.8 * (ended - started)
+
+
+def test_a_part_encoded_early_is_not_kept_once_its_jingle_is_levelled(tmp_path, monkeypatch):
+    # The intro jingle is laid before the voice is heard and levelled against it once every sentence is in: the
+    # first part, encoded early with the jingle as the file has it, must be encoded again, even when levelling
+    # moves the episode's gain too little for that alone to ask for it. A jingle 5 dB louder than the voice ends,
+    # in the MP3, at the voice's level.
+    _write_wav(tmp_path / "intro.wav", 2.0)  # -13.5 dBFS RMS: 5 dB over the voice below
+    config = Config(audio=AudioConfig(jingle_intro="intro.wav"), base_dir=str(tmp_path))
+    sentences = [f"Phrase numéro {n} d'un épisode assemblé au fil de l'eau." for n in range(80)]
+    script = make_script([("title", ["Au fil de l'eau"]), ("paragraph", sentences)], pause_ms=350)
+    clips = [Clip(u.index, voice_like(2.4, level=0.4), 22050) for u in script.utterances]
+    encoded_by: list[str] = []
+    real = ffmpeg.encode_part_file
+    monkeypatch.setattr(ffmpeg, "encode_part_file",
+                        lambda *a: encoded_by.append(threading.current_thread().name) or real(*a))
+    with EpisodeAssembly(script, config, tmp_path / "ep", "ep", "v", "piper", 22050) as assembly:
+        for n, clip in enumerate(clips):
+            assembly.add(clip)
+            if n == len(clips) // 2:
+                time.sleep(0.5)  # the first parts are encoded while the rest is still to come
+        episode = assembly.finish()
+    decoded = np.concatenate(list(mp3file.decoded_blocks(tmp_path / "ep" / episode.audio_file)))
+    rate = 44100
+
+    def level(a: float, b: float) -> float:
+        piece = decoded[int(a * rate): int(b * rate)].astype(np.float64)
+        return 10 * np.log10(np.mean(piece ** 2))
+
+    first = episode.timeline.utterances[1]
+    assert sum(name.startswith("early mp3 part") for name in encoded_by) >= 2
+    assert abs(level(0.2, 1.8) - level(first.start, first.end)) < 1.5

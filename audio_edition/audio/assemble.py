@@ -82,6 +82,7 @@ class StitchedAudio:
     loudness: Measurement  # of `samples`, measured while they were stitched
     blocks: BlockPeaks | None = None  # what the limiter's estimate needs of them
     bed: tuple[tuple[int, int], ...] = ()  # [start, end) of each stretch a music bed plays under, in samples
+    changed: tuple[tuple[int, int], ...] = ()  # the stretches changed once everything was spoken (bed, jingles)
 
 
 # --- stitching -----------------------------------------------------------------------------------------------
@@ -170,7 +171,11 @@ class Stitcher:
         self._cursor = 0  # where the next clip goes, at `rate`
         self._speech_written = 0  # samples of speech (at the episode's rate) in `samples`
         self._keep = int(TRIM_KEEP_S * rate)
-        self._speech_energy, self._speech_count = 0.0, 0  # of the clips laid, at the voice's rate
+        # the voice's level, which jingles and bed are set against: the energy of the clips laid, at the voice's
+        # rate (resampling keeps the level)
+        self._levels = intro is not None or self._outro is not None or self._bed is not None
+        self._speech_energy, self._speech_count = 0.0, 0
+        self._intro_length = len(intro) if intro is not None else 0
         self._resampler = resample.stream(rate, out_rate) if rate != out_rate else None
         # The intro jingle and the bed's lead are laid with the first clip (or at finish), not here: metering them
         # needs scipy, which may still be loading, and the voice starts once the stitcher is made.
@@ -204,7 +209,7 @@ class Stitcher:
         self.positions[utterance.index] = (self._cursor, self._cursor + end - start)
         self._cursor += end - start + pause
         speech = _fade(np.clip(np.nan_to_num(to_float32(clip_samples[start:end])), -1.0, 1.0), self.rate)
-        if self._bed is not None:  # the voice's level, which the bed is set against (resampling keeps it)
+        if self._levels:
             self._speech_energy += float(np.dot(speech.astype(np.float64), speech))
             self._speech_count += len(speech)
         self._speak(speech)
@@ -254,9 +259,12 @@ class Stitcher:
         speech_length = resample.resampled_length(self._cursor, self.rate, out_rate)
         if self._resampler is not None:
             self._speech(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        voice_db = (10 * math.log10(self._speech_energy / self._speech_count) if self._speech_energy > 0
+                    else -math.inf)
+        jingle_db = self.config.audio.jingle_level_db
         tail = [np.zeros(speech_length - self._speech_written + self._bed_lead, dtype=np.float32)]
         if self._outro is not None:
-            tail.append(self._outro)
+            tail.append(music.level_jingle(self._outro, voice_db, jingle_db))
         length = len(self.samples) + sum(len(piece) for piece in tail)
         # Pad with silence to a whole number of 10 ms (441 samples at 44.1 kHz): the duration is then exact in
         # milliseconds, so no Timeline time (rounded to the ms) can fall after the last sample.
@@ -264,6 +272,10 @@ class Stitcher:
         self._append(np.concatenate(tail))
         measured = self.meter.result()
         samples: Samples = self.samples
+        changed: list[tuple[int, int]] = []
+        if self._intro_length:  # laid before the voice's level was known: levelled now, in place
+            samples[0: self._intro_length] = music.level_jingle(samples[0: self._intro_length], voice_db, jingle_db)
+            changed.append((0, self._intro_length))
         offset = self.head_length / out_rate
         duration = len(samples) / out_rate
 
@@ -273,21 +285,20 @@ class Stitcher:
         utterance_spans = tuple(Span(u.index, at(self.positions[u.index][0]), at(self.positions[u.index][1]), u.text)
                                 for u in script.utterances)
         timeline = _timeline(script, utterance_spans, round(duration, 3))
+        bed: tuple[tuple[int, int], ...] = ()
         if self._bed is not None:
-            voice_db = (10 * math.log10(self._speech_energy / self._speech_count) if self._speech_energy > 0
-                        else -math.inf)
             spans = _bed_spans(script, timeline, out_rate, self._bed_lead, int(self.config.audio.bed_fade_s * out_rate),
                                len(samples))
             music.mix_bed(samples, out_rate, self._bed, spans, self.config.audio, voice_db)
             bed = tuple((span.start, span.end) for span in spans if span.end > span.start)
-            # the bed changed the loudness, under the intro and the outro only: measured again there
-            measured, blocks = loudness.remeasured(samples, out_rate, measured, self.blocks.result(), list(bed))
-        else:
-            blocks, bed = self.blocks.result(), ()
+            changed += bed
+        blocks = self.blocks.result()
+        if changed:  # the intro jingle and the bed changed the loudness there only: measured again there
+            measured, blocks = loudness.remeasured(samples, out_rate, measured, blocks, sorted(changed))
         if self._in_memory:
             samples = self.samples[:]
             self.samples.close()
-        return StitchedAudio(samples, out_rate, timeline, measured, blocks, bed)
+        return StitchedAudio(samples, out_rate, timeline, measured, blocks, bed, tuple(changed))
 
 
 def _every_clip(script: Script, clips: Clips) -> tuple[Mapping[int, Clip], int]:
@@ -536,8 +547,9 @@ class EpisodeParts:
         parts = PartCurves(samples, rate, [0, *self.cuts, len(samples)], gain, self.ceiling_db)
         taken: dict[int, tuple[Path, loudness.LoudnessMeter]] = {}
         for k, (early_gain, encoding) in self._early.items():
-            if abs(early_gain - gain) > PART_GAIN_STEP_DB:
-                continue  # encoded at the episode's gain below, like the parts after it
+            if abs(early_gain - gain) > PART_GAIN_STEP_DB or any(
+                    start < parts.bounds[k + 1] and end > parts.bounds[k] for start, end in stitched.changed):
+                continue  # encoded at the episode's gain below, like the parts after it (or changed since)
             parts.gains[k] = early_gain
             if encoding is None:
                 continue  # not begun: encoded below, at its early gain

@@ -163,6 +163,18 @@ def _box_filter(signal: np.ndarray, width: int) -> np.ndarray:
     return ((sums[hi] - sums[lo]) / width).astype(np.float32)
 
 
+def level_jingle(jingle: np.ndarray, voice_db: float, relative_db: float) -> np.ndarray:
+    """The jingle brought to `relative_db` from the voice's RMS level `voice_db` (a new array, clipped like the
+    rest of the episode): the same jingle then sits at the same place against any voice, however loud the voice's
+    raw output, instead of taking the voice's normalising gain (+17 dB on a quiet voice: a mastered jingle would be
+    crushed by the limiter)."""
+    jingle_db = level_db(jingle)
+    if not (math.isfinite(jingle_db) and math.isfinite(voice_db)):
+        return jingle.copy()
+    gain = np.float32(10 ** ((voice_db + relative_db - jingle_db) / 20))
+    return np.clip(jingle * gain, -1.0, 1.0).astype(np.float32, copy=False)
+
+
 def mix_bed(samples: Samples, rate: int, bed: np.ndarray, spans: list[BedSpan], settings: AudioConfig,
             voice_db: float) -> None:
     """Add the bed under each span of SAMPLES (in place), at `bed_level_db` under the voice in the pauses and
@@ -193,6 +205,8 @@ def check_music_config(config: Config) -> None:
     path = config.resolve(audio.music_bed)
     if path is not None and not path.is_file():
         raise InputError(f"music bed not found: {path}", "fix [audio] music_bed in the config")
+    if not -30.0 <= audio.jingle_level_db <= 10.0:
+        raise InputError(f"[audio] jingle_level_db {audio.jingle_level_db} is out of range", "use 0 (-30 to 10)")
     if not -40.0 <= audio.bed_level_db <= 0.0:
         raise InputError(f"[audio] bed_level_db {audio.bed_level_db} is out of range", "use -6")
     if not -40.0 <= audio.bed_duck_db <= -6.0:

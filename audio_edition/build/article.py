@@ -41,6 +41,8 @@ def audio_settings(config: Config) -> dict:
         "jingle_outro": file_digest(config.resolve(audio.jingle_outro)),
         "music_bed": file_digest(config.resolve(audio.music_bed)),
         "bed": [audio.bed_level_db, audio.bed_duck_db, audio.bed_ramp_ms, audio.bed_fade_s, audio.bed_lead_s],
+        # jingles levelled against the voice (an episode without jingles keeps the hash it had before this key)
+        **({"jingle_level_db": audio.jingle_level_db} if audio.jingle_intro or audio.jingle_outro else {}),
     }
 
 

@@ -259,8 +259,7 @@ class Stitcher:
         speech_length = resample.resampled_length(self._cursor, self.rate, out_rate)
         if self._resampler is not None:
             self._speech(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-        voice_db = (10 * math.log10(self._speech_energy / self._speech_count) if self._speech_energy > 0
-                    else -math.inf)
+        voice_db = music.level_db_of_energy(self._speech_energy, self._speech_count)
         jingle_db = self.config.audio.jingle_level_db
         tail = [np.zeros(speech_length - self._speech_written + self._bed_lead, dtype=np.float32)]
         if self._outro is not None:

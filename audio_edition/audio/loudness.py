@@ -502,7 +502,8 @@ def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPe
     before it (the filter's memory); the blocks of the span's steps are found again; the true peak is the larger
     of the spans' own (with their neighbours as context) and the rest's, which the blocks outside the spans find:
     only blocks whose sample peak comes within CANDIDATE_MARGIN_DB of the rest's largest can hold it."""
-    step, settle = step_of(rate), int(round(SETTLE_S * rate)) // step_of(rate) * step_of(rate)
+    step = step_of(rate)
+    settle = int(round(SETTLE_S * rate)) // step * step
     length = before.samples
     steps, peaks, energies = before.steps.copy(), blocks.peaks.copy(), blocks.energies.copy()
     per_step = step // blocks.size
@@ -514,8 +515,7 @@ def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPe
         meter = LoudnessMeter(rate, true_peak=False, start=origin)
         for offset in range(origin, last * step, CHUNK):
             meter.add(samples[offset: min(offset + CHUNK, last * step)])
-        own = np.concatenate(meter._steps) if meter._steps else np.zeros(0)
-        steps[first:last] = own[first - origin // step: last - origin // step]
+        steps[first:last] = meter.result().steps[first - origin // step: last - origin // step]
         a, b = first * per_step, min(len(peaks), -(-end // step) * per_step)  # the blocks of the span's steps
         found = BlockPeaksSoFar(rate)
         found.add(samples[a * blocks.size: b * blocks.size])
@@ -523,19 +523,13 @@ def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPe
         peaks[a:b], energies[a:b] = changed.peaks[: b - a], changed.energies[: b - a]
         inside[a:b] = True
         lo, hi = min(start, a * blocks.size), min(length, max(end, b * blocks.size))  # the span and its blocks
-        segment = _slice_with_silence(samples, lo - EDGE, hi + EDGE)
-        magnitude = np.abs(segment[EDGE:-EDGE])
-        if len(magnitude) and magnitude.max() > 0:
-            hits = EDGE + np.flatnonzero(magnitude >= magnitude.max() * db_to_gain(-CANDIDATE_MARGIN_DB))
-            true_peak = max(true_peak, float(true_peaks_at(segment, hits).max()))
+        true_peak = max(true_peak, _true_peak_near_top(samples, lo, hi))
     outside = np.flatnonzero(~inside)
     top = float(peaks[outside].max()) if len(outside) else 0.0
     if top > 0:  # the rest's true peak: near its largest samples only
         for k in outside[peaks[outside] >= top * db_to_gain(-CANDIDATE_MARGIN_DB)]:
-            lo, hi = int(k) * blocks.size, (int(k) + 1) * blocks.size
-            segment = _slice_with_silence(samples, lo - EDGE, hi + EDGE)
-            hits = EDGE + np.flatnonzero(np.abs(segment[EDGE:-EDGE]) >= top * db_to_gain(-CANDIDATE_MARGIN_DB))
-            true_peak = max(true_peak, float(true_peaks_at(segment, hits).max()))
+            true_peak = max(true_peak, _true_peak_near_top(samples, int(k) * blocks.size, (int(k) + 1) * blocks.size,
+                                                           top))
     # (samples past the last whole step have no block: the meter saw them; read them too)
     tail = blocks.size * len(peaks)
     if tail < length:
@@ -543,6 +537,18 @@ def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPe
         true_peak = max(true_peak, float(true_peaks_at(segment, EDGE + np.arange(length - tail)).max()))
     measured = _gated(steps, gain_to_db(true_peak), length)
     return measured, BlockPeaks(blocks.size, peaks, energies)
+
+
+def _true_peak_near_top(samples: Samples, lo: int, hi: int, top: float | None = None) -> float:
+    """The true peak of samples[lo:hi] (their neighbours as context), looked for around the samples within
+    CANDIDATE_MARGIN_DB of `top` (by default, of their own largest); 0 for silence."""
+    segment = _slice_with_silence(samples, lo - EDGE, hi + EDGE)
+    magnitude = np.abs(segment[EDGE:-EDGE])
+    top = float(magnitude.max(initial=0.0)) if top is None else top
+    if top <= 0:
+        return 0.0
+    hits = EDGE + np.flatnonzero(magnitude >= top * db_to_gain(-CANDIDATE_MARGIN_DB))
+    return float(true_peaks_at(segment, hits).max(initial=0.0))
 
 
 def estimate_limited(steps: np.ndarray, blocks: BlockPeaks, rate: int, gain_db: float,

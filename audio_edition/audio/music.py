@@ -114,18 +114,12 @@ def _decode(path: Path, rate: int, what: str) -> np.ndarray:
 
 def level_db(samples: np.ndarray) -> float:
     """RMS level in dB (full scale 0 dB); -inf for silence."""
-    return level_db_of_spans(samples, [(0, len(samples))])
+    return level_db_of_energy(float(np.dot(samples.astype(np.float64), samples)), len(samples))
 
 
-def level_db_of_spans(samples: Samples, spans: list[tuple[int, int]]) -> float:
-    """RMS level in dB of the spans [start, end) of SAMPLES taken together, read a span at a time."""
-    energy, count = 0.0, 0
-    for start, end in spans:
-        span = samples[start:end]
-        energy += float(np.dot(span.astype(np.float64), span))
-        count += len(span)
-    rms = math.sqrt(energy / count) if count else 0.0
-    return 20 * math.log10(rms) if rms > 0 else float("-inf")
+def level_db_of_energy(energy: float, count: int) -> float:
+    """RMS level in dB of `count` samples whose squares sum to `energy`; -inf for silence."""
+    return 10 * math.log10(energy / count) if count and energy > 0 else float("-inf")
 
 
 @dataclass(frozen=True)

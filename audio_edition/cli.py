@@ -22,7 +22,13 @@ from audio_edition.build.run import run_build
 from audio_edition.config import Config, load_config
 from audio_edition.errors import EXIT_SOME_SKIPPED, AudioEditionError, InputError, RefusedArticle
 from audio_edition.extract import extract_article
-from audio_edition.extract.guards import check_article, clear_unpacked_model, guard_policy, unpacked_model_path
+from audio_edition.extract.guards import (
+    check_article,
+    clear_unpacked_model,
+    guard_policy,
+    unpacked_model_bytes,
+    unpacked_model_path,
+)
 from audio_edition.models import script_to_dict
 from audio_edition.publish.durations import clock
 from audio_edition.publish.feed import is_local_url
@@ -37,6 +43,7 @@ from audio_edition.speech.lexicon import load_lexicon
 from audio_edition.speech.normalize import normalize as to_spoken
 from audio_edition.speech.report import glued_repairs, guessed_words
 from audio_edition.speech.script import build_script, check_script_config, spoken_title_note
+from audio_edition.speech.wordlist import clear_kept_word_list, kept_word_list_bytes, kept_word_list_path
 from audio_edition.voice.catalogue import (
     download_voice,
     print_voice_info,
@@ -371,25 +378,27 @@ def cache_info(obj: _Context, cache_dir: str | None) -> None:
     info = clips.info()
 
     voices, size = voice_parts_usage()
-    model = unpacked_model_path()
-    model_size = model.stat().st_size if model is not None and model.is_file() else 0
+    model, model_size = unpacked_model_path(), unpacked_model_bytes()
+    words, words_size = kept_word_list_path(), kept_word_list_bytes()
     click.echo(f"directory: {info.directory}\nclips: {info.entries}\nsize: {info.total_bytes / 1e6:.1f} MB "
                f"(cap {info.max_bytes / 1e6:.0f} MB)\n"
                f"voice parts: {voices} voice(s) cut for faster synthesis, {size / 1e6:.1f} MB in {voice_parts_root()}\n"
-               f"language model: {f'{model_size / 1e6:.1f} MB unpacked in {model}' if model_size else 'not unpacked'}")
+               f"language model: {f'{model_size / 1e6:.1f} MB unpacked in {model}' if model_size else 'not unpacked'}\n"
+               f"word list: {f'{words_size / 1e6:.1f} MB kept in {words}' if words_size else 'not kept'}")
 
 
 @cache.command("clear")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Cache folder.")
 @pass_ctx
 def cache_clear(obj: _Context, cache_dir: str | None) -> None:
-    """Delete every cached clip, the kept voice parts (a build cuts its voice again) and the unpacked language
-    model (unpacked again when next needed)."""
+    """Delete every cached clip, the kept voice parts (a build cuts its voice again), the kept word list and the
+    unpacked language model (made again when next needed)."""
     config = obj.config().replace("cache", directory=cache_dir, enabled=True)
     clips = open_clip_cache(config)
     assert clips is not None  # enabled above
     model = " and the unpacked language model" if clear_unpacked_model() else ""
-    click.echo(f"removed {clips.clear()} clips and the parts of {clear_voice_parts()} voice(s){model}")
+    words = ", the kept word list" if clear_kept_word_list() else ""
+    click.echo(f"removed {clips.clear()} clips{words} and the parts of {clear_voice_parts()} voice(s){model}")
 
 
 def main(argv: list[str] | None = None) -> int:

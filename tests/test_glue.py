@@ -47,3 +47,31 @@ def test_the_word_list_given_back_before_synthesis_comes_back_when_needed():
     before = repair_glued(text)[0]
     release_word_list()
     assert repair_glued(text)[0] == before and "Undans" not in before
+
+
+def test_the_kept_word_list_says_what_wordfreq_says_and_is_made_again_when_damaged(monkeypatch, tmp_path):
+    # wordfreq builds a dict of its 311,000 French words (0.3 s) before the first lookup; the list is kept as
+    # arrays mapped into memory instead. Its answers must be wordfreq's, word for word, and a damaged copy must
+    # be made again rather than read.
+    import random
+
+    import numpy as np
+    import wordfreq
+
+    from audio_edition.speech import wordlist
+
+    monkeypatch.setattr(wordlist, "kept_word_list_path", lambda: tmp_path / "word-list")
+    wordlist.release()
+    words = [word for band in wordfreq.get_frequency_list("fr") for word in band]
+    asked = random.Random(5).sample(words, 5000) + [
+        "Dans", "ÉTÉ", "été", "naïve", "œuvre", "Straße", "Undans", "portéeselon", "notamments", "aujourd'hui",
+        "l'homme", "2024", "x", "", "Kim", "Jong-un"]
+    assert [wordlist.zipf(w) for w in asked] == [wordfreq.zipf_frequency(w, "fr") for w in asked]
+    assert wordlist.kept_word_list_bytes() > 5_000_000
+    wordlist.release()
+    assert all(isinstance(a, np.memmap) for a in wordlist._table().values())  # read from the kept copy
+    (tmp_path / "word-list" / "words.npy").write_bytes(b"\x93NUMPY damaged")
+    wordlist.release()
+    assert wordlist.zipf("selon") == wordfreq.zipf_frequency("selon", "fr") > 5
+    assert wordlist.kept_word_list_bytes() > 5_000_000 and wordlist.clear_kept_word_list()
+    assert wordlist.kept_word_list_bytes() == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import DATA, SEED
 
@@ -211,18 +212,18 @@ def test_guard_fixtures_get_their_verdict(page):
 
 def test_the_language_model_is_unpacked_once_and_read_from_there_after(tmp_path, monkeypatch):
     # py3langid's model is xz-compressed: unpacking it on every run put 0.7 s before the first sentence spoken. It
-    # is unpacked once and kept; later loads read the kept copy (even with the packed file unreadable), a damaged
-    # copy is unpacked again, and the language found is the same whichever way the model was read.
+    # is unpacked once and kept, mapped into memory by later loads (even with the packed file unreadable); a
+    # damaged copy is unpacked again, and the language found is the same whichever way the model was read.
     import lzma
 
     from audio_edition.extract import guards
 
-    kept = tmp_path / "language-model" / "model.npz"
+    kept = tmp_path / "language-model" / "py3langid"
     monkeypatch.setattr(guards, "unpacked_model_path", lambda: kept)
     text = "Le conseil municipal a voté mardi le budget de la piscine, qui rouvrira ses portes en septembre."
     monkeypatch.setattr(guards, "_DETECTOR", None)
     first = guards.detect_language(text)
-    assert kept.is_file() and kept.stat().st_size > 60_000_000 and first[0] == "fr"
+    assert guards.unpacked_model_bytes() > 60_000_000 and first[0] == "fr"
 
     real_open = lzma.open
 
@@ -232,9 +233,14 @@ def test_the_language_model_is_unpacked_once_and_read_from_there_after(tmp_path,
     monkeypatch.setattr(lzma, "open", unreadable)
     guards.release_detector()
     assert guards.detect_language(text) == first
-    kept.write_bytes(b"PK\x03\x04 not a model")
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+    assert all(isinstance(array, np.memmap) for array in guards._model_arrays(MODEL_DIR / MODEL_FILE).values())
+    (kept / "nextmove.npy").write_bytes(b"\x93NUMPY not an array")  # damaged: unpacked again, never used
     monkeypatch.setattr(lzma, "open", real_open)
     guards.release_detector()
-    assert guards.detect_language(text) == first and kept.stat().st_size > 60_000_000
-    assert guards.clear_unpacked_model() and not kept.exists()
+    assert guards.detect_language(text) == first and guards.unpacked_model_bytes() > 60_000_000
+    (kept / "complete").unlink()  # cut short while it was written: unpacked again
+    guards.release_detector()
+    assert guards.detect_language(text) == first and (kept / "complete").is_file()
+    assert guards.clear_unpacked_model() and not kept.exists() and guards.unpacked_model_bytes() == 0
     guards.release_detector()

@@ -24,9 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import wordfreq
-from wordfreq import zipf_frequency
-
+from audio_edition.speech import wordlist
 from audio_edition.speech.lexicon import Lexicon
 
 MIN_LETTERS = 5
@@ -52,15 +50,14 @@ class GlueRepair:
 @lru_cache(maxsize=65536)
 def zipf(word: str) -> float:
     """How common WORD is in French (wordfreq's Zipf scale: 0 = never seen, 7 = "et", "de")."""
-    return zipf_frequency(word, "fr")
+    return wordlist.zipf(word)
 
 
 def release_word_list() -> None:
-    """Give back the word list's ~35 MB (the build calls it once every script is made, before synthesis); the
-    next repair loads it again."""
+    """Let go of the word list (the build calls it once every script is made, before synthesis); the next repair
+    opens it again."""
     zipf.cache_clear()
-    for cached in (wordfreq.get_frequency_dict, wordfreq.get_frequency_list):
-        cached.cache_clear()
+    wordlist.release()
 
 
 def _repair(token: str) -> str | None:

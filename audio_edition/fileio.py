@@ -1,4 +1,5 @@
-"""Atomic file writes and the output-folder lock: nothing half written, no two builds at once.
+"""Atomic file writes and the output-folder lock: nothing half written, no two builds at once; and arrays kept in
+the user cache folder, mapped into memory when read (`KeptArrays`).
 
 Every file the tool publishes is written to a temp file in the same folder, fsynced, then renamed over the target
 (rename is atomic on POSIX), and the folder is fsynced so the rename survives a power cut.
@@ -9,9 +10,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import io
 import os
+import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +124,55 @@ def remove_stale_temp_files(out_dir: Path) -> int:
         except OSError:
             pass
     return removed
+
+
+class KeptArrays:
+    """Named arrays kept in a folder (of the user cache) as one .npy file each, `complete` written last, and mapped
+    into memory (read-only) when opened: opening costs nothing, and a reader reads only the pages it uses. A folder
+    cut short or damaged is removed, for its owner to make again; one that cannot be written is a lost shortcut."""
+
+    COMPLETE = "complete"
+
+    def __init__(self, folder: Path | None, names: tuple[str, ...]) -> None:
+        self.folder, self.names = folder, names
+
+    def size(self) -> int:
+        """Bytes kept (0: none, or cut short)."""
+        if self.folder is None or not (self.folder / self.COMPLETE).is_file():
+            return 0
+        return sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+
+    def clear(self) -> bool:
+        """Remove the folder. Whether there was one."""
+        if self.folder is None or not self.folder.is_dir():
+            return False
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return True
+
+    def open(self) -> dict[str, np.ndarray] | None:
+        """The arrays, mapped; None when none are kept (a damaged copy is removed)."""
+        if self.folder is None or not (self.folder / self.COMPLETE).is_file():
+            return None
+        try:
+            return {name: np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                    for name in self.names}
+        except (OSError, ValueError, EOFError):
+            self.clear()
+            return None
+
+    def keep(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Write the arrays (each file whole, by rename), then the marker."""
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name in self.names:
+                out = io.BytesIO()
+                np.save(out, arrays[name], allow_pickle=False)
+                atomic_write_bytes(self.folder / f"{name}.npy", out.getvalue())
+            atomic_write_bytes(self.folder / self.COMPLETE, b"")
+        except (OSError, AudioEditionError):
+            pass
 
 
 def atomic_write_text(path: Path, text: str) -> None:

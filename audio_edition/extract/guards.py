@@ -22,7 +22,6 @@ import dataclasses
 import io
 import lzma
 import re
-import shutil
 import threading
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -33,7 +32,7 @@ import numpy as np
 from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError, InputError, RefusedArticle
 from audio_edition.extract.rules import PAYWALL_LABELS, PAYWALL_NOTICES
-from audio_edition.fileio import atomic_write_bytes
+from audio_edition.fileio import KeptArrays
 from audio_edition.models import Article, Block
 from audio_edition.voice.clip_cache import default_cache_dir
 
@@ -133,7 +132,6 @@ _DETECTOR_LOCK = threading.Lock()
 
 # The arrays of py3langid's model, each kept as its own .npy file (mapped into memory, not read: below).
 _MODEL_ARRAYS = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
-_MODEL_COMPLETE = "complete"  # written last: a folder without it was cut short
 
 
 def unpacked_model_path() -> Path | None:
@@ -145,48 +143,32 @@ def unpacked_model_path() -> Path | None:
         return None
 
 
+def _kept_model() -> KeptArrays:
+    return KeptArrays(unpacked_model_path(), _MODEL_ARRAYS)
+
+
 def unpacked_model_bytes() -> int:
     """The size of the unpacked model (0: none kept)."""
-    path = unpacked_model_path()
-    if path is None or not (path / _MODEL_COMPLETE).is_file():
-        return 0
-    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    return _kept_model().size()
 
 
 def clear_unpacked_model() -> bool:
     """Remove the unpacked model (the next check unpacks it again). Whether there was one."""
-    path = unpacked_model_path()
-    if path is None or not path.is_dir():
-        return False
-    shutil.rmtree(path, ignore_errors=True)
-    return True
+    return _kept_model().clear()
 
 
 def _model_arrays(packed: Path) -> dict[str, np.ndarray]:
     """The model's arrays. py3langid ships them xz-compressed (68 MB unpacked: 0.7 s to unpack on every run, on the
-    way to the first sentence spoken): they are unpacked once and kept, one .npy file each, and mapped into memory
-    (read-only) instead of read: opening them costs nothing, and the identifier reads only what it uses. Reading
-    them whole (0.2 s alone) took 0.7 s at the start of a build, in turn with the threads that import the
-    assembly's libraries and open the voice, and the first sentence waited for it. A kept copy that does not open
-    is unpacked again; one that cannot be written is only a lost shortcut."""
-    kept = unpacked_model_path()
-    if kept is not None and (kept / _MODEL_COMPLETE).is_file():
-        try:
-            return {name: np.load(kept / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _MODEL_ARRAYS}
-        except (OSError, ValueError, EOFError):
-            shutil.rmtree(kept, ignore_errors=True)
-    with lzma.open(packed) as source, np.load(io.BytesIO(source.read()), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in _MODEL_ARRAYS}
-    if kept is not None:
-        try:
-            kept.mkdir(parents=True, exist_ok=True)
-            for name, array in arrays.items():
-                out = io.BytesIO()
-                np.save(out, array, allow_pickle=False)
-                atomic_write_bytes(kept / f"{name}.npy", out.getvalue())
-            atomic_write_bytes(kept / _MODEL_COMPLETE, b"")
-        except (OSError, AudioEditionError):
-            pass
+    way to the first sentence spoken): they are unpacked once and kept, and mapped into memory instead of read
+    (`KeptArrays`): the identifier reads only what it uses. Reading them whole (0.2 s alone) took 0.7 s at the start
+    of a build, in turn with the threads that import the assembly's libraries and open the voice, and the first
+    sentence waited for it."""
+    kept = _kept_model()
+    arrays = kept.open()
+    if arrays is None:
+        with lzma.open(packed) as source, np.load(io.BytesIO(source.read()), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in _MODEL_ARRAYS}
+        kept.keep(arrays)
     return arrays
 
 

@@ -10,8 +10,6 @@ wordfreq's version; a word wordfreq would cut into several tokens is asked of wo
 
 from __future__ import annotations
 
-import io
-import shutil
 import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -21,13 +19,11 @@ import wordfreq
 from wordfreq.numbers import smash_numbers
 from wordfreq.tokens import lossy_tokenize
 
-from audio_edition.errors import AudioEditionError
-from audio_edition.fileio import atomic_write_bytes
+from audio_edition.fileio import KeptArrays
 from audio_edition.voice.clip_cache import default_cache_dir
 
 LANGUAGE = "fr"
 _ARRAYS = ("words", "bands", "zipfs")
-_COMPLETE = "complete"  # written last: a folder without it was cut short
 
 _TABLE: dict[str, np.ndarray] | None = None
 _LOCK = threading.Lock()
@@ -41,22 +37,19 @@ def kept_word_list_path() -> Path | None:
         return None
 
 
+def _kept() -> KeptArrays:
+    return KeptArrays(kept_word_list_path(), _ARRAYS)
+
+
 def kept_word_list_bytes() -> int:
     """The size of the kept word list (0: none kept)."""
-    path = kept_word_list_path()
-    if path is None or not (path / _COMPLETE).is_file():
-        return 0
-    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    return _kept().size()
 
 
 def clear_kept_word_list() -> bool:
     """Remove the kept word list (made again when next needed). Whether there was one."""
-    path = kept_word_list_path()
     release()
-    if path is None or not path.is_dir():
-        return False
-    shutil.rmtree(path, ignore_errors=True)
-    return True
+    return _kept().clear()
 
 
 def release() -> None:
@@ -88,24 +81,12 @@ def _table() -> dict[str, np.ndarray]:
     global _TABLE
     with _LOCK:
         if _TABLE is None:
-            _TABLE = _open_kept() or _made()
+            _TABLE = _kept().open() or _made()
         return _TABLE
 
 
-def _open_kept() -> dict[str, np.ndarray] | None:
-    kept = kept_word_list_path()
-    if kept is None or not (kept / _COMPLETE).is_file():
-        return None
-    try:
-        return {name: np.load(kept / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS}
-    except (OSError, ValueError, EOFError):  # damaged: made again
-        shutil.rmtree(kept, ignore_errors=True)
-        return None
-
-
 def _made() -> dict[str, np.ndarray]:
-    """The arrays from wordfreq's list, kept for the next run (a copy that cannot be written is only a lost
-    shortcut)."""
+    """The arrays from wordfreq's list, kept for the next run."""
     bands = wordfreq.get_frequency_list(LANGUAGE)
     pairs = sorted((word.encode("utf-8"), band) for band, words in enumerate(bands) for word in words)
     table = {
@@ -113,17 +94,7 @@ def _made() -> dict[str, np.ndarray]:
         "bands": np.array([band for _, band in pairs], dtype=np.uint16),
         "zipfs": np.array([_band_zipf(words) for words in bands], dtype=np.float64),
     }
-    kept = kept_word_list_path()
-    if kept is not None:
-        try:
-            kept.mkdir(parents=True, exist_ok=True)
-            for name, array in table.items():
-                out = io.BytesIO()
-                np.save(out, array, allow_pickle=False)
-                atomic_write_bytes(kept / f"{name}.npy", out.getvalue())
-            atomic_write_bytes(kept / _COMPLETE, b"")
-        except (OSError, AudioEditionError):
-            pass
+    _kept().keep(table)
     return table
 
 

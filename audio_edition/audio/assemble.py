@@ -210,7 +210,7 @@ class Stitcher:
         self._cursor += end - start + pause
         speech = _fade(np.clip(np.nan_to_num(to_float32(clip_samples[start:end])), -1.0, 1.0), self.rate)
         if self._levels:
-            self._speech_energy += float(np.dot(speech.astype(np.float64), speech))
+            self._speech_energy += music.energy(speech)
             self._speech_count += len(speech)
         self._speak(speech)
         if pause:

@@ -533,8 +533,7 @@ def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPe
     # (samples past the last whole step have no block: the meter saw them; read them too)
     tail = blocks.size * len(peaks)
     if tail < length:
-        segment = _slice_with_silence(samples, tail - EDGE, length + EDGE)
-        true_peak = max(true_peak, float(true_peaks_at(segment, EDGE + np.arange(length - tail)).max()))
+        true_peak = max(true_peak, _true_peak_near_top(samples, tail, length))
     measured = _gated(steps, gain_to_db(true_peak), length)
     return measured, BlockPeaks(blocks.size, peaks, energies)
 

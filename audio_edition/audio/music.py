@@ -112,9 +112,14 @@ def _decode(path: Path, rate: int, what: str) -> np.ndarray:
     return samples
 
 
+def energy(samples: np.ndarray) -> float:
+    """The sum of the squares of SAMPLES (in float64: a long signal's sum would lose precision in float32)."""
+    return float(np.dot(samples.astype(np.float64), samples))
+
+
 def level_db(samples: np.ndarray) -> float:
     """RMS level in dB (full scale 0 dB); -inf for silence."""
-    return level_db_of_energy(float(np.dot(samples.astype(np.float64), samples)), len(samples))
+    return level_db_of_energy(energy(samples), len(samples))
 
 
 def level_db_of_energy(energy: float, count: int) -> float:

@@ -71,6 +71,68 @@ def test_a_vits_voice_is_cut_where_its_hifigan_decoder_starts():
     onnx.checker.check_model(decoder)
 
 
+def transposed_convolution(kernel: int, stride: int, pads: tuple[int, int], bias: bool, group: int = 1):
+    """A one-node model y = ConvTranspose(x) on [1, 6, length], random weights, and the node and weights."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(kernel * 100 + stride * 10 + sum(pads))
+    weights = [numpy_helper.from_array(rng.standard_normal((6, 4 // group, kernel)).astype(np.float32), "w")]
+    if bias:
+        weights.append(numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b"))
+    node = helper.make_node("ConvTranspose", ["x", "w", *(["b"] if bias else [])], ["y"], name="up",
+                            kernel_shape=[kernel], strides=[stride], pads=list(pads), group=group)
+    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, None])
+          for name, channels in (("x", 6), ("y", 4))]
+    model = helper.make_model(helper.make_graph([node], "up", io[:1], io[1:], weights),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    return model, node, {w.name: w for w in weights}
+
+
+@pytest.mark.parametrize("kernel, stride, pads, bias", [
+    (16, 8, (4, 4), True),  # HiFi-GAN's: kernel twice the stride, a quarter of it padded on each side
+    (8, 4, (2, 2), False),
+    (3, 2, (1, 0), True),  # kernel not a multiple of the stride, padding on one side
+    (5, 3, (0, 0), True),
+    (2, 3, (0, 1), True),  # shorter than the stride: gaps between the phases
+    (4, 1, (1, 2), False),  # no upsampling at all
+])
+def test_an_upsampling_computed_by_phases_gives_what_onnxruntime_transposed_convolution_gives(
+        kernel, stride, pads, bias):
+    from onnx import helper, numpy_helper
+
+    model, node, weights = transposed_convolution(kernel, stride, pads, bias)
+    nodes, initializers = graph._by_phases(node, weights)
+    assert "ConvTranspose" not in {n.op_type for n in nodes}
+    axis = numpy_helper.from_array(np.array([2], dtype=np.int64), "height")
+    nodes = [helper.make_node("Unsqueeze", ["x", "height"], ["x2"]), *nodes]
+    nodes[1].input[0] = "x2"
+    nodes[-1].output[0] = "y2"
+    nodes.append(helper.make_node("Squeeze", ["y2", "height"], ["y"]))
+    rewritten = helper.make_model(helper.make_graph(nodes, "phases", model.graph.input, model.graph.output,
+                                                    [*initializers, axis]), opset_imports=model.opset_import)
+    onnx.checker.check_model(rewritten)
+    reference = make_session(TINY_VITS, model_bytes=model.SerializeToString())
+    phased = make_session(TINY_VITS, model_bytes=rewritten.SerializeToString())
+    for length in (1, 2, 37):
+        x = np.random.default_rng(length).standard_normal((1, 6, length)).astype(np.float32)
+        expected = reference.run(None, {"x": x})[0]
+        got = phased.run(None, {"x": x})[0]
+        assert got.shape == expected.shape == (1, 4, (length - 1) * stride + kernel - sum(pads))
+        assert np.abs(got - expected).max() < 1e-5 * max(1.0, float(np.abs(expected).max()))
+
+
+def test_a_grouped_upsampling_is_left_to_onnxruntime():
+    _, node, weights = transposed_convolution(4, 2, (1, 1), True, group=2)
+    assert graph._by_phases(node, weights) is None
+
+
+def test_the_decoder_upsamples_by_phases_and_gives_the_whole_models_samples():
+    decoder = onnx.load_from_string(split_voice(TINY_VITS.read_bytes()).decoder)
+    ops = [n.op_type for n in decoder.graph.node]
+    assert "ConvTranspose" not in ops and ops.count("Transpose") == 3  # the voice's three upsamplings
+    # that the samples are the whole model's: test_split_engine_gives_what_the_whole_model_gives_through_piper
+
+
 def test_windows_give_the_samples_of_one_run_and_the_context_is_what_makes_it_so():
     split = split_voice(TINY_VITS.read_bytes())
     run, latent = decoder_runs(split), latent_frames(split)

@@ -13,7 +13,9 @@ on a medium voice, two of them at once with two threads). So:
   decoder reaches (a Slice whose bounds are inputs, `DecoderCut`). The high-rate stages, where most of the work is,
   reach less than a frame or two, so they no longer recompute the whole context of every window;
 - its 1-D convolutions become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU kernels only exist
-  for 2-D convolutions (faster, the same output to float precision: docs/speed.md).
+  for 2-D convolutions (faster, the same output to float precision: docs/speed.md);
+- its upsamplings (transposed convolutions) become convolutions at the input's rate whose channels are the
+  phases of each output sample, then interleaved: the same sums on those faster kernels (`_by_phases`).
 
 Anything that does not look like that (a multi-speaker decoder conditioned on the speaker, an unknown operator in
 the decoder, a graph without a HiFi-GAN upsampler) is left whole: `split_voice` says why and returns None, and the
@@ -327,6 +329,11 @@ def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[l
         node = copy.deepcopy(node)
         node.input[:] = [latent_2d if name == latent else name for name in node.input]
         node.output[:] = [f"{audio}__2d" if name == audio else name for name in node.output]
+        phased = _by_phases(node, initializers) if node.op_type == "ConvTranspose" else None
+        if phased is not None:
+            out_nodes.extend(phased[0])
+            new_initializers.extend(phased[1])
+            continue
         if node.op_type in _CONVOLUTIONS:
             weight = numpy_helper.to_array(initializers[node.input[1]])
             new_initializers.append(numpy_helper.from_array(weight[:, :, None, :], node.input[1]))
@@ -345,6 +352,58 @@ def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[l
     read = dict.fromkeys(name for node in region for name in node.input)
     out_nodes.extend(constants[name] for name in read if name in constants)
     return out_nodes, new_initializers
+
+
+def _by_phases(node, initializers) -> tuple[list, list] | None:
+    """A 1-D transposed convolution (upsampling by its stride s) as 2-D nodes that compute the same sums at the
+    input's rate: a convolution whose s x C_out channels are the s phases of each output sample, then the phases
+    interleaved (Reshape, Transpose, Reshape) and the padding sliced off. onnxruntime runs ConvTranspose as a
+    matrix product and a col2im, ~40 % slower per operation than its blocked 2-D Conv (docs/speed.md). None when
+    the node is not a plain one (groups, dilation, output padding or shape, auto_pad): it is then left as it is.
+
+    Output sample u = m*s + r of the unpadded result sums x[m - j] * w[j*s + r] over j < J = ceil(k / s): a
+    convolution of kernel J over x, padded by J - 1 on both sides, for each phase r. The result's first `pads[0]`
+    and last `pads[1]` samples are what ConvTranspose's pads remove."""
+    from onnx import helper, numpy_helper  # lazy: onnx is slow to load (once per voice)
+
+    attributes = _attributes(node)
+    plain = (attributes.get("group", 1) == 1 and set(attributes.get("dilations", [1])) == {1}
+             and not any(attributes.get("output_padding", [])) and "output_shape" not in attributes
+             and attributes.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET") and node.input[1] in initializers)
+    weight = numpy_helper.to_array(initializers[node.input[1]]) if plain else None
+    if weight is None or weight.ndim != 3 or (len(node.input) > 2 and node.input[2] not in initializers):
+        return None
+    channels_in, channels_out, kernel = weight.shape
+    stride = attributes.get("strides", [1])[0]
+    pad_start, pad_end = attributes.get("pads", [0, 0])
+    taps = -(-kernel // stride)
+    padded = np.zeros((channels_in, channels_out, taps * stride), dtype=weight.dtype)
+    padded[:, :, :kernel] = weight
+    # [phase, tap j, in, out] -> the Conv's [phase x out, in, 1, kernel index], kernel index J - 1 - j reading x[m - j]
+    by_phase = padded.reshape(channels_in, channels_out, taps, stride)[:, :, ::-1, :].transpose(3, 1, 0, 2)
+    name = node.output[0]
+    values = {f"{name}__phases_w": by_phase.reshape(stride * channels_out, channels_in, 1, taps),
+              f"{name}__phases_shape": np.array([0, stride, channels_out, -1], dtype=np.int64),
+              f"{name}__interleaved_shape": np.array([0, channels_out, 1, -1], dtype=np.int64),
+              f"{name}__start": np.array([pad_start], dtype=np.int64),
+              # from the end: the taps past the kernel, and the padding
+              f"{name}__end": np.array([-(taps * stride - kernel + pad_end) or np.iinfo(np.int64).max],
+                                       dtype=np.int64),
+              f"{name}__time_axis": np.array([3], dtype=np.int64)}
+    inputs = [node.input[0], f"{name}__phases_w"]
+    if len(node.input) > 2:  # the bias of output channel o, for each phase
+        values[f"{name}__phases_b"] = np.tile(numpy_helper.to_array(initializers[node.input[2]]), stride)
+        inputs.append(f"{name}__phases_b")
+    nodes = [
+        helper.make_node("Conv", inputs, [f"{name}__phases"], name=f"{node.name}__phases",
+                         kernel_shape=[1, taps], pads=[0, taps - 1, 0, taps - 1]),
+        helper.make_node("Reshape", [f"{name}__phases", f"{name}__phases_shape"], [f"{name}__by_phase"]),
+        helper.make_node("Transpose", [f"{name}__by_phase"], [f"{name}__by_time"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", [f"{name}__by_time", f"{name}__interleaved_shape"], [f"{name}__interleaved"]),
+        helper.make_node("Slice", [f"{name}__interleaved", f"{name}__start", f"{name}__end",
+                                   f"{name}__time_axis"], [name]),
+    ]
+    return nodes, [numpy_helper.from_array(value, key) for key, value in values.items()]
 
 
 def _sliced(nodes, cut_tensors: list[str], audio: str, layout: DecoderLayout) -> tuple[list, list, object]:

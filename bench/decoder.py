@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
-"""How close the voice's decoder runs to what this machine's cores can compute: the arithmetic of one decoder
-window (the HiFi-GAN half of a Piper voice, cut and run as `build` runs it), its time on one thread, the
-floating-point peak of one core (SIMD width x FMA units x clock, from /proc/cpuinfo), two threads at once, and
-the same windows on one session with onnxruntime's own threads (as the `piper` CLI runs its model).
+"""How close the voice's decoder runs to what this machine's cores can compute: the arithmetic of the decoder
+(the HiFi-GAN half of a Piper voice, cut and run in windows as `build` runs it) on a sentence's latent frames,
+its time on one thread, the floating-point peak of one core (SIMD width x FMA units x clock, from /proc/cpuinfo),
+two threads at once, the same sentence decoded in one run (no context computed twice, but every tensor the
+sentence's length), and with onnxruntime's own threads (as the `piper` CLI runs its model).
 
 If one thread already runs near the core's peak and two threads scale near 2x, no scheduling or graph rewrite
 can make synthesis much faster: only less arithmetic (another voice) can. docs/speed.md quotes the figures.
 
-    .venv/bin/python bench/decoder.py [--voice joe|bench|PATH.onnx] [--windows 8]
+    .venv/bin/python bench/decoder.py [--voice joe|bench|PATH.onnx] [--frames 400] [--repeat 4]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import sys
 import threading
@@ -58,6 +58,8 @@ def decoder_arithmetic(decoder_bytes: bytes, latent_frames: int, bounds: dict[st
         total += 2.0 * shape[0] * shape[1] * shape[-1] * samples  # an upsampling: counted at its input
         if node.op_type == "ConvTranspose":
             samples *= {a.name: helper.get_attribute_value(a) for a in node.attribute}["strides"][-1]
+        if f"{node.output[0]}_shape" in weights:  # an upsampling by phases: [0, stride, channels, -1]
+            samples *= int(weights[f"{node.output[0]}_shape"][1])
     return total, channels
 
 
@@ -74,72 +76,75 @@ def core_peak_flops() -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voice", default="joe")
-    parser.add_argument("--windows", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=400, help="latent frames of the sentence (86 a second)")
+    parser.add_argument("--repeat", type=int, default=4)
     args = parser.parse_args()
 
     import onnxruntime
 
-    from audio_edition.voice.graph import WINDOW_FRAMES, split_voice, window_bounds
+    from audio_edition.voice.graph import decode_in_windows, split_voice
     from audio_edition.voice.piper import make_session
 
     path = voice_path(args.voice)
     split = split_voice(path.read_bytes())
-    context = split.layout.context
-    frames = WINDOW_FRAMES + 2 * context
-    bounds = window_bounds(split.layout, context, context, WINDOW_FRAMES)
-    # the same window with every stage keeping its whole context, as before the decoder was cut stage by stage
-    whole_context = dataclasses.replace(split.layout, cuts=tuple(
-        dataclasses.replace(cut, reach=context * cut.rate) for cut in split.layout.cuts[:-1]) + split.layout.cuts[-1:])
-    uncut_bounds = window_bounds(whole_context, context, context, WINDOW_FRAMES)
-    flops, channels = decoder_arithmetic(split.decoder, frames, bounds)
-    uncut_flops, _ = decoder_arithmetic(split.decoder, frames, uncut_bounds)
-    ours = make_session(path, model_bytes=split.decoder)  # one thread per run, as the build's pool
+    ours = [make_session(path, model_bytes=model) for model in split.decoders]  # one thread per run, as `build`
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    theirs = onnxruntime.InferenceSession(split.decoder, sess_options=options, providers=["CPUExecutionProvider"])
-    name = split.layout.latent_name
-    latent = (np.random.default_rng(0).standard_normal((1, channels, frames)) * 0.5).astype(np.float32)
+    theirs = [onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+              for model in split.decoders]
+    channels = decoder_arithmetic(split.decoders[0], 1, {})[1]
+    latent = (np.random.default_rng(0).standard_normal((1, channels, args.frames)) * 0.5).astype(np.float32)
+    flops = {"windows": 0.0, "one run": 0.0}
 
-    def run(session, count: int, feeds: dict = bounds) -> None:
+    def decode(sessions, whole: bool = False, counted: str | None = None) -> None:
+        signal = latent
+        for session, model, layout in zip(sessions, split.decoders, split.layouts):
+            def run(piece, bounds, session=session, model=model, name=layout.latent_name):
+                if counted:
+                    flops[counted] += decoder_arithmetic(model, piece.shape[-1], bounds)[0]
+                return session.run(None, {name: piece, **bounds})[0]
+
+            signal = decode_in_windows(run, signal, layout, window=args.frames if whole else None)
+
+    decode(ours, counted="windows")
+    decode(ours, whole=True, counted="one run")
+    decode(theirs)
+
+    def timed(sessions, count: int, whole: bool = False) -> float:
+        start = time.perf_counter()
         for _ in range(count):
-            session.run(None, {name: latent, **feeds})
+            decode(sessions, whole)
+        return (time.perf_counter() - start) / count
 
-    run(ours, 1)
-    run(theirs, 1)
-    one = uncut = 0.0
-    for _ in range(2):  # alternated: the cut and the uncut window
-        start = time.perf_counter()
-        run(ours, args.windows)
-        one += (time.perf_counter() - start) / (2 * args.windows)
-        start = time.perf_counter()
-        run(ours, args.windows, uncut_bounds)
-        uncut += (time.perf_counter() - start) / (2 * args.windows)
-    threads = [threading.Thread(target=run, args=(ours, args.windows)) for _ in range(2)]
+    one = whole = 0.0
+    for _ in range(2):  # alternated: in windows and in one run
+        one += timed(ours, args.repeat) / 2
+        whole += timed(ours, args.repeat, whole=True) / 2
+    threads = [threading.Thread(target=timed, args=(ours, args.repeat)) for _ in range(2)]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    two = (time.perf_counter() - start) / (2 * args.windows)
-    start = time.perf_counter()
-    run(theirs, 2 * args.windows)
-    intra = (time.perf_counter() - start) / (2 * args.windows)
+    two = (time.perf_counter() - start) / (2 * args.repeat)
+    intra = timed(theirs, 2 * args.repeat)
     peak, described = core_peak_flops()
+    windows, one_run = flops["windows"], flops["one run"]
 
-    print(f"voice {path.name}: decoder window of {WINDOW_FRAMES} frames and {context} on each side = "
-          f"{flops / 1e9:.2f} GFLOP cut stage by stage, {uncut_flops / 1e9:.2f} GFLOP with every stage on the whole "
-          f"context")
-    print(f"one thread: {one:.3f} s a window cut stage by stage, {uncut:.3f} s uncut ({uncut / one:.2f}x)")
-    print(f"one thread: {one:.3f} s a window = {flops / one / 1e9:.1f} GFLOP/s; one core's peak "
-          f"{peak / 1e9:.1f} GFLOP/s ({described}): {flops / one / peak:.0%} of it")
-    print(f"two threads, one window each at a time: {two:.3f} s a window ({one / two:.2f}x one thread)")
-    print(f"one session with onnxruntime's own threads (as the piper CLI): {intra:.3f} s a window "
+    print(f"voice {path.name}: a sentence of {args.frames} latent frames, in "
+          f"{' then '.join(f'windows of {layout.window}' for layout in split.layouts)} frames = "
+          f"{windows / 1e9:.2f} GFLOP ({windows / one_run:.3f}x the {one_run / 1e9:.2f} GFLOP of one run)")
+    print(f"one thread: {one:.3f} s in windows = {windows / one / 1e9:.1f} GFLOP/s; one core's peak "
+          f"{peak / 1e9:.1f} GFLOP/s ({described}): {windows / one / peak:.0%} of it; in one run {whole:.3f} s "
+          f"({whole / one:.2f}x)")
+    print(f"two threads, one sentence each at a time: {two:.3f} s a sentence ({one / two:.2f}x one thread)")
+    print(f"one session with onnxruntime's own threads (as the piper CLI), in windows: {intra:.3f} s a sentence "
           f"({intra / two:.2f}x the two threads' time)")
-    write_results("decoder", {"voice": path.name, "frames": frames, "gflop_per_window": flops / 1e9,
-                              "uncut_gflop_per_window": uncut_flops / 1e9, "one_thread_seconds": one,
-                              "one_thread_uncut_seconds": uncut, "two_threads_seconds_per_window": two,
-                              "intra_op_seconds_per_window": intra, "core_peak_gflops": peak / 1e9,
-                              "share_of_peak": flops / one / peak, "cpu": described})
+    write_results("decoder", {"voice": path.name, "frames": args.frames, "gflop": windows / 1e9,
+                              "one_run_gflop": one_run / 1e9, "one_thread_seconds": one,
+                              "one_thread_one_run_seconds": whole, "two_threads_seconds_per_sentence": two,
+                              "intra_op_seconds_per_sentence": intra, "core_peak_gflops": peak / 1e9,
+                              "share_of_peak": windows / one / peak, "cpu": described})
 
 
 if __name__ == "__main__":

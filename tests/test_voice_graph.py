@@ -35,9 +35,12 @@ def spec(voice: Path, **settings) -> EngineSpec:
 
 
 def decoder_runs(split):
-    session = make_session(TINY_VITS, model_bytes=split.decoder)
-    name = split.layout.latent_name
-    return lambda frames, bounds: session.run(None, {name: frames, **bounds})[0]
+    """One `run(piece, bounds)` per part of the decoder."""
+    def part_run(model: bytes, name: str):
+        session = make_session(TINY_VITS, model_bytes=model)
+        return lambda piece, bounds: session.run(None, {name: piece, **bounds})[0]
+
+    return [part_run(model, layout.latent_name) for model, layout in zip(split.decoders, split.layouts)]
 
 
 def latent_frames(split, text_ids: int = 400) -> np.ndarray:
@@ -51,24 +54,31 @@ def latent_frames(split, text_ids: int = 400) -> np.ndarray:
 def test_a_vits_voice_is_cut_where_its_hifigan_decoder_starts():
     split = split_voice(TINY_VITS.read_bytes())
     config = json.loads(Path(f"{TINY_VITS}.json").read_text())
-    assert split.layout.hop == config.get("hop_length", 256) == 256  # 8 x 8 x 4 upsampling
-    encoder, decoder = onnx.load_from_string(split.encoder), onnx.load_from_string(split.decoder)
+    first, second = split.layouts
+    assert second.hop == config.get("hop_length", 256) == 256  # 8 x 8 x 4 upsampling
+    encoder = onnx.load_from_string(split.encoder)
     assert [i.name for i in encoder.graph.input] == ["input", "input_lengths", "scales"]
-    # cut before each of the three upsamplings and at the audio: the reach shrinks as the rate grows
-    assert [(cut.rate, cut.reach) for cut in split.layout.cuts][-1] == (256, 0)
-    rates = [cut.rate for cut in split.layout.cuts]
-    assert rates == [1, 8, 64, 256], rates
-    reach_in_frames = [cut.reach / cut.rate for cut in split.layout.cuts]
-    assert reach_in_frames == sorted(reach_in_frames, reverse=True) and reach_in_frames[0] < split.layout.context
-    assert [i.name for i in decoder.graph.input] == [split.layout.latent_name] + [
-        name for cut in split.layout.cuts for name in (cut.start_input, cut.end_input)]
-    convolutions = [n for n in decoder.graph.node if n.op_type in ("Conv", "ConvTranspose")]
-    weights = {i.name: i for i in decoder.graph.initializer}
-    assert len(convolutions) >= 10 and all(len(weights[n.input[1]].dims) == 4 for n in convolutions)  # 2-D
+    # the first part ends before the second upsampling, where the rest reaches 2 frames (it needs 10 or more)
+    assert [cut.rate for cut in first.cuts] == [1, 8] and first.cuts[-1].reach == 0 and first.hop == 8
+    first_output = onnx.load_from_string(split.decoders[0]).graph.output[0].name
+    assert first_output == f"{second.latent_name}__cut" and second.input_rate == first.hop == 8
+    assert second.context == 2 < first.context
+    # the second part is cut before each of its upsamplings and at the audio: the reach shrinks as the rate grows
+    assert [(cut.rate, cut.reach) for cut in second.cuts][-1] == (256, 0)
+    assert [cut.rate for cut in second.cuts] == [8, 64, 256]
+    reach_in_frames = [cut.reach / cut.rate for cut in second.cuts]
+    assert reach_in_frames == sorted(reach_in_frames, reverse=True) and reach_in_frames[0] <= second.context
+    for model, layout in zip(split.decoders, split.layouts):
+        decoder = onnx.load_from_string(model)
+        assert [i.name for i in decoder.graph.input] == [layout.latent_name] + [
+            name for cut in layout.cuts for name in (cut.start_input, cut.end_input)]
+        convolutions = [n for n in decoder.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+        weights = {i.name: i for i in decoder.graph.initializer}
+        assert len(convolutions) >= 5 and all(len(weights[n.input[1]].dims) == 4 for n in convolutions)  # 2-D
+        onnx.checker.check_model(decoder)
     assert not any(n.op_type in ("Conv", "ConvTranspose") for n in encoder.graph.node
                    if n.name.startswith("/dec/"))  # the decoder is not run twice
     onnx.checker.check_model(encoder)
-    onnx.checker.check_model(decoder)
 
 
 def transposed_convolution(kernel: int, stride: int, pads: tuple[int, int], bias: bool, group: int = 1):
@@ -127,30 +137,34 @@ def test_a_grouped_upsampling_is_left_to_onnxruntime():
 
 
 def test_the_decoder_upsamples_by_phases_and_gives_the_whole_models_samples():
-    decoder = onnx.load_from_string(split_voice(TINY_VITS.read_bytes()).decoder)
-    ops = [n.op_type for n in decoder.graph.node]
+    parts = [onnx.load_from_string(model) for model in split_voice(TINY_VITS.read_bytes()).decoders]
+    ops = [n.op_type for part in parts for n in part.graph.node]
     assert "ConvTranspose" not in ops and ops.count("Transpose") == 3  # the voice's three upsamplings
     # that the samples are the whole model's: test_split_engine_gives_what_the_whole_model_gives_through_piper
 
 
-def test_windows_give_the_samples_of_one_run_and_the_context_is_what_makes_it_so():
+@pytest.mark.parametrize("part", [0, 1])
+def test_windows_give_the_samples_of_one_run_and_the_context_is_what_makes_it_so(part):
     split = split_voice(TINY_VITS.read_bytes())
-    run, latent = decoder_runs(split), latent_frames(split)
-    frames = latent.shape[2]
-    assert frames > 6 * 50
-    whole = run(latent, window_bounds(split.layout, 0, 0, frames))
-    windowed = decode_in_windows(run, latent, split.layout, window=50)
-    assert windowed.shape == whole.shape == (1, 1, frames * split.layout.hop)
+    runs, signal = decoder_runs(split), latent_frames(split)
+    frames = signal.shape[2]
+    for layout, run in list(zip(split.layouts, runs))[:part]:  # the part's input: what the parts before give
+        signal = run(signal, window_bounds(layout, 0, 0, frames))
+    layout, run = split.layouts[part], runs[part]
+    assert frames > 6 * 50 and signal.shape[-1] == frames * layout.input_rate
+    whole = run(signal, window_bounds(layout, 0, 0, frames))
+    windowed = decode_in_windows(run, signal, layout, window=50)
+    assert windowed.shape == whole.shape and whole.shape[-1] == frames * layout.hop
     assert np.abs(windowed - whole).max() < 1e-5 * np.abs(whole).max()
     # the same windows without their context are audibly wrong at every seam: the check above can fail
-    no_context = dataclasses.replace(split.layout, context=0)
-    assert np.abs(decode_in_windows(run, latent, no_context, window=50) - whole).max() > 0.01 * np.abs(whole).max()
+    no_context = dataclasses.replace(layout, context=0)
+    assert np.abs(decode_in_windows(run, signal, no_context, window=50) - whole).max() > 0.01 * np.abs(whole).max()
     # and every cut keeps what the stages after it need: one that keeps nothing beyond the window is wrong too
-    for index, cut in enumerate(split.layout.cuts[:-1]):
-        cuts = list(split.layout.cuts)
+    for index, cut in enumerate(layout.cuts[:-1]):
+        cuts = list(layout.cuts)
         cuts[index] = dataclasses.replace(cut, reach=0)
-        short = dataclasses.replace(split.layout, cuts=tuple(cuts))
-        error = np.abs(decode_in_windows(run, latent, short, window=50) - whole).max()
+        short = dataclasses.replace(layout, cuts=tuple(cuts))
+        error = np.abs(decode_in_windows(run, signal, short, window=50) - whole).max()
         assert error > 0.01 * np.abs(whole).max(), index
 
 
@@ -171,29 +185,32 @@ def test_no_decoder_run_grows_with_the_sentence(monkeypatch):
     # What bounds a run's memory: the decoder never gets more than a window and its context, however long the
     # sentence (a whole-model run of a 20-second sentence holds ~330 MB on a medium voice).
     engine = open_engine(spec(TINY_VITS))
-    sizes = []
-    real_run = engine.voice.session.decoder.session.run
+    session = engine.voice.session
+    sizes: list[list[int]] = [[] for _ in session.layouts]  # frames given to each run, by part
+    given: list[list[int]] = [[] for _ in session.layouts]  # samples each run gives back
 
-    given = []
-    latent_name = engine.voice.session.layout.latent_name
+    def recording(part: int, layout, real_run):
+        def recording_run(output_names, feeds, run_options=None):
+            sizes[part].append(feeds[layout.latent_name].shape[-1] // layout.input_rate)
+            outputs = real_run(output_names, feeds, run_options)
+            given[part].append(outputs[0].shape[-1])
+            return outputs
+        return recording_run
 
-    def recording_run(output_names, feeds, run_options=None):
-        sizes.append(feeds[latent_name].shape[2])
-        outputs = real_run(output_names, feeds, run_options)
-        given.append(outputs[0].shape[-1])
-        return outputs
-
-    monkeypatch.setattr(engine.voice.session.decoder.session, "run", recording_run)
+    for part, (decoder, layout) in enumerate(zip(session.decoders, session.layouts)):
+        monkeypatch.setattr(decoder.session, "run", recording(part, layout, decoder.session.run))
     audio = engine.synthesize(LONG)
-    context = engine.voice.session.layout.context
     sentences = len(engine.voice.phonemize(LONG))
-    assert len(sizes) >= sentences + 2 and max(sizes) <= WINDOW_FRAMES + 2 * context
-    # what is decoded twice is the context around each seam between two windows of a sentence (2 x context frames
-    # at most: less where the sentence ends within the context), nothing else
-    decoded_twice = sum(sizes) - len(audio) // 256
-    assert len(audio) % 256 == 0 and 0 < decoded_twice <= 2 * context * (len(sizes) - sentences)
-    # each run gives back its window's samples alone (the context is sliced away inside the decoder)
-    assert sum(given) == len(audio)
+    assert len(audio) % 256 == 0
+    for part, layout in enumerate(session.layouts):
+        assert len(sizes[part]) >= sentences + 1 and max(sizes[part]) <= layout.window + 2 * layout.context
+        # what is decoded twice is the context around each seam between two windows of a sentence (2 x context
+        # frames at most: less where the sentence ends within the context), nothing else
+        decoded_twice = sum(sizes[part]) - len(audio) // 256
+        assert 0 < decoded_twice <= 2 * layout.context * (len(sizes[part]) - sentences)
+        # each run gives back its window's samples alone (the context is sliced away inside the decoder)
+        assert sum(given[part]) == len(audio) // 256 * layout.hop
+    assert len(sizes[1]) > len(sizes[0])  # the second part's windows are the shorter
 
 
 def test_a_pool_on_a_split_voice_lets_the_longest_sentences_run_together():
@@ -236,7 +253,7 @@ def test_the_cut_is_kept_and_reused_and_a_damaged_one_is_cut_again(monkeypatch):
     first = open_engine(spec(TINY_VITS))
     reference = first.synthesize(LONG)
     parts = piper._voice_parts_dir(TINY_VITS)
-    assert parts is not None and (parts / "layout.json").is_file() and (parts / "decoder.onnx").is_file()
+    assert parts is not None and (parts / "layout.json").is_file() and (parts / "decoder-1.onnx").is_file()
 
     def no_cutting(_model: bytes):
         raise AssertionError("the voice was cut again although its parts are kept")
@@ -246,12 +263,12 @@ def test_the_cut_is_kept_and_reused_and_a_damaged_one_is_cut_again(monkeypatch):
     assert isinstance(again.voice.session, SplitSession)
     assert np.array_equal(again.synthesize(LONG), reference)
 
-    (parts / "decoder.onnx").write_bytes(b"not a model")  # damaged on disk: cut again, never played
+    (parts / "decoder-1.onnx").write_bytes(b"not a model")  # damaged on disk: cut again, never played
     monkeypatch.undo()
     repaired = open_engine(spec(TINY_VITS))
     assert isinstance(repaired.voice.session, SplitSession)
     assert np.array_equal(repaired.synthesize(LONG), reference)
-    assert onnx.load(str(parts / "decoder.onnx")).graph.node  # kept again, whole
+    assert onnx.load(str(parts / "decoder-1.onnx")).graph.node  # kept again, whole
 
 
 def test_a_voice_that_cannot_be_cut_is_remembered_as_whole():

@@ -1,17 +1,20 @@
-"""A Piper voice's ONNX graph cut in two: the encoder, and a decoder run window by window.
+"""A Piper voice's ONNX graph cut up: the encoder, and a decoder in two parts, each run window by window.
 
 A Piper voice is VITS: an encoder (text encoder, duration predictor, flow) turns phonemes into latent frames, one
 per `hop` samples of audio, and a HiFi-GAN decoder, nothing but convolutions, turns the frames into audio. The
-decoder does ~3/4 of the work and, on a whole sentence, holds most of the memory (~330 MB for a 20-second sentence
+decoder does ~2/3 of the work and, on a whole sentence, holds most of the memory (~330 MB for a 20-second sentence
 on a medium voice, two of them at once with two threads). So:
 
-- the decoder runs on windows of `WINDOW_FRAMES` frames plus its receptive field on each side (`context`), and
-  only the window's own samples are kept: a convolution network's output depends only on its receptive field, so
-  the audio is the same samples (tests compare with the whole model) and a run's memory no longer grows with the
-  sentence;
+- the decoder runs on windows of frames plus its receptive field on each side (`context`), and only the window's
+  own samples are kept: a convolution network's output depends only on its receptive field, so the audio is the
+  same samples (tests compare with the whole model) and a run's memory no longer grows with the sentence;
 - the context is cut down stage by stage: before each upsampling, the graph keeps only what the rest of the
   decoder reaches (a Slice whose bounds are inputs, `DecoderCut`). The high-rate stages, where most of the work is,
   reach less than a frame or two, so they no longer recompute the whole context of every window;
+- the decoder is two models, cut before its second upsampling: the first part, whose stages reach ~12 frames,
+  runs on long windows (`FIRST_WINDOW_FRAMES`), so that little of it is computed twice; the rest reaches 2 frames
+  and runs on short windows (`WINDOW_FRAMES`), whose tensors stay in the core's cache. The first part's output
+  for the whole sentence (~4 kB a frame) is the second part's input;
 - its 1-D convolutions become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU kernels only exist
   for 2-D convolutions (faster, the same output to float precision: docs/speed.md);
 - its upsamplings (transposed convolutions) become convolutions at the input's rate whose channels are the
@@ -30,9 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Frames per decoder run: with the context cut away stage by stage, longer windows save little arithmetic and
-# cost memory at the voice's peak (the measurements: docs/speed.md, "Constants and their measurements").
-WINDOW_FRAMES = 100
+# Frames per decoder run, in the decoder's two parts (the measurements: docs/speed.md, "Constants and their
+# measurements"). The first part (up to the second upsampling) needs ~15 frames of context on each side: long
+# windows, so that little is computed twice. The rest reaches 2 frames: short windows, whose tensors stay in the
+# core's cache.
+FIRST_WINDOW_FRAMES = 200
+WINDOW_FRAMES = 50
 # What may sit between the decoder's convolutions. All act sample by sample, so they work on 2-D tensors as on 1-D.
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "LeakyRelu", "Relu", "Tanh", "Identity"}
 # What may sit between the decoder's final Tanh and the model's output (piper adds a channel axis).
@@ -55,11 +61,13 @@ class DecoderCut:
 class DecoderLayout:
     """What running the decoder in windows needs to know."""
 
-    latent_name: str  # the decoder's input
-    hop: int  # audio samples per latent frame (product of the upsampling strides)
+    latent_name: str  # the part's input: the latent frames, or the first part's output
+    hop: int  # samples of the part's output per latent frame (the audio's: product of the upsampling strides)
     context: int  # frames needed on each side of a window for its samples to come out exactly as in one run
-    # In graph order; the last one is the audio itself (reach 0: the decoder gives only the window's samples).
+    # In graph order; the last one is the part's output (reach 0: a run gives only the window's samples).
     cuts: tuple[DecoderCut, ...] = ()
+    input_rate: int = 1  # samples of the part's input per latent frame
+    window: int = WINDOW_FRAMES  # frames per run
 
     def __post_init__(self) -> None:  # read back from JSON, the cuts are dicts
         object.__setattr__(self, "cuts", tuple(cut if isinstance(cut, DecoderCut) else DecoderCut(**cut)
@@ -68,11 +76,14 @@ class DecoderLayout:
 
 @dataclass(frozen=True)
 class SplitVoice:
-    """The two halves, serialised for onnxruntime (drop them once the sessions are made: ~the voice's size)."""
+    """The encoder and the decoder's parts, serialised for onnxruntime (drop them once the sessions are made:
+    ~the voice's size). The decoder's parts run one after the other, each in windows of its own."""
 
     encoder: bytes  # the voice's inputs -> latent frames [1, channels, frames]
-    decoder: bytes  # latent frames -> audio [1, 1, frames * hop]
-    layout: DecoderLayout
+    # latent frames -> ... -> audio [1, 1, frames * hop]: the first part's output [1, channels, 1, samples] is the
+    # second's input
+    decoders: tuple[bytes, ...]
+    layouts: tuple[DecoderLayout, ...]
 
 
 class NotSplittable(Exception):
@@ -103,12 +114,29 @@ def split_voice(model_bytes: bytes) -> SplitVoice:
 
     encoder_nodes = [nodes[i] for i in sorted(_ancestors(nodes, latent))]
     encoder = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)])
-    layout = DecoderLayout(latent_name=latent, hop=hop, context=context, cuts=tuple(cuts))
-    decoder_nodes, weights_2d = _as_2d(model, region, latent, tanh, initializers, constants)
-    decoder_nodes, slice_inputs, axis = _sliced(decoder_nodes, cut_tensors, tanh.output[0], layout)
-    decoder = _submodel(model, decoder_nodes, [_float_value(latent, 3), *slice_inputs],
-                        [_float_value(tanh.output[0], 3)], replaced=[*weights_2d, axis])
-    return SplitVoice(encoder=encoder, decoder=decoder, layout=layout)
+    nodes_2d, weights_2d = _as_2d(model, region, latent, tanh, initializers, constants)
+    audio = tanh.output[0]
+    targets = dict(zip([*cut_tensors, f"{audio}__2d"], cuts, strict=True))
+    if len(cut_tensors) < 2:  # one upsampling: one part
+        layout = DecoderLayout(latent_name=latent, hop=hop, context=context, cuts=tuple(cuts))
+        decoder = _decoder_part(model, nodes_2d, (latent, 3), (audio, 3), targets, weights_2d)
+        return SplitVoice(encoder=encoder, decoders=(decoder,), layouts=(layout,))
+    # Two parts, cut before the second upsampling (`middle`): the first part reaches far, the second little
+    middle, middle_cut = cut_tensors[1], cuts[1]
+    rate, first_context = _hop_and_context(region, latent, middle, initializers)
+    first_cuts = [*(_cut(region, tensor, latent, middle, initializers, index)  # reach: what `middle` needs
+                    for index, tensor in enumerate(cut_tensors[:1])),
+                  DecoderCut(rate=rate, reach=0, start_input="part_start", end_input="part_end")]
+    first = DecoderLayout(latent_name=latent, hop=rate, context=first_context, cuts=tuple(first_cuts),
+                          window=FIRST_WINDOW_FRAMES)
+    second = DecoderLayout(latent_name=middle, hop=hop, context=-(-middle_cut.reach // rate),
+                           cuts=tuple(cuts[1:]), input_rate=rate)
+    first_targets = dict(zip([*cut_tensors[:1], middle], first_cuts, strict=True))
+    second_targets = {tensor: cut for tensor, cut in targets.items() if tensor not in first_targets}
+    second_targets = {middle: middle_cut, **second_targets}
+    decoders = (_decoder_part(model, nodes_2d, (latent, 3), (middle, 4), first_targets, weights_2d),
+                _decoder_part(model, nodes_2d, (middle, 4), (audio, 3), second_targets, weights_2d))
+    return SplitVoice(encoder=encoder, decoders=decoders, layouts=(first, second))
 
 
 def window_bounds(layout: DecoderLayout, left: int, right: int, own: int) -> dict[str, np.ndarray]:
@@ -129,18 +157,21 @@ def window_bounds(layout: DecoderLayout, left: int, right: int, own: int) -> dic
     return feeds
 
 
-def decode_in_windows(run, latent: np.ndarray, layout: DecoderLayout, window: int = WINDOW_FRAMES) -> np.ndarray:
-    """Audio [1, 1, frames * hop] for latent frames [1, channels, frames], `run(frames, bounds)` being one decoder
-    run (`bounds`: the Slice inputs, `window_bounds`)."""
-    frames = latent.shape[2]
+def decode_in_windows(run, signal: np.ndarray, layout: DecoderLayout, window: int | None = None) -> np.ndarray:
+    """A decoder part's output for its whole input (latent frames [1, channels, frames], or the first part's
+    output), `run(piece, bounds)` being one run of the part (`bounds`: the Slice inputs, `window_bounds`). Audio
+    [1, 1, frames * hop] for the last part."""
+    window = window or layout.window
+    rate = layout.input_rate
+    frames = signal.shape[-1] // rate
     if frames <= window + layout.context:
-        return run(latent, window_bounds(layout, 0, 0, frames))
+        return run(signal, window_bounds(layout, 0, 0, frames))
     pieces = []
     for start in range(0, frames, window):
         end = min(frames, start + window)
         left, right = max(0, start - layout.context), min(frames, end + layout.context)
         bounds = window_bounds(layout, start - left, right - end, end - start)
-        pieces.append(run(np.ascontiguousarray(latent[:, :, left:right]), bounds))
+        pieces.append(run(np.ascontiguousarray(signal[..., left * rate:right * rate]), bounds))
     return np.concatenate(pieces, axis=-1)
 
 
@@ -406,25 +437,46 @@ def _by_phases(node, initializers) -> tuple[list, list] | None:
     return nodes, [numpy_helper.from_array(value, key) for key, value in values.items()]
 
 
-def _sliced(nodes, cut_tensors: list[str], audio: str, layout: DecoderLayout) -> tuple[list, list, object]:
-    """The 2-D decoder's nodes with a Slice of the time axis at each cut (the cuts' tensors, then the audio), the
-    Slice bounds as model inputs, and the axis they slice (an initializer)."""
+def _decoder_part(model, nodes_2d, source: tuple[str, int], target: tuple[str, int], targets: dict, weights_2d,
+                  ) -> bytes:
+    """The part of the 2-D decoder from `source` to `target` (tensor names and ranks), with a Slice of the time
+    axis at each of `targets` (tensor -> DecoderCut) and their bounds as inputs."""
+    # Constants first: `_ancestors` walks back from the end of a list in graph order
+    ordered = [node for node in nodes_2d if node.op_type == "Constant"] + [
+        node for node in nodes_2d if node.op_type != "Constant"]
+    before = {i for i in _ancestors(ordered, source[0]) if ordered[i].op_type != "Constant"}
+    part = [ordered[i] for i in sorted(_ancestors(ordered, target[0]) - before)]
+    read = {name for node in part for name in node.input}
+    part = [copy.deepcopy(node) for node in part if node.op_type != "Constant" or node.output[0] in read]
+    part, slice_inputs, axis = _sliced(part, targets)
+    output = f"{target[0]}__cut" if target[0] in targets else target[0]
+    return _submodel(model, part, [_float_value(source[0], source[1]), *slice_inputs],
+                     [_float_value(output, target[1])], replaced=[*weights_2d, axis])
+
+
+def _sliced(nodes, targets: dict) -> tuple[list, list, object]:
+    """`nodes` (changed in place) with a Slice of the time axis at each of `targets` (tensor -> DecoderCut), in
+    graph order; a target no node makes is the part's input, sliced first. Also the Slice bounds as model inputs,
+    and the axis they slice (an initializer)."""
     from onnx import TensorProto, helper, numpy_helper  # lazy: onnx is slow to load (once per voice)
 
     axis = numpy_helper.from_array(np.array([3], dtype=np.int64), "decoder_time_axis")
-    targets = dict(zip([*cut_tensors, f"{audio}__2d"], layout.cuts, strict=True))
     renamed = {tensor: f"{tensor}__cut" for tensor in targets}
-    out, inputs = [], []
-    for node in nodes:  # _as_2d's copies, and Constants (which read nothing): changed in place
+    inputs: list = []
+
+    def sliced(tensor: str):
+        cut = targets[tensor]
+        inputs.extend(helper.make_tensor_value_info(name, TensorProto.INT64, [1])
+                      for name in (cut.start_input, cut.end_input))
+        return helper.make_node("Slice", [tensor, cut.start_input, cut.end_input, axis.name], [renamed[tensor]],
+                                name=f"slice_{cut.start_input}")
+
+    made = {out for node in nodes for out in node.output}
+    out = [sliced(tensor) for tensor in targets if tensor not in made]
+    for node in nodes:
         node.input[:] = [renamed.get(name, name) for name in node.input]
         out.append(node)
-        for tensor in node.output:
-            if tensor in targets:
-                cut = targets[tensor]
-                out.append(helper.make_node("Slice", [tensor, cut.start_input, cut.end_input, axis.name],
-                                            [renamed[tensor]], name=f"slice_{cut.start_input}"))
-                inputs += [helper.make_tensor_value_info(name, TensorProto.INT64, [1])
-                           for name in (cut.start_input, cut.end_input)]
+        out.extend(sliced(tensor) for tensor in node.output if tensor in targets)
     return out, inputs, axis
 
 
@@ -437,7 +489,7 @@ def _submodel(model, nodes, inputs, outputs, replaced=()) -> bytes:
     ordered = constants + [node for node in nodes if node.op_type != "Constant"]
     used = {name for node in ordered for name in node.input}
     initializers = {init.name: init for init in model.graph.initializer if init.name in used}
-    initializers.update((init.name, init) for init in replaced)
+    initializers.update((init.name, init) for init in replaced if init.name in used)
     graph = helper.make_graph(ordered, "piper-part", inputs, outputs, list(initializers.values()))
     part = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     return part.SerializeToString()

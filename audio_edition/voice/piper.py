@@ -225,30 +225,34 @@ class ShrinkingSession:
 
 
 class SplitSession:
-    """What PiperVoice runs when the voice could be cut in two (voice_graph): `run` is the encoder, then the
-    decoder window by window; both shrink their arena like ShrinkingSession. Inputs, options, ... are the
+    """What PiperVoice runs when the voice could be cut (voice_graph): `run` is the encoder, then each part of
+    the decoder window by window; all shrink their arena like ShrinkingSession. Inputs, options, ... are the
     encoder's (it has all of the voice's inputs)."""
 
-    def __init__(self, encoder, decoder, layout: DecoderLayout) -> None:
-        self.encoder, self.decoder, self.layout = ShrinkingSession(encoder), ShrinkingSession(decoder), layout
+    def __init__(self, encoder, decoders, layouts: tuple[DecoderLayout, ...]) -> None:
+        self.encoder = ShrinkingSession(encoder)
+        self.decoders = [ShrinkingSession(decoder) for decoder in decoders]
+        self.layouts = layouts
 
     def run(self, output_names, input_feed, run_options=None):
-        latent = self.encoder.run(None, input_feed, run_options)[0]
-        name = self.layout.latent_name
-        return [decode_in_windows(lambda frames, bounds: self.decoder.run(None, {name: frames, **bounds},
-                                                                          run_options)[0],
-                                  latent, self.layout)]
+        signal = self.encoder.run(None, input_feed, run_options)[0]
+        for decoder, layout in zip(self.decoders, self.layouts, strict=True):
+            def run_part(piece, bounds, decoder=decoder, name=layout.latent_name):
+                return decoder.run(None, {name: piece, **bounds}, run_options)[0]
+
+            signal = decode_in_windows(run_part, signal, layout)
+        return [signal]
 
     @property
     def shrinks(self) -> int:
-        return self.encoder.shrinks + self.decoder.shrinks
+        return self.encoder.shrinks + sum(decoder.shrinks for decoder in self.decoders)
 
     def __getattr__(self, name: str):
         return getattr(self.encoder.session, name)
 
 
 # Bump when voice_graph cuts a voice differently: parts cut by an older version are then not used.
-VOICE_PARTS_VERSION = 4
+VOICE_PARTS_VERSION = 5
 
 
 def voice_parts_root() -> Path:
@@ -298,13 +302,15 @@ def _open_piper_session(model_path: Path):
     else:
         # Opened from what was just kept: onnxruntime optimised the encoder once, to write it, and the first
         # build runs the same graphs as every later one.
-        if _keep_parts(parts, {"layout": dataclasses.asdict(split.layout)}, {"decoder.onnx": split.decoder},
-                       optimized_encoder=(model_path, split.encoder)):
+        layouts = {"layouts": [dataclasses.asdict(layout) for layout in split.layouts]}
+        decoders = {f"decoder-{index}.onnx": decoder for index, decoder in enumerate(split.decoders)}
+        if _keep_parts(parts, layouts, decoders, optimized_encoder=(model_path, split.encoder)):
             session = _open_kept_parts(parts, model_path)
             if session is not None:
                 return session
         return SplitSession(make_session(model_path, model_bytes=split.encoder),
-                            make_session(model_path, model_bytes=split.decoder), split.layout)
+                            [make_session(model_path, model_bytes=decoder) for decoder in split.decoders],
+                            split.layouts)
     return ShrinkingSession(make_session(model_path))
 
 
@@ -315,8 +321,10 @@ def _open_kept_parts(parts: Path | None, model_path: Path):
     try:
         kept = json.loads((parts / "layout.json").read_text(encoding="utf-8"))
         if "whole" not in kept:
-            return SplitSession(make_session(parts / "encoder.onnx"), make_session(parts / "decoder.onnx"),
-                                DecoderLayout(**kept["layout"]))
+            layouts = tuple(DecoderLayout(**layout) for layout in kept["layouts"])
+            return SplitSession(make_session(parts / "encoder.onnx"),
+                                [make_session(parts / f"decoder-{index}.onnx") for index in range(len(layouts))],
+                                layouts)
     except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
         log.warning("kept parts of voice %s are unusable (%s): cutting it again", model_path.name, exc)
         shutil.rmtree(parts, ignore_errors=True)

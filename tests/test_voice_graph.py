@@ -78,6 +78,13 @@ def test_a_vits_voice_is_cut_where_its_hifigan_decoder_starts():
         onnx.checker.check_model(decoder)
     assert not any(n.op_type in ("Conv", "ConvTranspose") for n in encoder.graph.node
                    if n.name.startswith("/dec/"))  # the decoder is not run twice
+    encoder_weights = {i.name: i for i in encoder.graph.initializer}
+    readers = [name for n in encoder.graph.node for name in n.input]
+    # (a weight the exported graph also copies elsewhere, through an Identity, is left as it is)
+    encoder_convolutions = [n for n in encoder.graph.node if n.op_type == "Conv" and n.input[1] in encoder_weights
+                            and readers.count(n.input[1]) == 1]
+    assert len(encoder_convolutions) >= 50 and all(len(encoder_weights[n.input[1]].dims) == 4
+                                                   for n in encoder_convolutions)  # the encoder's too
     onnx.checker.check_model(encoder)
 
 

@@ -15,8 +15,8 @@ on a medium voice, two of them at once with two threads). So:
   runs on long windows (`FIRST_WINDOW_FRAMES`), so that little of it is computed twice; the rest reaches 2 frames
   and runs on short windows (`WINDOW_FRAMES`), whose tensors stay in the core's cache. The first part's output
   for the whole sentence (~4 kB a frame) is the second part's input;
-- its 1-D convolutions become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU kernels only exist
-  for 2-D convolutions (faster, the same output to float precision: docs/speed.md);
+- its 1-D convolutions, and the encoder's, become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU
+  kernels only exist for 2-D convolutions (faster, the same output to float precision: docs/speed.md);
 - its upsamplings (transposed convolutions) become convolutions at the input's rate whose channels are the
   phases of each output sample, then interleaved: the same sums on those faster kernels (`_by_phases`).
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -112,8 +113,9 @@ def split_voice(model_bytes: bytes) -> SplitVoice:
     cuts = [_cut(region, tensor, latent, tanh.output[0], initializers, index) for index, tensor in enumerate(cut_tensors)]
     cuts.append(DecoderCut(rate=hop, reach=0, start_input="audio_start", end_input="audio_end"))
 
-    encoder_nodes = [nodes[i] for i in sorted(_ancestors(nodes, latent))]
-    encoder = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)])
+    encoder_nodes, encoder_weights = _encoder_as_2d(model, [nodes[i] for i in sorted(_ancestors(nodes, latent))],
+                                                    initializers)
+    encoder = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)], replaced=encoder_weights)
     nodes_2d, weights_2d = _as_2d(model, region, latent, tanh, initializers, constants)
     audio = tanh.output[0]
     targets = dict(zip([*cut_tensors, f"{audio}__2d"], cuts, strict=True))
@@ -336,24 +338,71 @@ def _opset(model) -> int:
     return next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 0)
 
 
+def _height_axis(model, axes_name: str):
+    """(a maker of Unsqueeze/Squeeze nodes on axis 2, the initializers it needs): axes are an input from opset 13."""
+    from onnx import helper, numpy_helper  # lazy: onnx is slow to load (once per voice)
+
+    if _opset(model) >= 13:
+        def reshape(op: str, source: str, target: str, name: str):
+            return helper.make_node(op, [source, axes_name], [target], name=name)
+
+        return reshape, [numpy_helper.from_array(np.array([2], dtype=np.int64), axes_name)]
+
+    def reshape_attribute(op: str, source: str, target: str, name: str):
+        return helper.make_node(op, [source], [target], name=name, axes=[2])
+
+    return reshape_attribute, []
+
+
+def _convolution_2d(node, initializers) -> tuple[Any, Any]:
+    """A copy of a 1-D Conv or ConvTranspose as a 2-D one of kernel 1 x k (attributes given a height of 1), and its
+    2-D weight (same name)."""
+    from onnx import helper, numpy_helper  # lazy: onnx is slow to load (once per voice)
+
+    node = copy.deepcopy(node)
+    weight = numpy_helper.to_array(initializers[node.input[1]])
+    rewritten = []
+    for name, value in _attributes(node).items():
+        if name in ("kernel_shape", "strides", "dilations", "output_padding", "output_shape"):
+            value = [1, *value]
+        elif name == "pads":
+            value = [0, value[0], 0, value[1]]
+        rewritten.append(helper.make_attribute(name, value))
+    del node.attribute[:]
+    node.attribute.extend(rewritten)
+    return node, numpy_helper.from_array(weight[:, :, None, :], node.input[1])
+
+
+def _encoder_as_2d(model, nodes, initializers) -> tuple[list, list]:
+    """The encoder's 1-D convolutions (its text encoder's feed-forward layers, its flow's WaveNet layers: ~60 % of
+    its time) as 2-D ones of height 1 between an Unsqueeze and a Squeeze, for the blocked kernels, as the
+    decoder's; and the initializers that replace the voice's. A convolution whose weight is not a 3-D weight of
+    its own is left as it is."""
+    reshape, new_initializers = _height_axis(model, "encoder__height_axis")
+    users: dict[str, list] = {}
+    for node in nodes:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    out_nodes = []
+    for node in nodes:
+        weight = initializers.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+        if weight is None or len(weight.dims) != 3 or len(users[node.input[1]]) != 1:
+            out_nodes.append(node)
+            continue
+        conv, weight_2d = _convolution_2d(node, initializers)
+        source, target = node.input[0], node.output[0]
+        conv.input[0], conv.output[0] = f"{target}__in_2d", f"{target}__2d"
+        out_nodes += [reshape("Unsqueeze", source, conv.input[0], f"{conv.name}__to_2d"), conv,
+                      reshape("Squeeze", conv.output[0], target, f"{conv.name}__from_2d")]
+        new_initializers.append(weight_2d)
+    return out_nodes, new_initializers
+
+
 def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[list, list]:
     """The decoder's nodes rewritten on tensors [1, channels, 1, samples] (an Unsqueeze in, 2-D convolutions of
     kernel 1 x k, a Squeeze out), and the initializers that replace the voice's (2-D weights, the axis). Copies:
     the loaded graph is not touched."""
-    # lazy: onnx is slow to load: only when a voice is cut into its parts (once per voice)
-    from onnx import helper, numpy_helper
-
-    axes_name = f"{latent}__height_axis"
-    new_initializers = []
-    if _opset(model) >= 13:  # axes became an input in opset 13
-        new_initializers.append(numpy_helper.from_array(np.array([2], dtype=np.int64), axes_name))
-
-        def reshape(op: str, source: str, target: str, name: str):
-            return helper.make_node(op, [source, axes_name], [target], name=name)
-    else:
-        def reshape(op: str, source: str, target: str, name: str):
-            return helper.make_node(op, [source], [target], name=name, axes=[2])
-
+    reshape, new_initializers = _height_axis(model, f"{latent}__height_axis")
     latent_2d, audio = f"{latent}__2d", tanh.output[0]
     out_nodes = [reshape("Unsqueeze", latent, latent_2d, "decoder_to_2d")]
     for node in region:
@@ -366,17 +415,8 @@ def _as_2d(model, region, latent: str, tanh, initializers, constants) -> tuple[l
             new_initializers.extend(phased[1])
             continue
         if node.op_type in _CONVOLUTIONS:
-            weight = numpy_helper.to_array(initializers[node.input[1]])
-            new_initializers.append(numpy_helper.from_array(weight[:, :, None, :], node.input[1]))
-            rewritten = []
-            for name, value in _attributes(node).items():
-                if name in ("kernel_shape", "strides", "dilations", "output_padding", "output_shape"):
-                    value = [1, *value]
-                elif name == "pads":
-                    value = [0, value[0], 0, value[1]]
-                rewritten.append(helper.make_attribute(name, value))
-            del node.attribute[:]
-            node.attribute.extend(rewritten)
+            node, weight_2d = _convolution_2d(node, initializers)
+            new_initializers.append(weight_2d)
         out_nodes.append(node)
     out_nodes.append(reshape("Squeeze", f"{audio}__2d", audio, "decoder_from_2d"))
     # the Constants the decoder reads, in a fixed order (a set's order would change the kept file's bytes)

@@ -252,7 +252,7 @@ class SplitSession:
 
 
 # Bump when voice_graph cuts a voice differently: parts cut by an older version are then not used.
-VOICE_PARTS_VERSION = 5
+VOICE_PARTS_VERSION = 6
 
 
 def voice_parts_root() -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -238,9 +240,20 @@ def test_cli_serve_answers_range_requests(site):
 
 def _start_cli_server(folder: Path) -> tuple[subprocess.Popen, int]:
     port = _free_port()
+    # As a terminal starts it: Ctrl+C's signal not ignored, even when these tests run in a background job
+    # (a shell without job control starts those with SIGINT ignored, and children inherit that).
     proc = subprocess.Popen([sys.executable, "-m", "audio_edition", "serve", str(folder), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Started means: it says it serves (so it is in its loop, past start-up, and the port is its own, not another
+    # program's that a connection alone could reach) and it accepts connections.
     deadline = time.monotonic() + 20
+    assert proc.stderr is not None
+    while not select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))[0] or \
+            not proc.stderr.readline().startswith("Serving"):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(f"serve did not start: {proc.stderr.read()}")
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -248,7 +261,7 @@ def _start_cli_server(folder: Path) -> tuple[subprocess.Popen, int]:
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise AssertionError(f"serve did not start: {proc.stderr.read() if proc.stderr else ''}") from None
+                raise AssertionError(f"serve did not start: {proc.stderr.read()}") from None
             time.sleep(0.1)
 
 

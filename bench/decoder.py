@@ -82,7 +82,7 @@ def main() -> None:
 
     import onnxruntime
 
-    from audio_edition.voice.graph import decode_in_windows, split_voice
+    from audio_edition.voice.graph import decode_by_parts, split_voice
     from audio_edition.voice.piper import make_session
 
     path = voice_path(args.voice)
@@ -97,14 +97,16 @@ def main() -> None:
     flops = {"windows": 0.0, "one run": 0.0}
 
     def decode(sessions, whole: bool = False, counted: str | None = None) -> None:
-        signal = latent
-        for session, model, layout in zip(sessions, split.decoders, split.layouts):
-            def run(piece, bounds, session=session, model=model, name=layout.latent_name):
+        def part_run(session, model: bytes, name: str):
+            def run(piece, bounds):
                 if counted:
                     flops[counted] += decoder_arithmetic(model, piece.shape[-1], bounds)[0]
                 return session.run(None, {name: piece, **bounds})[0]
+            return run
 
-            signal = decode_in_windows(run, signal, layout, window=args.frames if whole else None)
+        runs = [part_run(session, model, layout.latent_name)
+                for session, model, layout in zip(sessions, split.decoders, split.layouts)]
+        decode_by_parts(runs, latent, split.layouts, window=args.frames if whole else None)
 
     decode(ours, counted="windows")
     decode(ours, whole=True, counted="one run")

@@ -134,8 +134,7 @@ def split_voice(model_bytes: bytes) -> SplitVoice:
     second = DecoderLayout(latent_name=middle, hop=hop, context=-(-middle_cut.reach // rate),
                            cuts=tuple(cuts[1:]), input_rate=rate)
     first_targets = dict(zip([*cut_tensors[:1], middle], first_cuts, strict=True))
-    second_targets = {tensor: cut for tensor, cut in targets.items() if tensor not in first_targets}
-    second_targets = {middle: middle_cut, **second_targets}
+    second_targets = dict(list(targets.items())[1:])  # from `middle` on: the cuts' reach is what the audio needs
     decoders = (_decoder_part(model, nodes_2d, (latent, 3), (middle, 4), first_targets, weights_2d),
                 _decoder_part(model, nodes_2d, (middle, 4), (audio, 3), second_targets, weights_2d))
     return SplitVoice(encoder=encoder, decoders=decoders, layouts=(first, second))
@@ -175,6 +174,16 @@ def decode_in_windows(run, signal: np.ndarray, layout: DecoderLayout, window: in
         bounds = window_bounds(layout, start - left, right - end, end - start)
         pieces.append(run(np.ascontiguousarray(signal[..., left * rate:right * rate]), bounds))
     return np.concatenate(pieces, axis=-1)
+
+
+def decode_by_parts(runs, latent: np.ndarray, layouts: tuple[DecoderLayout, ...], window: int | None = None
+                    ) -> np.ndarray:
+    """Audio [1, 1, frames * hop] for latent frames: each part of the decoder in turn, window by window, on what
+    the part before gave (`runs`: one `run(piece, bounds)` per part, as `decode_in_windows` takes)."""
+    signal = latent
+    for run, layout in zip(runs, layouts, strict=True):
+        signal = decode_in_windows(run, signal, layout, window)
+    return signal
 
 
 # --- finding the decoder ---------------------------------------------------------------------------------------
@@ -489,9 +498,14 @@ def _decoder_part(model, nodes_2d, source: tuple[str, int], target: tuple[str, i
     read = {name for node in part for name in node.input}
     part = [copy.deepcopy(node) for node in part if node.op_type != "Constant" or node.output[0] in read]
     part, slice_inputs, axis = _sliced(part, targets)
-    output = f"{target[0]}__cut" if target[0] in targets else target[0]
+    output = _cut_name(target[0]) if target[0] in targets else target[0]
     return _submodel(model, part, [_float_value(source[0], source[1]), *slice_inputs],
                      [_float_value(output, target[1])], replaced=[*weights_2d, axis])
+
+
+def _cut_name(tensor: str) -> str:
+    """The name of `tensor` once sliced at its cut (`_sliced`)."""
+    return f"{tensor}__cut"
 
 
 def _sliced(nodes, targets: dict) -> tuple[list, list, object]:
@@ -501,7 +515,7 @@ def _sliced(nodes, targets: dict) -> tuple[list, list, object]:
     from onnx import TensorProto, helper, numpy_helper  # lazy: onnx is slow to load (once per voice)
 
     axis = numpy_helper.from_array(np.array([3], dtype=np.int64), "decoder_time_axis")
-    renamed = {tensor: f"{tensor}__cut" for tensor in targets}
+    renamed = {tensor: _cut_name(tensor) for tensor in targets}
     inputs: list = []
 
     def sliced(tensor: str):

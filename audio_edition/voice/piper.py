@@ -30,7 +30,7 @@ from audio_edition.voice.clip_cache import default_cache_dir
 from audio_edition.voice.graph import (
     DecoderLayout,
     NotSplittable,
-    decode_in_windows,
+    decode_by_parts,
     split_voice,
 )
 from audio_edition.voice.spec import EngineSpec, cached_file_digest
@@ -235,13 +235,13 @@ class SplitSession:
         self.layouts = layouts
 
     def run(self, output_names, input_feed, run_options=None):
-        signal = self.encoder.run(None, input_feed, run_options)[0]
-        for decoder, layout in zip(self.decoders, self.layouts, strict=True):
-            def run_part(piece, bounds, decoder=decoder, name=layout.latent_name):
-                return decoder.run(None, {name: piece, **bounds}, run_options)[0]
+        latent = self.encoder.run(None, input_feed, run_options)[0]
 
-            signal = decode_in_windows(run_part, signal, layout)
-        return [signal]
+        def part_run(decoder: ShrinkingSession, name: str):
+            return lambda piece, bounds: decoder.run(None, {name: piece, **bounds}, run_options)[0]
+
+        runs = [part_run(decoder, layout.latent_name) for decoder, layout in zip(self.decoders, self.layouts)]
+        return [decode_by_parts(runs, latent, self.layouts)]
 
     @property
     def shrinks(self) -> int:

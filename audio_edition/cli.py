@@ -51,6 +51,7 @@ from audio_edition.voice.catalogue import (
 )
 from audio_edition.voice.clip_cache import open_clip_cache
 from audio_edition.voice.piper import clear_voice_parts, voice_parts_root, voice_parts_usage
+from audio_edition.voice.spec import remembered_digests_path
 
 
 class _Context:
@@ -398,6 +399,7 @@ def cache_clear(obj: _Context, cache_dir: str | None) -> None:
     assert clips is not None  # enabled above
     model = " and the unpacked language model" if clear_unpacked_model() else ""
     words = ", the kept word list" if clear_kept_word_list() else ""
+    remembered_digests_path().unlink(missing_ok=True)  # the voices' remembered fingerprints: made again when needed
     click.echo(f"removed {clips.clear()} clips{words} and the parts of {clear_voice_parts()} voice(s){model}")
 
 

@@ -130,3 +130,40 @@ def test_corrupted_entry_is_spoken_again_by_the_threads_and_gives_the_same_bytes
         assert (pool.stats.synthesized, pool.stats.cached) == (1, 2)
     assert [c.samples.tobytes() for c in first] == [c.samples.tobytes() for c in second]
     assert cache.get(clip_key(pool.voice_id, {}, texts[1]))[0].tobytes() == first[1].samples.tobytes()
+
+
+def test_a_voices_digest_is_remembered_across_runs_and_a_file_rewritten_in_place_is_hashed_again(tmp_path):
+    # The voice's sha256 is its identity (clip cache keys, kept voice parts): remembered on disk so that a build
+    # does not hash 60 MB before its first sentence, but never for a file whose bytes changed, even where the
+    # size and the modification time were kept (a copy with `cp -p`, `rsync -t`, a restored backup).
+    import hashlib
+    import json
+
+    from audio_edition.voice import spec
+
+    voice = tmp_path / "voice.onnx"
+    first = os.urandom(2 << 20)
+    voice.write_bytes(first)
+    assert spec.cached_file_digest(voice) == hashlib.sha256(first).hexdigest()
+    remembered = json.loads(spec.remembered_digests_path().read_text(encoding="utf-8"))
+    assert hashlib.sha256(first).hexdigest() in remembered.values()
+
+    spec._DIGESTS.clear()  # a new run: the memo on disk answers, the file is not read
+    real_sha256 = spec.sha256_of_file
+    spec.sha256_of_file = lambda path: (_ for _ in ()).throw(AssertionError("hashed again"))
+    try:
+        assert spec.cached_file_digest(voice) == hashlib.sha256(first).hexdigest()
+    finally:
+        spec.sha256_of_file = real_sha256
+
+    stat = voice.stat()
+    second = os.urandom(2 << 20)
+    time.sleep(0.01)
+    voice.write_bytes(second)  # same size; the modification time put back as it was
+    os.utime(voice, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    spec._DIGESTS.clear()
+    assert spec.cached_file_digest(voice) == hashlib.sha256(second).hexdigest()
+
+    spec.remembered_digests_path().write_text("not json", encoding="utf-8")  # a damaged memo is ignored
+    spec._DIGESTS.clear()
+    assert spec.cached_file_digest(voice) == hashlib.sha256(second).hexdigest()

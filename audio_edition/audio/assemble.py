@@ -406,11 +406,12 @@ def compute_script_hash(script: Script, engine: str, voice: str, settings: dict 
 
 # --- the episode ---------------------------------------------------------------------------------------------
 def warm_up_assembly(config: Config) -> None:
-    """Start, in a background thread, what an episode's assembly will need: scipy's filters, the encoder's level
-    check (a test encode) and the jingles and bed, decoded. The build calls it while it reads its articles: done
-    beside the voice, they would add their memory (and ffmpeg processes) to its peak; done when the assembly is
-    made, the voice would wait."""
+    """Start, in background threads, what an episode's assembly will need: the check that ffmpeg runs, scipy's
+    filters, the encoder's level check (a test encode) and the jingles and bed, decoded. The build calls it while
+    it reads its articles: done beside the voice, they would add their memory (and ffmpeg processes) to its peak;
+    done when the assembly is made, the voice would wait."""
     audio = config.audio
+    ffmpeg.check_ffmpeg_ahead()
     loudness.warm_up(then=lambda: ffmpeg.mp3_gain_db(audio.bitrate_kbps, audio.sample_rate))
     if any((audio.jingle_intro, audio.jingle_outro, audio.music_bed)):  # needed first: a thread of their own
         threading.Thread(target=music.decode_ahead, args=(config,), name="decode jingles", daemon=True).start()

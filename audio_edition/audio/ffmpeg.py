@@ -44,9 +44,32 @@ def ffmpeg_exe() -> str:
     return exe
 
 
+_CHECK_LOCK = threading.Lock()
+
+
 def check_ffmpeg() -> str:
     """Fail now, in one line naming the binary and the fix, if ffmpeg is missing or cannot run: the build calls
-    this before it writes anything, so a broken install never leaves a half-built episode behind."""
+    this before it writes anything, so a broken install never leaves a half-built episode behind. A check begun
+    ahead (`check_ffmpeg_ahead`) is waited for, not made twice."""
+    with _CHECK_LOCK:
+        return _checked_ffmpeg()
+
+
+def check_ffmpeg_ahead() -> None:
+    """Make the check in a background thread: the build starts it while it reads its articles, so that the two
+    ffmpeg runs it takes (imageio-ffmpeg's and ours) are not on the way to the first sentence. A failure is not
+    remembered: the build's own call makes the check again and reports it."""
+    def check() -> None:
+        try:
+            check_ffmpeg()
+        except AudioEditionError:
+            pass
+
+    threading.Thread(target=check, name="check ffmpeg", daemon=True).start()
+
+
+@lru_cache(maxsize=1)
+def _checked_ffmpeg() -> str:
     exe = ffmpeg_exe()
     from_env = os.environ.get("IMAGEIO_FFMPEG_EXE")
     hint = ("fix or unset IMAGEIO_FFMPEG_EXE" if from_env

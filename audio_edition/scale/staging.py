@@ -34,7 +34,7 @@ from audio_edition.audio.assemble import DURATION_TOLERANCE_S
 from audio_edition.audio.ffmpeg import ffmpeg_exe
 from audio_edition.config import Config
 from audio_edition.errors import AudioEditionError
-from audio_edition.fileio import atomic_write_bytes
+from audio_edition.fileio import atomic_write_bytes, sha256_of_file
 from audio_edition.models import Episode
 from audio_edition.objectstore import S3Location, S3Objects, is_s3_url, parse_s3_url
 from audio_edition.publish.s3_target import s3_target
@@ -241,21 +241,13 @@ def staging_store(config: Config, out_dir: Path) -> StagingStore:
 
 
 # --- both ends of the hand-over ------------------------------------------------------------------------------
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def upload_episode(store: StagingStore, stage: str, job_id: str, identity: str, episode: Episode) -> Manifest:
     """A build worker's side: every file of the built episode, then the manifest (last: a stage without it is
     not finished). Returns the manifest written."""
     folder = Path(episode.directory)
     files = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        staged = StagedFile(path.name, _digest(path), path.stat().st_size)
+        staged = StagedFile(path.name, sha256_of_file(path), path.stat().st_size)
         store.put_blob(stage, staged.sha256, path)
         files.append(staged)
     manifest = Manifest(stage=stage, job_id=job_id, identity=identity, slug=episode.slug,

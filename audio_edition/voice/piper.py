@@ -11,10 +11,12 @@ kept in the user cache dir (`voice-parts/`). A voice that cannot be cut runs who
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import os
+import platform
 import shutil
 import threading
 from importlib.metadata import PackageNotFoundError, version
@@ -42,15 +44,14 @@ def make_session(model_path: Path, *, optimize: bool = True, model_bytes: bytes 
                  save_optimized: Path | None = None):
     """A single-threaded CPU onnxruntime session (parallelism comes from several threads calling it at once), on
     the file or, when given, on `model_bytes` (a part of it: voice_graph). With `save_optimized`, the graph is
-    written there after onnxruntime's hardware-independent optimisations (level "extended": the layout ones
-    depend on the CPU), so that a later session opens from it without redoing them."""
+    written there once onnxruntime has optimised it (every level, the layout ones for this CPU included), so that
+    a later session opens from it with `optimize=False`, without redoing them."""
     import onnxruntime  # lazy: onnxruntime is slow to load: only when a voice is opened, not for every command
 
     options = onnxruntime.SessionOptions()
-    if not optimize:  # only to check the model loads: 3x faster to open, never used to synthesise
+    if not optimize:  # to check the model loads (3x faster to open), or a graph optimised and saved before
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     if save_optimized is not None:
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         options.optimized_model_filepath = str(save_optimized)
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -251,8 +252,8 @@ class SplitSession:
         return getattr(self.encoder.session, name)
 
 
-# Bump when voice_graph cuts a voice differently: parts cut by an older version are then not used.
-VOICE_PARTS_VERSION = 6
+# Bump when voice_graph cuts a voice differently, or the parts are kept otherwise: older ones are then not used.
+VOICE_PARTS_VERSION = 7
 
 
 def voice_parts_root() -> Path:
@@ -275,19 +276,36 @@ def clear_voice_parts() -> int:
 
 
 def _voice_parts_dir(model_path: Path) -> Path | None:
-    """Where the cut of this exact voice file is kept: keyed by its content, our cut's version and onnx's."""
-    try:  # the kept encoder is onnxruntime's optimised graph: only for the same onnxruntime
-        material = f"{cached_file_digest(model_path)}:{VOICE_PARTS_VERSION}:{version('onnx')}:{version('onnxruntime')}"
+    """Where the cut of this exact voice file is kept: keyed by its content, our cut's version, onnx's and
+    onnxruntime's, and the CPU's instruction sets (the parts are kept as onnxruntime optimised them for this CPU:
+    a cache folder shared by other machines keeps theirs apart)."""
+    try:
+        material = (f"{cached_file_digest(model_path)}:{VOICE_PARTS_VERSION}:{version('onnx')}:"
+                    f"{version('onnxruntime')}:{cpu_signature()}")
     except (OSError, PackageNotFoundError):
         return None
     return voice_parts_root() / hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
+@functools.cache
+def cpu_signature() -> str:
+    """The machine and the vector instruction sets its CPU has: what onnxruntime's layout optimisations (the
+    blocked convolution kernels' block size, the weights reordered for it) depend on."""
+    vector = ("avx", "fma", "f16c", "sse", "amx", "asimd", "sve", "i8mm", "bf16")
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            line = next((line for line in info if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        line = ""
+    flags = sorted({flag for flag in line.partition(":")[2].split() if flag.startswith(vector)})
+    return f"{platform.machine()}:{platform.processor() if not line else ' '.join(flags)}"
+
+
 def _open_piper_session(model_path: Path):
     """The session PiperVoice will run: the voice cut in two when it can be (bounded memory per run, faster
     decoder: voice_graph), else the whole model. The cut is kept on disk: cutting reads the whole graph in
-    Python (time and memory), loading the kept parts costs neither, and the encoder is kept as onnxruntime
-    optimised it, so that it opens several times faster (docs/speed.md)."""
+    Python (time and memory), loading the kept parts costs neither, and the parts are kept as onnxruntime
+    optimised them, so that they open several times faster (docs/speed.md)."""
     parts = _voice_parts_dir(model_path)
     session = _open_kept_parts(parts, model_path)
     if session is not None:
@@ -303,8 +321,9 @@ def _open_piper_session(model_path: Path):
         # Opened from what was just kept: onnxruntime optimised the encoder once, to write it, and the first
         # build runs the same graphs as every later one.
         layouts = {"layouts": [dataclasses.asdict(layout) for layout in split.layouts]}
-        decoders = {f"decoder-{index}.onnx": decoder for index, decoder in enumerate(split.decoders)}
-        if _keep_parts(parts, layouts, decoders, optimized_encoder=(model_path, split.encoder)):
+        models = {"encoder.onnx": split.encoder,
+                  **{f"decoder-{index}.onnx": decoder for index, decoder in enumerate(split.decoders)}}
+        if _keep_parts(parts, layouts, model_path, models):
             session = _open_kept_parts(parts, model_path)
             if session is not None:
                 return session
@@ -322,9 +341,9 @@ def _open_kept_parts(parts: Path | None, model_path: Path):
         kept = json.loads((parts / "layout.json").read_text(encoding="utf-8"))
         if "whole" not in kept:
             layouts = tuple(DecoderLayout(**layout) for layout in kept["layouts"])
-            return SplitSession(make_session(parts / "encoder.onnx"),
-                                [make_session(parts / f"decoder-{index}.onnx") for index in range(len(layouts))],
-                                layouts)
+            return SplitSession(make_session(parts / "encoder.onnx", optimize=False),  # optimised when kept
+                                [make_session(parts / f"decoder-{index}.onnx", optimize=False)
+                                 for index in range(len(layouts))], layouts)
     except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
         log.warning("kept parts of voice %s are unusable (%s): cutting it again", model_path.name, exc)
         shutil.rmtree(parts, ignore_errors=True)
@@ -333,22 +352,20 @@ def _open_kept_parts(parts: Path | None, model_path: Path):
     return ShrinkingSession(make_session(model_path))
 
 
-def _keep_parts(parts: Path | None, description: dict, files: dict[str, bytes] | None = None,
-                optimized_encoder: tuple[Path, bytes] | None = None) -> bool:
-    """Write the parts (the encoder as onnxruntime optimises it), then layout.json last, each file written whole
-    then renamed: a kept layout.json means complete parts. Only a shortcut: a cache that cannot be written is
-    skipped (False)."""
+def _keep_parts(parts: Path | None, description: dict, model_path: Path | None = None,
+                models: dict[str, bytes] | None = None) -> bool:
+    """Write the parts (`models`: file name -> the part cut from the voice at `model_path`) as onnxruntime
+    optimises them, then layout.json last, each file written whole then renamed: a kept layout.json means complete
+    parts. Only a shortcut: a cache that cannot be written is skipped (False)."""
     if parts is None:
         return False
     try:
         parts.mkdir(parents=True, exist_ok=True)
-        for name, data in (files or {}).items():
-            atomic_write_bytes(parts / name, data)
-        if optimized_encoder is not None:
-            partial = parts / f".encoder.onnx.{os.getpid()}.tmp"
+        for name, model in (models or {}).items():
+            partial = parts / f".{name}.{os.getpid()}.tmp"
             try:
-                make_session(optimized_encoder[0], model_bytes=optimized_encoder[1], save_optimized=partial)
-                os.replace(partial, parts / "encoder.onnx")
+                make_session(model_path or parts / name, model_bytes=model, save_optimized=partial)
+                os.replace(partial, parts / name)
             finally:
                 partial.unlink(missing_ok=True)
         atomic_write_bytes(parts / "layout.json", json.dumps(description).encode("utf-8"))

@@ -370,8 +370,11 @@ class SynthesisPool:
                 pending[self._submit(utterance.spoken)] = position
         if missing:
             engine = self._local_engine()
-            work = _SharedWork([(position, text, engine.cost(text)) for position, text in missing], self.jobs,
-                                   getattr(engine, "bounded_runs", False))
+            # The memory gate weighs each text by its phonemes; runs that stop growing need no gate, and their texts
+            # are phonemised as they are spoken, not all before the first one.
+            bounded = getattr(engine, "bounded_runs", False)
+            work = _SharedWork([(position, text, 1 if bounded else engine.cost(text)) for position, text in missing],
+                               self.jobs, bounded)
             pending.update((self._submit_shared(work), -1) for _ in missing)  # each result carries its position
 
         try:

@@ -4,9 +4,9 @@ language (`resolve_engine_for`), and the `Engine` interface every engine impleme
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +14,12 @@ from typing import ClassVar, Literal, Protocol
 
 import espeakng_loader
 import numpy as np
+import platformdirs
 
 from audio_edition.config import VoiceConfig
-from audio_edition.errors import InputError
+from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.extract.guards import language_name
+from audio_edition.fileio import atomic_write_bytes, sha256_of_file
 from audio_edition.voice.catalogue import catalogue, find_voice
 
 log = logging.getLogger(__name__)
@@ -150,16 +152,48 @@ class EngineInfo:
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+# A voice's sha256 (its identity for the clip cache and the kept voice parts) takes ~50 ms to compute for a medium
+# voice, on the way to the first sentence of every build: files this large are remembered on disk, by path, size,
+# modification and change times and inode (a file rewritten in place gets a new change time, which no tool sets).
+_REMEMBERED_FROM_BYTES = 1 << 20
+_REMEMBERED_FILES = 64
 
 
 def cached_file_digest(path: Path) -> str:
-    """sha256 of a file, remembered per (path, size, mtime) so a build hashes a 60 MB voice once."""
+    """sha256 of a file, remembered per (path, size, mtime) so a build hashes a 60 MB voice once, and for a large
+    file across runs (`remembered_digests_path`)."""
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _DIGESTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        _DIGESTS[key] = digest.hexdigest()
+        _DIGESTS[key] = _remembered_digest(path, st) if st.st_size >= _REMEMBERED_FROM_BYTES else sha256_of_file(path)
     return _DIGESTS[key]
+
+
+def remembered_digests_path() -> Path:
+    """Where the digests of large files are remembered (next to the clip cache; `cache clear` removes it)."""
+    return Path(platformdirs.user_cache_dir("audio-edition")) / "file-digests.json"
+
+
+def _remembered_digest(path: Path, st: os.stat_result) -> str:
+    """The digest remembered for this very file, or computed and remembered (the oldest entries forgotten). Only
+    a shortcut: a memo that cannot be read or written is ignored."""
+    memo_path = remembered_digests_path()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    memo = memo if isinstance(memo, dict) else {}
+    known = memo.get(key)
+    if isinstance(known, str) and re.fullmatch(r"[0-9a-f]{64}", known):
+        return known
+    digest = sha256_of_file(path)
+    memo[key] = digest
+    for stale in list(memo)[:max(0, len(memo) - _REMEMBERED_FILES)]:
+        del memo[stale]
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(memo_path, json.dumps(memo).encode("utf-8"))
+    except (OSError, AudioEditionError) as exc:
+        log.debug("cannot remember the digest of %s: %s", path, exc)
+    return digest

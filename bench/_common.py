@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +40,7 @@ class Run:
     stdout: str = ""
     stderr: str = ""
     stats: dict = field(default_factory=dict)  # the build's --stats-json, when it wrote one
+    cpu_seconds: float = 0.0  # user + system time of the process and every child it waited for (ffmpeg...)
 
 
 def ensure_voice() -> Path:
@@ -76,6 +78,7 @@ def run(args: list[str], *, stdin: str | None = None, env: dict | None = None, s
     if stats_file is not None:
         stats_file.unlink(missing_ok=True)
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd, text=True)
     watched = psutil.Process(proc.pid)
@@ -95,12 +98,14 @@ def run(args: list[str], *, stdin: str | None = None, env: dict | None = None, s
     sampler.start()
     out, err = proc.communicate(stdin)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     stop.set()
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(map(str, args))}\n{err[-2000:]}")
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file and stats_file.is_file() else {}
-    return Run(wall, peak, proc.returncode, peak_pss, out, err, stats)
+    return Run(wall, peak, proc.returncode, peak_pss, out, err, stats, cpu)
 
 
 def audio_edition(*args: str) -> list[str]:

@@ -150,6 +150,52 @@ def test_the_decoder_upsamples_by_phases_and_gives_the_whole_models_samples():
     # that the samples are the whole model's: test_split_engine_gives_what_the_whole_model_gives_through_piper
 
 
+def _encoders(voice: Path, corrupt: bool = False) -> tuple[bytes, bytes, list]:
+    """The voice's encoder as exported and with its attention on the band (`corrupt`: the keys' band moved by one
+    position, as an off-by-one in the skew would), and the rewrite's initializers."""
+    model = onnx.load(str(voice))
+    nodes = list(model.graph.node)
+    initializers = {init.name: init for init in model.graph.initializer}
+    latent, _ = graph._decoder_ends(model.graph, nodes, {out: n for n in nodes for out in n.output})
+    encoder = [nodes[i] for i in sorted(graph._ancestors(nodes, latent))]
+    banded, weights = graph._banded_attention(encoder, initializers)
+    if corrupt:
+        weights = [onnx.numpy_helper.from_array(np.roll(onnx.numpy_helper.to_array(w), 1, axis=-1), w.name)
+                   if w.name.endswith("__c_band") and "MatMul_1" in w.name else w for w in weights]
+    banded = [banded[i] for i in sorted(graph._ancestors(banded, latent))]
+    output = [graph._float_value(latent, 3)]
+    return (graph._submodel(model, encoder, list(model.graph.input), output),
+            graph._submodel(model, banded, list(model.graph.input), output, replaced=weights), weights)
+
+
+def test_the_text_encoders_attention_is_computed_on_its_band_with_the_same_sums():
+    # Relative attention as exported multiplies each query by embeddings padded to 2T - 1 positions, 2w + 1 of them
+    # non-zero; on the band only, the latent frames must be the same, for sentences shorter than the window too.
+    exported, banded, weights = _encoders(TINY_VITS)
+    assert weights
+    ops = [node.name for node in onnx.load_from_string(banded).graph.node]
+    layers = sum(1 for init in onnx.load(str(TINY_VITS)).graph.initializer if init.name.endswith("emb_rel_k"))
+    assert layers >= 1 and sum(name.endswith(("__logits", "__values")) for name in ops) == 2 * layers
+    sessions = [make_session(TINY_VITS, model_bytes=model) for model in (exported, banded)]
+    for length in (1, 2, 4, 5, 9, 40, 130):
+        feeds = {"input": np.random.default_rng(length).integers(1, 150, size=(1, length)),
+                 "input_lengths": np.array([length]), "scales": np.array([0.0, 1.0, 0.0], dtype=np.float32)}
+        expected, got = (session.run(None, feeds)[0] for session in sessions)
+        assert expected.shape == got.shape and np.allclose(expected, got, rtol=1e-5, atol=1e-6), length
+    assert graph._same_latent(exported, banded)
+    # the check split_voice makes before keeping the rewrite sees a band laid one position off
+    assert not graph._same_latent(*_encoders(TINY_VITS, corrupt=True)[:2])
+    # and the kept encoder is the banded one
+    kept = [node.name for node in onnx.load_from_string(split_voice(TINY_VITS.read_bytes()).encoder).graph.node]
+    assert sum(name.endswith(("__logits", "__values")) for name in kept) == 2 * layers
+
+
+def test_an_attention_rewrite_the_check_refuses_is_not_kept(monkeypatch):
+    monkeypatch.setattr(graph, "_same_latent", lambda original, rewritten: False)
+    kept = [node.name for node in onnx.load_from_string(split_voice(TINY_VITS.read_bytes()).encoder).graph.node]
+    assert not any(name.endswith(("__logits", "__values")) for name in kept)
+
+
 @pytest.mark.parametrize("part", [0, 1])
 def test_windows_give_the_samples_of_one_run_and_the_context_is_what_makes_it_so(part):
     split = split_voice(TINY_VITS.read_bytes())

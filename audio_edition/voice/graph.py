@@ -18,7 +18,10 @@ on a medium voice, two of them at once with two threads). So:
 - its 1-D convolutions, and the encoder's, become 2-D convolutions of height 1: onnxruntime's blocked (NCHWc) CPU
   kernels only exist for 2-D convolutions (faster, the same output to float precision: docs/speed.md);
 - its upsamplings (transposed convolutions) become convolutions at the input's rate whose channels are the
-  phases of each output sample, then interleaved: the same sums on those faster kernels (`_by_phases`).
+  phases of each output sample, then interleaved: the same sums on those faster kernels (`_by_phases`);
+- the text encoder's relative attention is computed on its band of 2w + 1 positions instead of on embeddings
+  padded to the whole sentence (`_banded_attention`), kept only if the encoder's output is the same
+  (`_same_latent`).
 
 Anything that does not look like that (a multi-speaker decoder conditioned on the speaker, an unknown operator in
 the decoder, a graph without a HiFi-GAN upsampler) is left whole: `split_voice` says why and returns None, and the
@@ -28,6 +31,7 @@ voice is run as one model, as piper does.
 from __future__ import annotations
 
 import copy
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -113,9 +117,19 @@ def split_voice(model_bytes: bytes) -> SplitVoice:
     cuts = [_cut(region, tensor, latent, tanh.output[0], initializers, index) for index, tensor in enumerate(cut_tensors)]
     cuts.append(DecoderCut(rate=hop, reach=0, start_input="audio_start", end_input="audio_end"))
 
-    encoder_nodes, encoder_weights = _encoder_as_2d(model, [nodes[i] for i in sorted(_ancestors(nodes, latent))],
-                                                    initializers)
-    encoder = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)], replaced=encoder_weights)
+    encoder_nodes = [nodes[i] for i in sorted(_ancestors(nodes, latent))]
+    banded, band_weights = _banded_attention(encoder_nodes, initializers)
+    if band_weights:  # kept only if it gives the voice's own latent frames
+        banded = [banded[i] for i in sorted(_ancestors(banded, latent))]  # what the band left unused goes
+        as_exported = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)])
+        if _same_latent(as_exported, _submodel(model, banded, list(graph.input), [_float_value(latent, 3)],
+                                               replaced=band_weights)):
+            encoder_nodes = banded
+        else:
+            band_weights = []
+    encoder_nodes, encoder_weights = _encoder_as_2d(model, encoder_nodes, initializers)
+    encoder = _submodel(model, encoder_nodes, list(graph.input), [_float_value(latent, 3)],
+                        replaced=[*encoder_weights, *band_weights])
     nodes_2d, weights_2d = _as_2d(model, region, latent, tanh, initializers, constants)
     audio = tanh.output[0]
     targets = dict(zip([*cut_tensors, f"{audio}__2d"], cuts, strict=True))
@@ -380,6 +394,158 @@ def _convolution_2d(node, initializers) -> tuple[Any, Any]:
     del node.attribute[:]
     node.attribute.extend(rewritten)
     return node, numpy_helper.from_array(weight[:, :, None, :], node.input[1])
+
+
+def _same_latent(original: bytes, rewritten: bytes) -> bool:
+    """Whether two encoders give the same latent frames (to float precision) for phoneme sequences of a few
+    lengths, shorter and longer than the attention's window, without noise."""
+    import onnxruntime  # lazy: only when a voice is cut (once per voice)
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        sessions = [onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+                    for model in (original, rewritten)]
+        rng = np.random.default_rng(0)
+        for length in (1, 3, 7, 61):
+            feeds = {"input": rng.integers(1, 20, (1, length)).astype(np.int64),
+                     "input_lengths": np.array([length], dtype=np.int64),
+                     "scales": np.array([0.0, 1.0, 0.0], dtype=np.float32)}
+            feeds |= {item.name: np.zeros(1, dtype=np.int64) for item in sessions[0].get_inputs()
+                      if item.name not in feeds}  # a speaker id
+            expected, got = (session.run(None, feeds)[0] for session in sessions)
+            if expected.shape != got.shape or not np.allclose(expected, got, rtol=1e-4, atol=1e-4):
+                return False
+    except Exception:  # onnxruntime's own errors: the rewrite is not used
+        return False
+    return True
+
+
+def _banded_attention(nodes, initializers) -> tuple[list, list]:
+    """The text encoder's relative attention (VITS: a window of w positions on each side) computed on its band
+    only. As exported, each query is multiplied by the 2w + 1 relative embeddings padded with zeros to 2T - 1
+    positions, and the T x (2T - 1) result re-indexed to T x T (keys); the T x T weights are re-indexed to
+    T x (2T - 1) and multiplied by the padded embeddings (values): ~10 % of the encoder's time at T ~ 220
+    phonemes, mostly on zeros. Here the products are T x (2w + 1), and a skew (pad, flatten, reshape) lays the
+    band where the re-indexing put it: the same sums, the zeros left out. Returns the nodes (the unused ones
+    dropped) and the initializers they add; a layer whose graph is not the expected shape is left as it is.
+    split_voice checks the result against the voice's own encoder before keeping it."""
+    from onnx import helper, numpy_helper  # lazy: onnx is slow to load (once per voice)
+
+    producer = {out: node for node in nodes for out in node.output}
+    users: dict[str, list] = {}
+    for node in nodes:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+
+    def only_user(tensor: str, *ops: str):
+        found = [user for user in users.get(tensor, []) if user.op_type != "Shape"]
+        return found[0] if len(found) == 1 and found[0].op_type in ops else None
+
+    def embedding_matmul(name: str):
+        """The MatMul that reads the padded embedding `name` (through Pad, Slice, Unsqueeze and a Transpose)."""
+        node = only_user(name, "Pad")
+        while node is not None and node.op_type != "MatMul":
+            node = only_user(node.output[0], "Slice", "Unsqueeze", "Transpose", "MatMul")
+        return node
+
+    replaced: set[str] = set()  # outputs now made by the band's nodes (their old makers go)
+    added: list = []
+    weights: list = []
+    for name, init in initializers.items():
+        if not name.endswith(("emb_rel_k", "emb_rel_v")) or len(init.dims) != 3 or init.dims[0] != 1:
+            continue
+        matmul = embedding_matmul(name)
+        if matmul is None or _source(producer, matmul.input[1]) != name:
+            continue  # the embeddings come in second: query x embeddings, weights x embeddings
+        keys = name.endswith("k")
+        if keys:  # the re-indexing to T x T, up to the Add of the logits
+            end = matmul.output[0]
+            while (node := only_user(end, "Pad", "Reshape", "Slice")) is not None:
+                end = node.output[0]
+            if end == matmul.output[0] or only_user(end, "Add") is None:
+                continue
+            source = matmul.input[0]  # the scaled queries
+        else:  # the re-indexing to T x (2T - 1), back to the attention's weights
+            source = matmul.input[0]
+            while (node := producer.get(source)) is not None and node.op_type in ("Pad", "Reshape", "Slice"):
+                source = node.input[0]
+            if node is None or node.op_type != "Softmax" or source == matmul.input[0]:
+                continue
+            end = matmul.output[0]
+        table = numpy_helper.to_array(init)[0].astype(np.float32)  # [2w + 1, d]
+        w = table.shape[0] // 2
+        prefix = f"{matmul.output[0]}__"
+
+        def const(label: str, values, prefix: str = prefix) -> str:
+            weights.append(numpy_helper.from_array(np.asarray(values), prefix + "c_" + label))
+            return prefix + "c_" + label
+
+        def op(kind: str, inputs: list[str], label: str, output: str | None = None, prefix: str = prefix,
+               **attributes) -> str:
+            added.append(helper.make_node(kind, inputs, [output or prefix + label], name=prefix + label,
+                                          **attributes))
+            return output or prefix + label
+
+        zero, last, flat = const("zero", [0]), const("last", [-1]), const("flat", [0, 0, -1])
+        if keys:
+            # A[i, j] = B[i, j - i + w] on the band, 0 elsewhere: each row of B padded by T, the whole flattened,
+            # cut to T x (T + 2w) values and reshaped to T rows of T + 2w (row i shifted i places), sliced
+            b = op("MatMul", [source, const("band", table.T.copy())], "b")  # [.., T, 2w + 1]
+            size = op("Gather", [op("Shape", [b], "shape"), const("time_axis", [2])], "t")
+            padded = op("Pad", [b, op("Concat", [const("zeros", [0] * 7), size], "pads", axis=0)], "padded")
+            width = op("Add", [size, const("2w", [2 * w])], "width")  # T + 2w
+            cut = op("Slice", [op("Reshape", [padded, flat], "flat"), zero, op("Mul", [size, width], "keep"), last],
+                     "cut")
+            skewed = op("Reshape", [cut, op("Concat", [zero, zero, last, width], "rows", axis=0)], "skewed")
+            op("Slice", [skewed, const("w", [w]), const("minus_w", [-w]), last], "logits", output=end)
+        else:
+            # C[i, c] = P[i, i + c - w]: each row of P padded by w on both sides, the whole flattened, padded by
+            # T and reshaped to T rows of T + 2w + 1 (row i shifted back i places), the first 2w + 1 columns
+            wide = op("Pad", [source, const("pads_w", [0, 0, 0, w, 0, 0, 0, w])], "wide")  # [.., T, T + 2w]
+            size = op("Gather", [op("Shape", [source], "shape"), const("time_axis", [2])], "t")
+            longer = op("Pad", [op("Reshape", [wide, flat], "flat"),
+                                op("Concat", [const("zeros", [0] * 5), size], "pads", axis=0)], "longer")
+            width = op("Add", [size, const("2w1", [2 * w + 1])], "width")  # T + 2w + 1
+            skewed = op("Reshape", [longer, op("Concat", [zero, zero, last, width], "rows", axis=0)], "skewed")
+            banded = op("Slice", [skewed, zero, const("band_width", [2 * w + 1]), last], "banded")
+            op("MatMul", [banded, const("band", table)], "values", output=end)
+        replaced.add(end)
+    if not replaced:
+        return list(nodes), []
+    kept = [node for node in nodes if not any(out in replaced for out in node.output)]
+    return _in_graph_order(kept + added), weights
+
+
+def _source(producer: dict, tensor: str) -> str:
+    """The tensor that `tensor` is made from through Transpose, Unsqueeze, Slice and Pad (their first inputs)."""
+    node = producer.get(tensor)
+    while node is not None and node.op_type in ("Transpose", "Unsqueeze", "Slice", "Pad"):
+        tensor = node.input[0]
+        node = producer.get(tensor)
+    return tensor
+
+
+def _in_graph_order(nodes) -> list:
+    """`nodes` sorted so that every node comes after those that make its inputs (Kahn's algorithm, stable)."""
+    producer = {out: index for index, node in enumerate(nodes) for out in node.output if out}
+    waiting = [sum(1 for name in set(node.input) if name in producer) for node in nodes]
+    users: dict[int, list[int]] = {}
+    for index, node in enumerate(nodes):
+        for name in set(node.input):
+            if name in producer:
+                users.setdefault(producer[name], []).append(index)
+    ready = [index for index, count in enumerate(waiting) if count == 0]
+    order = []
+    heapq.heapify(ready)
+    while ready:
+        index = heapq.heappop(ready)
+        order.append(nodes[index])
+        for user in users.get(index, []):
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, user)
+    return order
 
 
 def _encoder_as_2d(model, nodes, initializers) -> tuple[list, list]:

@@ -253,7 +253,7 @@ class SplitSession:
 
 
 # Bump when voice_graph cuts a voice differently, or the parts are kept otherwise: older ones are then not used.
-VOICE_PARTS_VERSION = 7
+VOICE_PARTS_VERSION = 8
 
 
 def voice_parts_root() -> Path:

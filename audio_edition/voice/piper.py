@@ -318,7 +318,7 @@ def _open_piper_session(model_path: Path):
     except Exception as exc:  # unreadable or not ONNX: make_session says so in one line
         log.debug("voice %s cannot be split: %s", model_path.name, exc)
     else:
-        # Opened from what was just kept: onnxruntime optimised the encoder once, to write it, and the first
+        # Opened from what was just kept: onnxruntime optimised each part once, to write it, and the first
         # build runs the same graphs as every later one.
         layouts = {"layouts": [dataclasses.asdict(layout) for layout in split.layouts]}
         models = {"encoder.onnx": split.encoder,

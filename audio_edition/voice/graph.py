@@ -31,7 +31,6 @@ voice is run as one model, as piper does.
 from __future__ import annotations
 
 import copy
-import heapq
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -443,21 +442,24 @@ def _banded_attention(nodes, initializers) -> tuple[list, list]:
         return found[0] if len(found) == 1 and found[0].op_type in ops else None
 
     def embedding_matmul(name: str):
-        """The MatMul that reads the padded embedding `name` (through Pad, Slice, Unsqueeze and a Transpose)."""
-        node = only_user(name, "Pad")
+        """The MatMul that reads the padded embedding `name` (through Pad, Slice, Unsqueeze and a Transpose) as
+        its second input: query x embeddings, weights x embeddings."""
+        tensor, node = name, only_user(name, "Pad")
         while node is not None and node.op_type != "MatMul":
-            node = only_user(node.output[0], "Slice", "Unsqueeze", "Transpose", "MatMul")
-        return node
+            tensor = node.output[0]
+            node = only_user(tensor, "Slice", "Unsqueeze", "Transpose", "MatMul")
+        return node if node is not None and node.input[1] == tensor else None
 
-    replaced: set[str] = set()  # outputs now made by the band's nodes (their old makers go)
-    added: list = []
+    # the band's nodes, by the output they now make: laid where its old maker was, which came after what they read
+    # (the queries, or the attention's weights)
+    added: dict[str, list] = {}
     weights: list = []
     for name, init in initializers.items():
         if not name.endswith(("emb_rel_k", "emb_rel_v")) or len(init.dims) != 3 or init.dims[0] != 1:
             continue
         matmul = embedding_matmul(name)
-        if matmul is None or _source(producer, matmul.input[1]) != name:
-            continue  # the embeddings come in second: query x embeddings, weights x embeddings
+        if matmul is None:
+            continue
         keys = name.endswith("k")
         if keys:  # the re-indexing to T x T, up to the Add of the logits
             end = matmul.output[0]
@@ -481,10 +483,12 @@ def _banded_attention(nodes, initializers) -> tuple[list, list]:
             weights.append(numpy_helper.from_array(np.asarray(values), prefix + "c_" + label))
             return prefix + "c_" + label
 
+        band_nodes = added[end] = []
+
         def op(kind: str, inputs: list[str], label: str, output: str | None = None, prefix: str = prefix,
-               **attributes) -> str:
-            added.append(helper.make_node(kind, inputs, [output or prefix + label], name=prefix + label,
-                                          **attributes))
+               band_nodes: list = band_nodes, **attributes) -> str:
+            band_nodes.append(helper.make_node(kind, inputs, [output or prefix + label], name=prefix + label,
+                                               **attributes))
             return output or prefix + label
 
         zero, last, flat = const("zero", [0]), const("last", [-1]), const("flat", [0, 0, -1])
@@ -510,42 +514,10 @@ def _banded_attention(nodes, initializers) -> tuple[list, list]:
             skewed = op("Reshape", [longer, op("Concat", [zero, zero, last, width], "rows", axis=0)], "skewed")
             banded = op("Slice", [skewed, zero, const("band_width", [2 * w + 1]), last], "banded")
             op("MatMul", [banded, const("band", table)], "values", output=end)
-        replaced.add(end)
-    if not replaced:
-        return list(nodes), []
-    kept = [node for node in nodes if not any(out in replaced for out in node.output)]
-    return _in_graph_order(kept + added), weights
-
-
-def _source(producer: dict, tensor: str) -> str:
-    """The tensor that `tensor` is made from through Transpose, Unsqueeze, Slice and Pad (their first inputs)."""
-    node = producer.get(tensor)
-    while node is not None and node.op_type in ("Transpose", "Unsqueeze", "Slice", "Pad"):
-        tensor = node.input[0]
-        node = producer.get(tensor)
-    return tensor
-
-
-def _in_graph_order(nodes) -> list:
-    """`nodes` sorted so that every node comes after those that make its inputs (Kahn's algorithm, stable)."""
-    producer = {out: index for index, node in enumerate(nodes) for out in node.output if out}
-    waiting = [sum(1 for name in set(node.input) if name in producer) for node in nodes]
-    users: dict[int, list[int]] = {}
-    for index, node in enumerate(nodes):
-        for name in set(node.input):
-            if name in producer:
-                users.setdefault(producer[name], []).append(index)
-    ready = [index for index, count in enumerate(waiting) if count == 0]
-    order = []
-    heapq.heapify(ready)
-    while ready:
-        index = heapq.heappop(ready)
-        order.append(nodes[index])
-        for user in users.get(index, []):
-            waiting[user] -= 1
-            if waiting[user] == 0:
-                heapq.heappush(ready, user)
-    return order
+    out: list = []
+    for node in nodes:
+        out.extend(added.get(node.output[0], [node]) if node.output else [node])
+    return out, weights
 
 
 def _encoder_as_2d(model, nodes, initializers) -> tuple[list, list]:

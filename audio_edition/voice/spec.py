@@ -14,13 +14,13 @@ from typing import ClassVar, Literal, Protocol
 
 import espeakng_loader
 import numpy as np
-import platformdirs
 
 from audio_edition.config import VoiceConfig
 from audio_edition.errors import AudioEditionError, InputError
 from audio_edition.extract.guards import language_name
 from audio_edition.fileio import atomic_write_bytes, sha256_of_file
 from audio_edition.voice.catalogue import catalogue, find_voice
+from audio_edition.voice.clip_cache import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def cached_file_digest(path: Path) -> str:
 
 def remembered_digests_path() -> Path:
     """Where the digests of large files are remembered (next to the clip cache; `cache clear` removes it)."""
-    return Path(platformdirs.user_cache_dir("audio-edition")) / "file-digests.json"
+    return default_cache_dir().parent / "file-digests.json"
 
 
 def _remembered_digest(path: Path, st: os.stat_result) -> str:

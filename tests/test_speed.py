@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FILLER, TINY_VOICE, run_cli
+from conftest import FILLER, TINY_VITS, TINY_VOICE, run_cli
 
 from audio_edition.config import Config
 from audio_edition.models import Article, Block
@@ -185,3 +185,102 @@ def test_the_voice_does_not_wait_for_the_encoders_level_check(tmp_path, monkeypa
     assert checks and all(thread != speak[1] for _, thread, _, _ in checks), "the voice waited for the check"
     (mp3,) = (tmp_path / "out").rglob("*.mp3")  # and the MP3 is still on target
     assert abs(ffmpeg.measure_file_ebur128(mp3).integrated_lufs - config.audio.target_lufs) <= 0.5
+
+
+def test_work_beside_the_voice_takes_the_next_core_a_thread_gives_up():
+    # Two voice threads keep both cores busy; other work (an MP3 part) asks for a core. It must get the next one a
+    # thread lets go — that thread waits instead of starting its next text — and never run as a third.
+    import threading
+    import time
+
+    from audio_edition.voice.pool import CoreTurns
+
+    turns = CoreTurns(2)
+    lock = threading.Lock()
+    running: list[str] = []
+    most = [0]
+    events: list[str] = []
+
+    def hold(who: str, seconds: float) -> None:
+        with lock:
+            running.append(who)
+            most[0] = max(most[0], len(running))
+            events.append(f"start {who}")
+        time.sleep(seconds)
+        with lock:
+            running.remove(who)
+            events.append(f"end {who}")
+
+    def voice(name: str) -> None:
+        for _ in range(30):
+            with turns.voice():
+                hold(name, 0.01)
+
+    threads = [threading.Thread(target=voice, args=(f"voice {n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    with turns.other():
+        hold("other", 0.1)
+    for thread in threads:
+        thread.join()
+    assert most[0] <= 2, "a third run beside the voice's two"
+    during = events[events.index("start other"):events.index("end other")]
+    assert sum(event.startswith("start voice") for event in during) >= 3, "the voice stopped on both cores"
+    assert any(event.startswith("start voice") for event in events[events.index("end other"):]), \
+        "the other work waited for the voice to be done"
+    assert sum(e.startswith("start voice") for e in events) == 60
+
+
+@pytest.mark.slow
+def test_the_first_mp3_parts_are_encoded_while_the_voice_speaks_on_cores_it_gives_up(tmp_path, monkeypatch):
+    # On a machine the voice's threads keep busy, the episode's first MP3 parts are encoded while later sentences
+    # are still being spoken — so that little is left once the last one is — each on a core a thread gives up:
+    # never more runs at once than cores.
+    import threading
+    import time
+
+    from audio_edition.audio.assemble import EpisodeParts
+    from audio_edition.build.run import run_build
+    from audio_edition.voice import pool as pool_module
+
+    cores = pool_module.default_jobs()
+    lock = threading.Lock()
+    running = {"voice": 0, "mp3": 0}
+    most = [0]
+    times: dict[str, list[float]] = {"voice": [], "mp3": []}
+
+    def counted(kind: str, real):
+        def call(*args, **kwargs):
+            with lock:
+                running[kind] += 1
+                most[0] = max(most[0], running["voice"] + running["mp3"])
+                times[kind].append(time.monotonic())
+            try:
+                return real(*args, **kwargs)
+            finally:
+                with lock:
+                    running[kind] -= 1
+        return call
+
+    real_voice = pool_module._timed_pcm16
+
+    def as_slow_as_a_real_voice(engine, spoken):  # the tiny voice speaks far faster than the stitcher lays it
+        time.sleep(0.04)
+        return real_voice(engine, spoken)
+
+    monkeypatch.setattr(pool_module, "_timed_pcm16", counted("voice", as_slow_as_a_real_voice))
+    monkeypatch.setattr(EpisodeParts, "_encode_part_now", counted("mp3", EpisodeParts._encode_part_now))
+    paragraphs = [f"Paragraphe {n}. La commune numéro {n} a voté son budget mardi soir, après un débat de trois "
+                  f"heures. Le maire promet des travaux dans les écoles et une piscine rénovée pour l'été {2030 + n}."
+                  for n in range(40)]
+    (tmp_path / "long.txt").write_text("Un long conseil municipal\n\n" + "\n\n".join(paragraphs) + "\n",
+                                       encoding="utf-8")
+    # A voice shaped as Piper's (split: its texts are spoken in script order, and assembled as they come).
+    config = Config().replace("voice", voice=str(TINY_VITS)).replace("cache", enabled=False)
+    outcome = run_build([str(tmp_path / "long.txt")], tmp_path / "out", config, jobs=cores)
+
+    (episode,) = outcome.episodes
+    assert episode.duration > 240, episode.duration  # long enough for parts before the end
+    assert times["mp3"] and min(times["mp3"]) < max(times["voice"]), "no MP3 part was encoded while the voice spoke"
+    assert most[0] <= cores, f"{most[0]} runs at once on {cores} core(s)"

@@ -10,6 +10,7 @@ import os
 import random
 import threading
 import time
+import wave
 
 import numpy as np
 import pytest
@@ -213,6 +214,17 @@ def test_the_pool_hands_each_clip_over_as_soon_as_it_is_spoken(tmp_path):
     assert spooled_at[len(spooled_at) // 2] - started < 0.8 * (ended - started)
 
 
+def _assembled_pausing_halfway(script, config: Config, folder, clips: list[Clip]):
+    """EpisodeAssembly fed the clips in order, with a pause halfway: the first parts are encoded while the rest is
+    still to come."""
+    with EpisodeAssembly(script, config, folder, "ep", "v", "piper", 22050) as assembly:
+        for n, clip in enumerate(clips):
+            assembly.add(clip)
+            if n == len(clips) // 2:
+                time.sleep(0.5)
+        return assembly.finish()
+
+
 def test_a_part_encoded_early_is_not_kept_once_its_jingle_is_levelled(tmp_path, monkeypatch):
     # The intro jingle is laid before the voice is heard and levelled against it once every sentence is in: the
     # first part, encoded early with the jingle as the file has it, must be encoded again, even when levelling
@@ -227,12 +239,7 @@ def test_a_part_encoded_early_is_not_kept_once_its_jingle_is_levelled(tmp_path, 
     real = ffmpeg.encode_part_file
     monkeypatch.setattr(ffmpeg, "encode_part_file",
                         lambda *a: encoded_by.append(threading.current_thread().name) or real(*a))
-    with EpisodeAssembly(script, config, tmp_path / "ep", "ep", "v", "piper", 22050) as assembly:
-        for n, clip in enumerate(clips):
-            assembly.add(clip)
-            if n == len(clips) // 2:
-                time.sleep(0.5)  # the first parts are encoded while the rest is still to come
-        episode = assembly.finish()
+    episode = _assembled_pausing_halfway(script, config, tmp_path / "ep", clips)
     decoded = np.concatenate(list(mp3file.decoded_blocks(tmp_path / "ep" / episode.audio_file)))
     rate = 44100
 
@@ -243,3 +250,62 @@ def test_a_part_encoded_early_is_not_kept_once_its_jingle_is_levelled(tmp_path, 
     first = episode.timeline.utterances[1]
     assert sum(name.startswith("early mp3 part") for name in encoded_by) >= 2
     assert abs(level(0.2, 1.8) - level(first.start, first.end)) < 1.5
+
+
+def test_the_gain_so_far_hears_the_intro_jingle_as_it_will_be_levelled(tmp_path):
+    # The first MP3 parts get the gain of the episode so far. The intro jingle is laid as its file has it and
+    # levelled against the voice only when every sentence is in: a jingle 20 dB louder than the voice must not
+    # weigh in the gain so far as it lies, but as it will be.
+    from audio_edition.audio.assemble import Stitcher
+
+    _write_wav(tmp_path / "intro.wav", 2.0)
+    config = Config(audio=AudioConfig(jingle_intro="intro.wav"), base_dir=str(tmp_path))
+    script = make_script([("title", ["Titre"]), ("paragraph", [f"Phrase {n}." for n in range(30)])], pause_ms=300)
+    stitcher = Stitcher(script, config, tmp_path, 22050)
+    for u in script.utterances:
+        stitcher.add(Clip(u.index, voice_like(2.4, level=0.06), 22050))
+    so_far = stitcher.measured_so_far()[0].integrated_lufs
+    as_laid = stitcher.meter.so_far().integrated_lufs
+    stitched = stitcher.finish()
+    assert isinstance(stitched.samples, SampleFile)
+    with stitched.samples:
+        final = stitched.loudness.integrated_lufs
+    assert abs(so_far - final) < 0.05, (so_far, final)
+    assert as_laid - final > 1.0  # (the jingle as laid would have weighed: the test means something)
+
+
+def test_with_a_music_bed_the_first_parts_are_still_encoded_as_the_voice_speaks(tmp_path, monkeypatch):
+    # A bed and jingles are laid once every sentence is in, at the start and the end of the episode: the parts
+    # between are encoded early, at the gain so far, and kept — and the MP3 is the very bytes of an episode whose
+    # parts were all encoded at the end.
+    _write_wav(tmp_path / "intro.wav", 2.0)
+    _write_wav(tmp_path / "outro.wav", 1.0)
+    rate = 48000
+    noise = (0.2 * np.random.default_rng(3).standard_normal(rate * 8) * 32767).astype("<i2")
+    with wave.open(str(tmp_path / "bed.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(noise.tobytes())
+    config = Config(audio=AudioConfig(jingle_intro="intro.wav", jingle_outro="outro.wav", music_bed="bed.wav"),
+                    base_dir=str(tmp_path))
+    sentences = [f"Phrase numéro {n} d'un épisode sur fond musical." for n in range(80)]
+    script = make_script([("intro", ["Bienvenue"]), ("title", ["Sur fond musical"]), ("paragraph", sentences),
+                          ("outro", ["À bientôt"])], pause_ms=350)
+    clips = [Clip(u.index, voice_like(2.4, level=0.06 + 0.03 * (u.index % 4)), 22050) for u in script.utterances]
+    encoded: list[tuple[str, int]] = []
+    real = ffmpeg.encode_part_file
+    monkeypatch.setattr(ffmpeg, "encode_part_file",
+                        lambda *a: encoded.append((threading.current_thread().name, a[1])) or real(*a))
+    as_spoken = _assembled_pausing_halfway(script, config, tmp_path / "as-spoken", clips)
+    early = {start for name, start in encoded if name.startswith("early mp3 part")}
+    again = {start for name, start in encoded if not name.startswith("early mp3 part")}
+    assert len(early - again) >= 2, "no part encoded early was kept"
+    assert 0 in again  # the part the intro jingle and the bed play in: encoded once they are laid
+    with EpisodeAssembly(script, config, tmp_path / "later", "ep", "v", "piper", 22050,
+                         encode_now=False) as assembly:
+        for clip in clips:
+            assembly.add(clip)
+        later = assembly.finish()
+    assert later.audio_file == as_spoken.audio_file
+    assert as_spoken.timeline.utterances[0].start > 2.0  # the jingle, then the bed alone, then the intro's words

@@ -12,6 +12,7 @@ beside the episode (samplefile.py), and the gain is a curve applied piece by pie
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import hashlib
 import json
@@ -23,6 +24,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,7 @@ import numpy as np
 
 from audio_edition.audio import ffmpeg, loudness, mp3file, music, resample
 from audio_edition.audio.loudness import BlockPeaks, GainCurve, Measurement, db_to_gain
-from audio_edition.audio.samplefile import SampleFile, Samples
+from audio_edition.audio.samplefile import HeadReplaced, SampleFile, Samples
 from audio_edition.audio.tags import artist_name, write_tags
 from audio_edition.audio.transcripts import write_transcripts
 from audio_edition.config import AudioConfig, Config
@@ -245,8 +247,17 @@ class Stitcher:
                 self.on_grid(self, filled + take)
 
     def measured_so_far(self) -> tuple[Measurement, loudness.BlockPeaks]:
-        """The loudness and the limiter's blocks of the samples written so far."""
-        return self.meter.so_far(), self.blocks.result()
+        """The loudness and the limiter's blocks of the samples written so far — the intro jingle as finish()
+        will level it, against the voice's level so far (as laid, a jingle as loud as its file would weigh in the
+        gain so far: the first MP3 parts' gain is found from this)."""
+        measured, blocks = self.meter.so_far(), self.blocks.result()
+        if self._intro_length and self._head is None and self._speech_count:
+            voice_db = music.level_db_of_energy(self._speech_energy, self._speech_count)
+            levelled = music.level_jingle(self.samples[0: self._intro_length], voice_db,
+                                          self.config.audio.jingle_level_db)
+            measured, blocks = loudness.remeasured(HeadReplaced(self.samples, levelled), self.out_rate, measured, blocks,
+                                                   [(0, self._intro_length)])
+        return measured, blocks
 
     def finish(self) -> StitchedAudio:
         """Every clip is in: the end of the speech, the outro and the bed, the Timeline."""
@@ -485,23 +496,25 @@ class PartCurves:
 
 
 class EpisodeParts:
-    """Where the episode's MP3 is cut into parts (mp3file.cut_points, decided as the samples arrive) and, without a
-    music bed, the gain of each early part: the gain of the episode so far. With `encode_now` (a core the voice
-    leaves free), such a part is encoded at once, beside the voice; otherwise with the others once the voice is
-    done — the same bytes either way. finish() encodes the rest at the whole episode's gain (and an early part whose
-    gain is too far from it), checks the MP3 as listeners decode it and joins the parts."""
+    """Where the episode's MP3 is cut into parts (mp3file.cut_points, decided as the samples arrive) and the gain
+    of each early part: the gain of the episode so far. With `encode_now`, such a part is encoded at once, beside
+    the voice, inside a `turn` (a core the voice's threads give up for it: CoreTurns); otherwise with the others
+    once the voice is done — the same bytes either way. finish() encodes the rest at the whole episode's gain (and
+    an early part whose gain is too far from it, or that a jingle or the bed changed since), checks the MP3 as
+    listeners decode it and joins the parts."""
 
-    def __init__(self, rate: int, audio: AudioConfig, work_dir: Path, early: bool, encode_now: bool = True) -> None:
+    def __init__(self, rate: int, audio: AudioConfig, work_dir: Path, encode_now: bool = True,
+                 turn: Callable[[], AbstractContextManager] | None = None) -> None:
         self.rate, self.audio, self.work_dir = rate, audio, work_dir
+        self.turn = turn or contextlib.nullcontext
         self.share = mp3file.part_share(rate)
         # (The peak ceiling is not moved: the encoder's overshoot on peaks is larger than its level change.)
         self.ceiling_db = audio.true_peak_db - MP3_PEAK_MARGIN_DB
         self.cuts: list[int] = []
         self._target = self.share  # the next place a cut is looked for near
-        self.early = early
         self._early: dict[int, tuple[float, Future | None]] = {}  # part -> (its gain, its encoding if begun)
         self._gain_so_far: tuple[int, float] | None = None  # (where it was found, the gain of the episode so far)
-        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="early mp3 part") if early and encode_now else None
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="early mp3 part") if encode_now else None
         self._files: list[Path] = []  # the early parts' files: removed unless the MP3 takes them
 
     @functools.cached_property
@@ -515,7 +528,7 @@ class EpisodeParts:
         """The stitcher's samples reach `filled` (a multiple of its grid): cut, and send parts to the encoder."""
         samples = stitcher.samples
         self._target = mp3file.cut_until(samples, filled, self.cuts, self._target, self.share)
-        if not self.early or filled < EARLY_AFTER_S * self.rate:
+        if filled < EARLY_AFTER_S * self.rate:
             return
         ready = [k for k in range(len(self._early), len(self.cuts)) if self.cuts[k] + EARLY_LAG_S * self.rate <= filled]
         if ready:
@@ -530,6 +543,11 @@ class EpisodeParts:
 
     def _encode_early(self, samples: Samples, start: int, end: int, gain_db: float
                       ) -> tuple[GainCurve, Path, loudness.LoudnessMeter]:
+        with self.turn():  # a core the voice gives up for this part
+            return self._encode_part_now(samples, start, end, gain_db)
+
+    def _encode_part_now(self, samples: Samples, start: int, end: int, gain_db: float
+                         ) -> tuple[GainCurve, Path, loudness.LoudnessMeter]:
         curve = loudness.limiter_curve_of_part(samples, self.rate, gain_db, self.ceiling_db, start, end)
         fd, name = tempfile.mkstemp(dir=self.work_dir, prefix=".part-", suffix=".mp3.tmp")
         os.close(fd)
@@ -576,14 +594,16 @@ class EpisodeParts:
 
 class EpisodeAssembly:
     """assemble_episode() fed a clip at a time, in script order, as the voice speaks them (`add`), finished once
-    they are all in (`finish`): the stitching, the metering and, without a music bed, the MP3's first parts are
-    done while the voice speaks the next ones (docs/speed.md). Use as a context manager: on failure, nothing it
+    they are all in (`finish`): the stitching, the metering and the MP3's first parts are done while the voice
+    speaks the next ones (docs/speed.md). Use as a context manager: on failure, nothing it
     made is left behind."""
 
     def __init__(self, script: Script, config: Config, episode_dir: Path, slug: str, voice: str, engine: str,
-                 rate: int, *, script_hash: str | None = None, encode_now: bool = True) -> None:
+                 rate: int, *, script_hash: str | None = None, encode_now: bool = True,
+                 turn: Callable[[], AbstractContextManager] | None = None) -> None:
         """`rate`: the voice's, the rate of the clips that will come. `encode_now`: encode the first parts as
-        soon as their gain is known (when a core is free of the voice's threads; EpisodeParts)."""
+        soon as their gain is known (EpisodeParts), each inside a `turn` (CoreTurns.other: a core the voice gives
+        up for it)."""
         check_audio_config(config)
         self.script, self.config, self.slug, self.voice, self.engine = script, config, slug, voice, engine
         self.script_hash = script_hash
@@ -591,9 +611,8 @@ class EpisodeAssembly:
         self._created = not self.episode_dir.exists()
         self.episode_dir.mkdir(parents=True, exist_ok=True)
         audio = config.audio
-        early = config.resolve(audio.music_bed) is None  # a bed is laid in the pauses once everything is spoken
         try:
-            self.parts = EpisodeParts(audio.sample_rate, audio, self.episode_dir, early, encode_now)
+            self.parts = EpisodeParts(audio.sample_rate, audio, self.episode_dir, encode_now, turn)
             self.stitcher = Stitcher(script, config, self.episode_dir, rate, int(GRID_SECONDS * audio.sample_rate),
                                      self.parts.reached)
         except BaseException:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from audio_edition.audio.samplefile import SampleFile, Samples, window
+from audio_edition.audio.samplefile import ReadableSamples, SampleFile, Samples, window
 
 _WARMED = False
 
@@ -166,7 +166,7 @@ def _interpolated_around(samples: np.ndarray, indices: np.ndarray) -> np.ndarray
     return np.abs(points, out=points).max(axis=0)
 
 
-def _slice_with_silence(samples: Samples, lo: int, hi: int) -> np.ndarray:
+def _slice_with_silence(samples: ReadableSamples, lo: int, hi: int) -> np.ndarray:
     """samples[lo:hi] as float32, with zeros where lo:hi goes past either end."""
     segment = samples[max(0, lo): min(len(samples), hi)].astype(np.float32, copy=False)
     if lo < 0 or hi > len(samples):
@@ -494,7 +494,7 @@ class BlockPeaksSoFar:
 SETTLE_S = 1.0  # the K-weighting's memory: after a second, what came before has decayed far under float precision
 
 
-def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPeaks,
+def remeasured(samples: ReadableSamples, rate: int, before: Measurement, blocks: BlockPeaks,
                spans: list[tuple[int, int]]) -> tuple[Measurement, BlockPeaks]:
     """The measure and blocks of `samples` after a change within `spans` alone ([start, end) each), from
     their measure and blocks `before` it (a music bed mixed under the intro and outro): only the spans are read
@@ -538,7 +538,7 @@ def remeasured(samples: Samples, rate: int, before: Measurement, blocks: BlockPe
     return measured, BlockPeaks(blocks.size, peaks, energies)
 
 
-def _true_peak_near_top(samples: Samples, lo: int, hi: int, top: float | None = None) -> float:
+def _true_peak_near_top(samples: ReadableSamples, lo: int, hi: int, top: float | None = None) -> float:
     """The true peak of samples[lo:hi] (their neighbours as context), looked for around the samples within
     CANDIDATE_MARGIN_DB of `top` (by default, of their own largest); 0 for silence."""
     segment = _slice_with_silence(samples, lo - EDGE, hi + EDGE)

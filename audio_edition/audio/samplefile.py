@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -94,6 +94,32 @@ class SampleFile:
 
 # What assembly's passes read from and write to: an in-memory array (short test signals) or a SampleFile.
 Samples = np.ndarray | SampleFile
+
+
+class ReadableSamples(Protocol):
+    """What a measuring pass reads: a length, and contiguous slices as arrays (Samples, HeadReplaced)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice, /) -> np.ndarray: ...
+
+
+class HeadReplaced:
+    """`samples` read with their first len(head) samples replaced by `head` (read-only, by slices): the episode
+    measured as it will be once its beginning is changed, without writing it."""
+
+    def __init__(self, samples: Samples, head: np.ndarray) -> None:
+        self.samples, self.head = samples, head
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: slice, /) -> np.ndarray:
+        start, stop, _ = key.indices(len(self.samples))
+        out = np.array(self.samples[start:stop], dtype=np.float32)
+        if start < len(self.head) and stop > start:
+            out[: len(self.head) - start] = self.head[start:stop]
+        return out
 
 
 def window(samples: Samples, start: int, stop: int) -> Samples:

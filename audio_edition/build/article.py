@@ -189,11 +189,14 @@ def speak_article(script: Script, reader: Reader, config: Config, place: Callabl
     spool_dir.mkdir(parents=True, exist_ok=True)
     clips = ClipSpool(spool_dir)
     try:
-        # The first MP3 parts are encoded as the voice speaks only on a core its threads leave free: on a machine
-        # it keeps busy, a third thread slows the voice more than it saves (docs/speed.md).
+        # The first MP3 parts are encoded as the voice speaks, each on a core the voice's threads give up for it
+        # (or one they leave free): a third run beside two busy threads slows the voice more than it saves
+        # (docs/speed.md). Worker processes cannot give a core up: beside them, only on a free core.
+        turns = reader.pool.turns
         assembly = EpisodeAssembly(script, config, placement.directory, placement.slug, reader.spec.voice,
                                    reader.pool.engine_name, reader.pool.sample_rate, script_hash=script_hash,
-                                   encode_now=reader.pool.jobs < default_jobs())
+                                   encode_now=turns is not None or reader.pool.jobs < default_jobs(),
+                                   turn=turns.other if turns is not None else None)
     except BaseException:
         clips.close()
         raise

@@ -16,7 +16,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     Executor,
     Future,
@@ -25,6 +25,7 @@ from concurrent.futures import (
     as_completed,
 )
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 
@@ -181,11 +182,56 @@ class _SharedWork:
             self.changed.notify_all()
 
 
-def _synthesize_shared(engine: Engine, work: _SharedWork) -> tuple[int, np.ndarray, float]:
+class CoreTurns:
+    """The cores, shared by the voice's threads and other work of the build that should be done while the voice
+    speaks (the episode's first MP3 parts). A thread takes a core for each text it speaks; other work asks for one
+    and gets the next core a thread lets go, the threads waiting meanwhile: never more runs than cores (a third
+    run beside two busy voice threads slows the voice more than it saves: docs/speed.md)."""
+
+    def __init__(self, cores: int) -> None:
+        self.free = cores
+        self.others_waiting = 0
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def voice(self) -> Iterator[None]:
+        with self.changed:
+            while self.free == 0 or self.others_waiting:
+                self.changed.wait()
+            self.free -= 1
+        try:
+            yield
+        finally:
+            self._give_back()
+
+    @contextmanager
+    def other(self) -> Iterator[None]:
+        with self.changed:
+            self.others_waiting += 1
+            while self.free == 0:
+                self.changed.wait()
+            self.free -= 1
+            self.others_waiting -= 1
+            if self.free:  # a thread that waited for this one can take the core left
+                self.changed.notify_all()
+        try:
+            yield
+        finally:
+            self._give_back()
+
+    def _give_back(self) -> None:
+        with self.changed:
+            self.free += 1
+            self.changed.notify_all()
+
+
+def _synthesize_shared(engine: Engine, work: _SharedWork, turns: CoreTurns | None) -> tuple[int, np.ndarray, float]:
     """Runs in a synthesis thread: one utterance from the shared work -> (its position, PCM, engine seconds)."""
     item = work.take()
     try:
-        return (item[0], *_timed_pcm16(engine, item[1]))
+        assert turns is not None  # (threads are this process's)
+        with turns.voice():
+            return (item[0], *_timed_pcm16(engine, item[1]))
     finally:
         work.finished(item)
 
@@ -249,6 +295,9 @@ class SynthesisPool:
         self.voice_id = info.voice_id
         self.engine_name = info.name
         self.uses_threads = self.jobs > 1 and engine_class(spec).parallel_threads
+        # The cores this process's voice (threads, or jobs=1) shares with the build's other work; worker processes
+        # cannot be told to wait.
+        self.turns = CoreTurns(default_jobs()) if self.uses_threads or self.jobs == 1 else None
         self._engine: Engine | None = None  # in this process: jobs=1, or shared by the threads
         self._threads: ThreadPoolExecutor | None = None
         self._processes: ProcessPoolExecutor | None = None
@@ -269,7 +318,7 @@ class SynthesisPool:
         engine = self._local_engine()
         if self._threads is None:
             self._threads = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="synthesis")
-        return self._threads.submit(_synthesize_shared, engine, work)
+        return self._threads.submit(_synthesize_shared, engine, work, self.turns)
 
     def _submit(self, spoken: str) -> Future:
         """Queue one synthesis on the worker processes, starting them on the first cache miss."""
@@ -363,7 +412,11 @@ class SynthesisPool:
                     continue
             self.stats.longest_spoken = max(self.stats.longest_spoken, len(utterance.spoken))
             if self.jobs == 1:
-                synthesized(position, *_timed_pcm16(self._local_engine(), utterance.spoken))
+                engine = self._local_engine()
+                assert self.turns is not None
+                with self.turns.voice():
+                    spoken = _timed_pcm16(engine, utterance.spoken)
+                synthesized(position, *spoken)
             elif self.uses_threads:
                 missing.append((position, utterance.spoken))
             else:

@@ -303,6 +303,22 @@ def test_a_meter_so_far_then_to_the_end(speech):
     np.testing.assert_allclose(found.result().energies, whole.energies, rtol=1e-6)
 
 
+def test_the_rest_of_a_noisy_signal_keeps_its_true_peak_when_spans_are_measured_again():
+    # Noise has candidate peaks in nearly every block outside the spans (read a chunk at a time, not block by
+    # block): the true peak found there is the whole changed signal's, with the spans quietened under it.
+    from audio_edition.audio import loudness
+
+    rng = np.random.default_rng(11)
+    noise = np.clip(0.25 * rng.standard_normal(40 * RATE), -1.0, 1.0).astype(np.float32)
+    before, blocks = loudness.measure(noise, RATE), loudness.BlockPeaks.of(noise, RATE)
+    spans = [(0, 3 * RATE), (len(noise) - 2 * RATE, len(noise))]
+    changed = noise.copy()
+    for start, end in spans:
+        changed[start:end] *= 0.1
+    measured, _ = loudness.remeasured(changed, RATE, before, blocks, spans)
+    assert measured.true_peak_dbtp == pytest.approx(loudness.measure(changed, RATE).true_peak_dbtp, abs=1e-6)
+
+
 def test_a_change_in_a_few_spans_is_measured_again_there_only(speech):
     # A music bed changes the intro and the outro only: measuring those spans again (and the blocks outside them
     # for the true peak) gives the measure, blocks and true peak of the whole changed signal.

@@ -527,15 +527,33 @@ def remeasured(samples: ReadableSamples, rate: int, before: Measurement, blocks:
     outside = np.flatnonzero(~inside)
     top = float(peaks[outside].max()) if len(outside) else 0.0
     if top > 0:  # the rest's true peak: near its largest samples only
-        for k in outside[peaks[outside] >= top * db_to_gain(-CANDIDATE_MARGIN_DB)]:
-            true_peak = max(true_peak, _true_peak_near_top(samples, int(k) * blocks.size, (int(k) + 1) * blocks.size,
-                                                           top))
+        candidates = outside[peaks[outside] >= top * db_to_gain(-CANDIDATE_MARGIN_DB)]
+        true_peak = max(true_peak, _true_peak_in_blocks(samples, candidates, blocks.size, top))
     # (samples past the last whole step have no block: the meter saw them; read them too)
     tail = blocks.size * len(peaks)
     if tail < length:
         true_peak = max(true_peak, _true_peak_near_top(samples, tail, length))
     measured = _gated(steps, gain_to_db(true_peak), length)
     return measured, BlockPeaks(blocks.size, peaks, energies)
+
+
+def _true_peak_in_blocks(samples: ReadableSamples, blocks: np.ndarray, size: int, top: float) -> float:
+    """The true peak around the samples within CANDIDATE_MARGIN_DB of `top` in the given blocks (their numbers,
+    sorted; `size` samples each), their neighbours as context: the blocks read a CHUNK of samples at a time and
+    their candidates interpolated together (block by block, a signal whose peaks are everywhere — noise — took
+    seconds)."""
+    best, floor, n = 0.0, top * db_to_gain(-CANDIDATE_MARGIN_DB), 0
+    while n < len(blocks):
+        first = int(blocks[n])
+        end = n + max(1, int(np.searchsorted(blocks[n:], first + CHUNK // size)))  # the blocks within a CHUNK
+        hi = (int(blocks[end - 1]) + 1) * size
+        segment = _slice_with_silence(samples, first * size - EDGE, hi + EDGE)
+        wanted = np.zeros(int(blocks[end - 1]) - first + 1, dtype=bool)
+        wanted[blocks[n:end] - first] = True
+        hits = EDGE + np.flatnonzero((np.abs(segment[EDGE:-EDGE]) >= floor) & np.repeat(wanted, size))
+        best = max(best, float(true_peaks_at(segment, hits).max(initial=0.0)))
+        n = end
+    return best
 
 
 def _true_peak_near_top(samples: ReadableSamples, lo: int, hi: int, top: float | None = None) -> float:

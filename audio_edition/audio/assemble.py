@@ -447,9 +447,9 @@ def check_audio_config(config: Config) -> None:
 
 
 GRID_SECONDS = 10.0  # the stitcher reports every 10 s of samples: where parts are cut and sent to the encoder
-# A part is encoded while the voice still speaks (without a music bed) at the gain of the episode so far, once that
-# is EARLY_AFTER_S long and reaches EARLY_LAG_S past the part's end; when the whole episode's gain is known, a part
-# whose gain is more than PART_GAIN_STEP_DB from it is encoded again. On a real voice, the gain of the first
+# A part is encoded while the voice still speaks at the gain of the episode so far, once that is EARLY_AFTER_S long
+# and reaches EARLY_LAG_S past the part's end; when the whole episode's gain is known, a part whose gain is more
+# than PART_GAIN_STEP_DB from it (or that a jingle or the bed changed) is encoded again. On a real voice, the gain of the first
 # two minutes is within 0.15 dB of the whole episode's; of the first minute alone, 0.8 dB (docs/speed.md).
 EARLY_AFTER_S = 120.0
 EARLY_LAG_S = 30.0

@@ -449,8 +449,9 @@ def check_audio_config(config: Config) -> None:
 GRID_SECONDS = 10.0  # the stitcher reports every 10 s of samples: where parts are cut and sent to the encoder
 # A part is encoded while the voice still speaks at the gain of the episode so far, once that is EARLY_AFTER_S long
 # and reaches EARLY_LAG_S past the part's end; when the whole episode's gain is known, a part whose gain is more
-# than PART_GAIN_STEP_DB from it (or that a jingle or the bed changed) is encoded again. On a real voice, the gain of the first
-# two minutes is within 0.15 dB of the whole episode's; of the first minute alone, 0.8 dB (docs/speed.md).
+# than PART_GAIN_STEP_DB from it (or that a jingle or the bed changed) is encoded again. On a real voice, the gain
+# of the first two minutes is within 0.15 dB of the whole episode's; of the first minute alone, 0.8 dB
+# (docs/speed.md).
 EARLY_AFTER_S = 120.0
 EARLY_LAG_S = 30.0
 PART_GAIN_STEP_DB = 0.5
@@ -595,8 +596,7 @@ class EpisodeParts:
 class EpisodeAssembly:
     """assemble_episode() fed a clip at a time, in script order, as the voice speaks them (`add`), finished once
     they are all in (`finish`): the stitching, the metering and the MP3's first parts are done while the voice
-    speaks the next ones (docs/speed.md). Use as a context manager: on failure, nothing it
-    made is left behind."""
+    speaks the next ones (docs/speed.md). Use as a context manager: on failure, nothing it made is left behind."""
 
     def __init__(self, script: Script, config: Config, episode_dir: Path, slug: str, voice: str, engine: str,
                  rate: int, *, script_hash: str | None = None, encode_now: bool = True,

@@ -192,11 +192,11 @@ def speak_article(script: Script, reader: Reader, config: Config, place: Callabl
         # The first MP3 parts are encoded as the voice speaks, each on a core the voice's threads give up for it
         # (or one they leave free): a third run beside two busy threads slows the voice more than it saves
         # (docs/speed.md). Worker processes cannot give a core up: beside them, only on a free core.
-        turns = reader.pool.turns
+        pool = reader.pool
         assembly = EpisodeAssembly(script, config, placement.directory, placement.slug, reader.spec.voice,
-                                   reader.pool.engine_name, reader.pool.sample_rate, script_hash=script_hash,
-                                   encode_now=turns is not None or reader.pool.jobs < default_jobs(),
-                                   turn=turns.other if turns is not None else None)
+                                   pool.engine_name, pool.sample_rate, script_hash=script_hash,
+                                   encode_now=pool.takes_turns or pool.jobs < default_jobs(),
+                                   turn=pool.turns.other if pool.takes_turns else None)
     except BaseException:
         clips.close()
         raise

@@ -225,11 +225,10 @@ class CoreTurns:
             self.changed.notify_all()
 
 
-def _synthesize_shared(engine: Engine, work: _SharedWork, turns: CoreTurns | None) -> tuple[int, np.ndarray, float]:
+def _synthesize_shared(engine: Engine, work: _SharedWork, turns: CoreTurns) -> tuple[int, np.ndarray, float]:
     """Runs in a synthesis thread: one utterance from the shared work -> (its position, PCM, engine seconds)."""
     item = work.take()
     try:
-        assert turns is not None  # (threads are this process's)
         with turns.voice():
             return (item[0], *_timed_pcm16(engine, item[1]))
     finally:
@@ -295,9 +294,10 @@ class SynthesisPool:
         self.voice_id = info.voice_id
         self.engine_name = info.name
         self.uses_threads = self.jobs > 1 and engine_class(spec).parallel_threads
-        # The cores this process's voice (threads, or jobs=1) shares with the build's other work; worker processes
-        # cannot be told to wait.
-        self.turns = CoreTurns(default_jobs()) if self.uses_threads or self.jobs == 1 else None
+        # The cores the voice's threads (with jobs=1, the calling thread) share with the build's other work (never
+        # fewer than --jobs: a --jobs above the cores is not held back). Worker processes cannot wait for a turn.
+        self.turns = CoreTurns(max(self.jobs, default_jobs()))
+        self.takes_turns = self.uses_threads or self.jobs == 1
         self._engine: Engine | None = None  # in this process: jobs=1, or shared by the threads
         self._threads: ThreadPoolExecutor | None = None
         self._processes: ProcessPoolExecutor | None = None
@@ -413,7 +413,6 @@ class SynthesisPool:
             self.stats.longest_spoken = max(self.stats.longest_spoken, len(utterance.spoken))
             if self.jobs == 1:
                 engine = self._local_engine()
-                assert self.turns is not None
                 with self.turns.voice():
                     spoken = _timed_pcm16(engine, utterance.spoken)
                 synthesized(position, *spoken)

@@ -5,7 +5,13 @@
 Both carry one line of text meant for stderr, never a traceback.
 A batch (`build` or `enqueue` of several articles) where some were refused or unreadable and the others were
 built exits with EXIT_SOME_SKIPPED.
+`ahead` does a step early in a background thread and leaves its error for the step's own later call to report.
 """
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 EXIT_SOME_SKIPPED = 3
 
@@ -48,3 +54,16 @@ def too_many_blocks(count: int, limit: int) -> RefusedArticle:
     shown = f"{count}" if count <= limit * 10 else f"over {limit * 10}"
     return RefusedArticle(f"refused: the article has {shown} blocks, over the limit of {limit} (limits.max_blocks)",
                           "too long")
+
+
+def ahead(step: Callable[[], object], name: str) -> None:
+    """Start `step` in a daemon thread, ahead of when it is needed (while the build reads its articles). An
+    AudioEditionError it raises is dropped there: the caller's own later call makes the step again and reports it
+    in one line, where the command can exit."""
+    def run() -> None:
+        try:
+            step()
+        except AudioEditionError:
+            pass
+
+    threading.Thread(target=run, name=name, daemon=True).start()

@@ -27,7 +27,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from audio_edition.audio import mp3file
-from audio_edition.errors import AudioEditionError
+from audio_edition.errors import AudioEditionError, ahead
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,13 +59,7 @@ def check_ffmpeg_ahead() -> None:
     """Make the check in a background thread: the build starts it while it reads its articles, so that the two
     ffmpeg runs it takes (imageio-ffmpeg's and ours) are not on the way to the first sentence. A failure is not
     remembered: the build's own call makes the check again and reports it."""
-    def check() -> None:
-        try:
-            check_ffmpeg()
-        except AudioEditionError:
-            pass
-
-    threading.Thread(target=check, name="check ffmpeg", daemon=True).start()
+    ahead(check_ffmpeg, "check ffmpeg")
 
 
 @lru_cache(maxsize=1)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_edition.config import Config
-from audio_edition.errors import AudioEditionError, InputError, RefusedArticle
+from audio_edition.errors import AudioEditionError, InputError, RefusedArticle, ahead
 from audio_edition.extract.rules import PAYWALL_LABELS, PAYWALL_NOTICES
 from audio_edition.fileio import KeptArrays
 from audio_edition.models import Article, Block
@@ -202,13 +202,7 @@ def _detector():
 def preload_detector() -> None:
     """Load the model in a thread (lzma lets go of the GIL) while the caller reads its sources; a failure is
     reported by the first check, in one line."""
-    def load() -> None:
-        try:
-            _detector()
-        except AudioEditionError:
-            pass
-
-    threading.Thread(target=load, name="langid-load", daemon=True).start()
+    ahead(_detector, "langid-load")
 
 
 def release_detector() -> None:

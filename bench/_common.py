@@ -41,6 +41,8 @@ class Run:
     stderr: str = ""
     stats: dict = field(default_factory=dict)  # the build's --stats-json, when it wrote one
     cpu_seconds: float = 0.0  # user + system time of the process and every child it waited for (ffmpeg...)
+    system_seconds: float = 0.0  # the system (kernel) part of it
+    page_faults: int = 0  # minor page faults of the same: pages the kernel had to hand the processes
 
 
 def ensure_voice() -> Path:
@@ -100,12 +102,14 @@ def run(args: list[str], *, stdin: str | None = None, env: dict | None = None, s
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    system = after.ru_stime - before.ru_stime
+    faults = after.ru_minflt - before.ru_minflt
     stop.set()
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(map(str, args))}\n{err[-2000:]}")
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file and stats_file.is_file() else {}
-    return Run(wall, peak, proc.returncode, peak_pss, out, err, stats, cpu)
+    return Run(wall, peak, proc.returncode, peak_pss, out, err, stats, cpu, system, faults)
 
 
 def audio_edition(*args: str) -> list[str]:

@@ -97,7 +97,8 @@ def piper_cli(voice: Path, text: str, folder: Path) -> dict:
                  stdin=text, env={"BENCH_ONNX_SECONDS_FILE": str(onnx_file)})
     timed = json.loads(onnx_file.read_text())
     return {"wall": result.wall_seconds, "synthesis": timed["synthesis_seconds"], "after": 0.0,
-            "peak_rss": result.peak_rss_bytes, "cpu": result.cpu_seconds}
+            "peak_rss": result.peak_rss_bytes, "cpu": result.cpu_seconds, "system": result.system_seconds,
+            "faults": result.page_faults}
 
 
 def run_case(case: str, sources: list[Path], voice: Path, texts: list[str], work: Path) -> dict:
@@ -118,7 +119,8 @@ def run_case(case: str, sources: list[Path], voice: Path, texts: list[str], work
         assert stats["built"] == len(sources) and stats["utterances_cached"] == 0, stats
         return {"wall": result.wall_seconds, "synthesis": stats["synthesis_seconds"] - stats["voice_load_seconds"],
                 "after": stats["after_last_utterance_seconds"], "audio_seconds": stats["audio_seconds"],
-                "peak_rss": result.peak_rss_bytes, "cpu": result.cpu_seconds}
+                "peak_rss": result.peak_rss_bytes, "cpu": result.cpu_seconds, "system": result.system_seconds,
+                "faults": result.page_faults}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -134,16 +136,18 @@ def bench_pair(voice_name: str, voice: Path, article: str, cases: list[str], rep
             m = run_case(case, sources, voice, texts, work)
             samples[case].append(m)
             print(f"  rep {rep + 1} {LABELS[case]:<22} wall {m['wall']:6.1f} s  synthesis {m['synthesis']:6.1f} s"
-                  f"  after {m['after']:5.1f} s  CPU {m['cpu']:6.1f} s  peak RSS {mb(m['peak_rss'])}", flush=True)
+                  f"  after {m['after']:5.1f} s  CPU {m['cpu']:6.1f} s (system {m['system']:4.1f} s, "
+                  f"{m['faults'] / 1000:.0f}k page faults)  peak RSS {mb(m['peak_rss'])}", flush=True)
     med = {case: {key: median([m[key] for m in samples[case]])
-                  for key in ("wall", "synthesis", "after", "cpu", "peak_rss")} for case in cases}
+                  for key in ("wall", "synthesis", "after", "cpu", "system", "faults", "peak_rss")} for case in cases}
     ratios = {f"wall_a_over_{case}": med["a"]["wall"] / med[case]["wall"] for case in cases if case != "a"}
     if "c" in cases:
         ratios["synthesis_a_over_c"] = med["a"]["synthesis"] / med["c"]["synthesis"]
         ratios["after_share_c"] = med["c"]["after"] / med["c"]["wall"]
     for case in cases:
         print(f"  median {LABELS[case]:<22} wall {med[case]['wall']:6.1f} s  synthesis {med[case]['synthesis']:6.1f} s"
-              f"  after {med[case]['after']:5.1f} s  CPU {med[case]['cpu']:6.1f} s  peak RSS {mb(med[case]['peak_rss'])}")
+              f"  after {med[case]['after']:5.1f} s  CPU {med[case]['cpu']:6.1f} s (system {med[case]['system']:4.1f} s, "
+              f"{med[case]['faults'] / 1000:.0f}k page faults)  peak RSS {mb(med[case]['peak_rss'])}")
     for case in cases:
         if case != "a":
             print(f"  whole run: {LABELS[case]} is {ratios[f'wall_a_over_{case}']:.2f}x the speed of (a)")

@@ -153,10 +153,13 @@ def _gains_by_definition(signal: np.ndarray, rate: int, gain_db: float, ceiling_
     return np.minimum(sliding_window_view(before, attack).mean(axis=1), 1.0)
 
 
-def test_the_limiter_gives_the_gains_of_its_definition(speech, push):
-    # limiter_curve does the runs of peaks of a chunk in one pass over their stretches laid end to end: its gains
+@pytest.mark.parametrize("batch", [64, loudness.STRETCH_BATCH, 1 << 40])
+def test_the_limiter_gives_the_gains_of_its_definition(speech, push, batch, monkeypatch):
+    # limiter_curve does the runs of peaks of a chunk in passes over their stretches laid end to end: its gains
     # must be those of the definition, with peaks at the very start and end of the signal (where a run's stretch
-    # is cut short) and across a chunk boundary. At 8 kHz, so that the definition's sliding windows stay cheap.
+    # is cut short) and across a chunk boundary, whether a pass takes one run (64 samples), some or all of them.
+    # At 8 kHz, so that the definition's sliding windows stay cheap.
+    monkeypatch.setattr(loudness, "STRETCH_BATCH", batch)
     rate = 8000
     signal = np.tile(resample(speech, RATE, rate), 3)
     assert len(signal) > loudness.CHUNK

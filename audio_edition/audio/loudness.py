@@ -65,6 +65,7 @@ ATTACK_S = 0.005  # the gain starts going down this long before a peak (look-ahe
 HOLD_S = 0.040  # ... stays down this long after it, then comes back up over ATTACK_S
 ESTIMATE_BLOCK = 64  # samples at most per block of the limiter's estimate (BlockPeaks)
 ESTIMATE_CHUNK_BLOCKS = 1 << 16  # blocks per pass of the estimate (~1.5 minutes at 44.1 kHz)
+STRETCH_BATCH = 1 << 16  # samples of limited stretches per pass (~1.5 s at 44.1 kHz): 512 kB float64 arrays
 
 
 @dataclass(frozen=True)
@@ -648,10 +649,29 @@ def limiter_curve_of_part(samples: Samples, rate: int, gain_db: float, ceiling_d
 def _limited_stretches(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[tuple[int, int]], length: int,
                        attack: int, hold: int, store: SampleFile) -> list[LimiterStretch]:
     """The gains around each run of peaks (`runs`: [first, end) in `hits`, the sample indices of the peaks, each
-    needing the gain in `needed_at_hits`), stored in `store`. The runs are done in one pass over their stretches
+    needing the gain in `needed_at_hits`), stored in `store`. The runs are done in passes over their stretches
     laid end to end: each stretch has `attack + hold` samples of no limiting on both sides, more than either
     filter of _limiter_gains reaches, so no run sees another (the same gains as run by run, without a thousand
-    small passes)."""
+    small passes). A pass takes runs up to STRETCH_BATCH samples: its dozen working arrays then stay small
+    enough for the allocator to reuse, where one pass over a part of loud speech made arrays of the part's
+    size, every page of them new to the process (docs/speed.md)."""
+    reach = attack + hold
+    lengths = [min(int(hits[last - 1]) + reach + 1, length) - max(int(hits[first]) - reach, 0)
+               for first, last in runs]
+    stretches: list[LimiterStretch] = []
+    begin = total = 0
+    for r, size in enumerate(lengths):
+        if total and total + size > STRETCH_BATCH:
+            stretches += _stretches_in_one_pass(hits, needed_at_hits, runs[begin:r], length, attack, hold, store)
+            begin, total = r, 0
+        total += size
+    if begin < len(runs):
+        stretches += _stretches_in_one_pass(hits, needed_at_hits, runs[begin:], length, attack, hold, store)
+    return stretches
+
+
+def _stretches_in_one_pass(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[tuple[int, int]], length: int,
+                           attack: int, hold: int, store: SampleFile) -> list[LimiterStretch]:
     reach = attack + hold
     firsts = np.array([first for first, _ in runs])
     lasts = np.array([last for _, last in runs]) - 1

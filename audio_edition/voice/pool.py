@@ -68,6 +68,8 @@ def _timed_pcm16(engine: Engine, spoken: str) -> tuple[np.ndarray, float]:
     return to_pcm16(samples), seconds
 
 
+TRIM_ABOVE_BYTES = 16 << 20  # free memory a heap keeps at its top before handing it back (docs/speed.md)
+HEAP_PAD_BYTES = 4 << 20  # and how much more it asks for when it grows
 _LIBC: ctypes.CDLL | bool | None = None  # False: looked for once, not there
 
 
@@ -86,12 +88,20 @@ def _glibc():
 
 
 def _map_large_blocks() -> None:
-    """Blocks of 1 MB and more come straight from the system and go straight back when freed. glibc's default
-    raises that threshold to 32 MB as soon as one large block is freed, after which the arena's freed blocks and
-    the assembly's arrays stay in the heap, counted in the process's size, until the process ends."""
+    """Blocks of 1 MB and more come straight from the system (unless a heap's free top holds them already) and go
+    straight back when freed. glibc's default raises that threshold to 32 MB as soon as one large block is freed,
+    after which the arena's freed blocks and the assembly's arrays stay in the heap, counted in the process's
+    size, until the process ends. Smaller blocks are kept for reuse up to TRIM_ABOVE_BYTES free at a heap's top,
+    the heap growing by HEAP_PAD_BYTES at a time: with glibc's default (hand back anything over 128 kB at once)
+    the assembly's working arrays were new pages for the kernel to fault in every time. Each heap (arena) keeps
+    that much, and glibc makes up to eight per core for the build's threads: one per core keeps threads from
+    waiting on each other and the peak where it was (docs/speed.md)."""
     libc = _glibc()
     if libc is not None:
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (fixed: no more dynamic raising)
+        libc.mallopt(-1, TRIM_ABOVE_BYTES)  # M_TRIM_THRESHOLD
+        libc.mallopt(-2, HEAP_PAD_BYTES)  # M_TOP_PAD
+        libc.mallopt(-8, default_jobs())  # M_ARENA_MAX
 
 
 def _give_back_freed_memory() -> None:

@@ -656,27 +656,28 @@ def _limited_stretches(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[
     enough for the allocator to reuse, where one pass over a part of loud speech made arrays of the part's
     size, every page of them new to the process (docs/speed.md)."""
     reach = attack + hold
-    lengths = [min(int(hits[last - 1]) + reach + 1, length) - max(int(hits[first]) - reach, 0)
-               for first, last in runs]
+    starts = np.maximum(hits[[first for first, _ in runs]] - reach, 0)
+    stops = np.minimum(hits[[last - 1 for _, last in runs]] + reach + 1, length)
     stretches: list[LimiterStretch] = []
     begin = total = 0
-    for r, size in enumerate(lengths):
+    for r, size in enumerate((stops - starts).tolist()):
         if total and total + size > STRETCH_BATCH:
-            stretches += _stretches_in_one_pass(hits, needed_at_hits, runs[begin:r], length, attack, hold, store)
+            stretches += _stretches_in_one_pass(hits, needed_at_hits, runs[begin:r], starts[begin:r],
+                                                stops[begin:r], attack, hold, store)
             begin, total = r, 0
         total += size
     if begin < len(runs):
-        stretches += _stretches_in_one_pass(hits, needed_at_hits, runs[begin:], length, attack, hold, store)
+        stretches += _stretches_in_one_pass(hits, needed_at_hits, runs[begin:], starts[begin:], stops[begin:],
+                                            attack, hold, store)
     return stretches
 
 
-def _stretches_in_one_pass(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[tuple[int, int]], length: int,
-                           attack: int, hold: int, store: SampleFile) -> list[LimiterStretch]:
-    reach = attack + hold
+def _stretches_in_one_pass(hits: np.ndarray, needed_at_hits: np.ndarray, runs: list[tuple[int, int]],
+                           starts: np.ndarray, stops: np.ndarray, attack: int, hold: int,
+                           store: SampleFile) -> list[LimiterStretch]:
+    """_limited_stretches for RUNS, whose stretches span [starts, stops), laid end to end in one array."""
     firsts = np.array([first for first, _ in runs])
     lasts = np.array([last for _, last in runs]) - 1
-    starts = np.maximum(hits[firsts] - reach, 0)
-    stops = np.minimum(hits[lasts] + reach + 1, length)
     offsets = np.concatenate([[0], np.cumsum(stops - starts)])
     run_of_hit = np.repeat(np.arange(len(runs)), lasts - firsts + 1)
     taken = np.concatenate([np.arange(first, last) for first, last in runs])

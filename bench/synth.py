@@ -125,6 +125,13 @@ def run_case(case: str, sources: list[Path], voice: Path, texts: list[str], work
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def measures(m: dict) -> str:
+    """One run's (or the medians') figures on one line."""
+    return (f"wall {m['wall']:6.1f} s  synthesis {m['synthesis']:6.1f} s  after {m['after']:5.1f} s  CPU "
+            f"{m['cpu']:6.1f} s (system {m['system']:4.1f} s, {m['faults'] / 1000:.0f}k page faults)  "
+            f"peak RSS {mb(m['peak_rss'])}")
+
+
 def bench_pair(voice_name: str, voice: Path, article: str, cases: list[str], repeat: int, work: Path) -> dict:
     sources = five_articles(work / "five") if article == "five" else [ARTICLES[article]]
     texts = [spoken_lines(source) for source in sources]
@@ -135,9 +142,7 @@ def bench_pair(voice_name: str, voice: Path, article: str, cases: list[str], rep
         for case in cases if rep % 2 == 0 else cases[::-1]:
             m = run_case(case, sources, voice, texts, work)
             samples[case].append(m)
-            print(f"  rep {rep + 1} {LABELS[case]:<22} wall {m['wall']:6.1f} s  synthesis {m['synthesis']:6.1f} s"
-                  f"  after {m['after']:5.1f} s  CPU {m['cpu']:6.1f} s (system {m['system']:4.1f} s, "
-                  f"{m['faults'] / 1000:.0f}k page faults)  peak RSS {mb(m['peak_rss'])}", flush=True)
+            print(f"  rep {rep + 1} {LABELS[case]:<22} {measures(m)}", flush=True)
     med = {case: {key: median([m[key] for m in samples[case]])
                   for key in ("wall", "synthesis", "after", "cpu", "system", "faults", "peak_rss")} for case in cases}
     ratios = {f"wall_a_over_{case}": med["a"]["wall"] / med[case]["wall"] for case in cases if case != "a"}
@@ -145,9 +150,7 @@ def bench_pair(voice_name: str, voice: Path, article: str, cases: list[str], rep
         ratios["synthesis_a_over_c"] = med["a"]["synthesis"] / med["c"]["synthesis"]
         ratios["after_share_c"] = med["c"]["after"] / med["c"]["wall"]
     for case in cases:
-        print(f"  median {LABELS[case]:<22} wall {med[case]['wall']:6.1f} s  synthesis {med[case]['synthesis']:6.1f} s"
-              f"  after {med[case]['after']:5.1f} s  CPU {med[case]['cpu']:6.1f} s (system {med[case]['system']:4.1f} s, "
-              f"{med[case]['faults'] / 1000:.0f}k page faults)  peak RSS {mb(med[case]['peak_rss'])}")
+        print(f"  median {LABELS[case]:<22} {measures(med[case])}")
     for case in cases:
         if case != "a":
             print(f"  whole run: {LABELS[case]} is {ratios[f'wall_a_over_{case}']:.2f}x the speed of (a)")

@@ -138,7 +138,7 @@ def open_ahead(spec: EngineSpec, jobs: int | None = None) -> None:
         return
     with _AHEAD_LOCK:
         if spec not in _AHEAD:
-            _map_large_blocks()  # before the model's memory is allocated, as _local_engine does
+            _map_large_blocks()  # before the model's memory is allocated, as SynthesisPool does
             _AHEAD[spec] = _OpenedAhead(spec)
 
 
@@ -299,6 +299,9 @@ class SynthesisPool:
         self.cache = cache
         self.stats = SynthesisStats()
         self._closed = False
+        # Every build speaks through a pool: the allocator is set here, before the voice's or the assembly's
+        # memory, in the process that assembles the audio, whether the engine runs on threads or in workers.
+        _map_large_blocks()
         info = describe_engine(spec)  # a bad voice config fails here, in one line, before any synthesis
         self.sample_rate = info.sample_rate
         self.voice_id = info.voice_id
@@ -316,7 +319,6 @@ class SynthesisPool:
         """The engine in this process, opened on the first cache miss (in the calling thread: a voice that cannot
         load fails here, in one line, before any task is queued), or taken from open_ahead."""
         if self._engine is None:
-            _map_large_blocks()
             started = time.perf_counter()
             self._engine = _take_opened_ahead(self.spec) or open_engine(self.spec)
             self.stats.voice_load_seconds += time.perf_counter() - started
